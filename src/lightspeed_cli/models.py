@@ -1,0 +1,205 @@
+"""Domain types shared by every stage of the pipeline.
+
+Quantities and prices are `Decimal` end to end: float rounding on a quantity step can turn a
+valid order into one Bybit rejects, or a close into one that leaves dust behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Side(StrEnum):
+    """Position side (not order side)."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SHORT if self is Side.LONG else Side.LONG
+
+    @property
+    def open_order_side(self) -> Literal["buy", "sell"]:
+        """Order side that grows a position of this side."""
+        return "buy" if self is Side.LONG else "sell"
+
+    @property
+    def close_order_side(self) -> Literal["buy", "sell"]:
+        """Order side that shrinks a position of this side."""
+        return "sell" if self is Side.LONG else "buy"
+
+
+class SourceKind(StrEnum):
+    LEADERBOARD = "leaderboard"
+    COPYTRADE = "copytrade"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PositionKey = tuple[str, Side]
+"""(Binance symbol, position side): how positions are matched between snapshots."""
+
+
+class TraderPosition(_Frozen):
+    """One open position of a lead trader, as Binance reported it."""
+
+    symbol: str = Field(min_length=1, description="Binance symbol, e.g. BTCUSDT")
+    side: Side
+    size: Decimal = Field(gt=0, description="absolute position size in contracts/base units")
+    entry_price: Decimal = Field(ge=0)
+    mark_price: Decimal = Field(ge=0)
+    leverage: int = Field(ge=1, le=200)
+    pnl: Decimal = Decimal(0)
+    update_time: datetime | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.symbol, self.side)
+
+
+class Snapshot(_Frozen):
+    """A trader's complete book at one instant; only built from a well-formed success answer."""
+
+    trader: str
+    positions: tuple[TraderPosition, ...] = ()
+    fetched_at: datetime
+    source_time: datetime | None = None
+
+    def by_key(self) -> dict[PositionKey, TraderPosition]:
+        return {p.key: p for p in self.positions}
+
+
+class FetchStatus(StrEnum):
+    OK = "ok"
+    HIDDEN = "hidden"  # trader stopped sharing: never "flat"
+    ERROR = "error"  # transport / HTTP / parse error: never "flat"
+
+
+class FetchResult(_Frozen):
+    """Outcome of one poll. `snapshot` is set if and only if status is OK."""
+
+    trader: str
+    status: FetchStatus
+    snapshot: Snapshot | None = None
+    reason: str = ""
+    fetched_at: datetime
+
+
+class SignalKind(StrEnum):
+    OPEN = "open"
+    INCREASE = "increase"
+    REDUCE = "reduce"
+    CLOSE = "close"
+    FLIP = "flip"  # one-way trader went long->short or short->long: close then open
+
+    @property
+    def is_risk_reducing(self) -> bool:
+        """Reduces and closes must never be blocked by opening-risk checks."""
+        return self in (SignalKind.REDUCE, SignalKind.CLOSE)
+
+
+class Signal(_Frozen):
+    """A change in one of a trader's positions, between two snapshots.
+
+    For FLIP, `side` is the new side and `previous_size` is the size held on the old side.
+    """
+
+    trader: str
+    kind: SignalKind
+    symbol: str
+    side: Side
+    previous_size: Decimal = Field(ge=0)
+    new_size: Decimal = Field(ge=0)
+    reduce_fraction: Decimal | None = Field(default=None, gt=0, le=1)
+    position: TraderPosition | None = None  # the trader's position after the change (None on close)
+    previous_position: TraderPosition | None = None
+    snapshot_time: datetime
+    source_time: datetime | None = None
+
+
+class MarketInfo(_Frozen):
+    """A Bybit USDT linear perpetual, with the limits an order must respect."""
+
+    symbol: str  # Bybit id, e.g. BTCUSDT, 1000PEPEUSDT
+    ccxt_symbol: str  # unified, e.g. BTC/USDT:USDT
+    base: str
+    quote: str = "USDT"
+    qty_step: Decimal = Field(gt=0)
+    min_qty: Decimal = Field(ge=0)
+    max_qty: Decimal | None = None
+    min_notional: Decimal = Decimal(0)
+    tick_size: Decimal = Decimal("0.01")
+    max_leverage: Decimal = Decimal(100)
+    multiplier: Decimal = Decimal(1)  # units of `base` per contract-name unit (1000PEPE -> 1000)
+
+
+class OrderIntent(_Frozen):
+    """One market order the bot intends to send, before safety has ruled on it."""
+
+    trader: str
+    signal_kind: SignalKind
+    binance_symbol: str
+    symbol: str  # Bybit id
+    side: Side  # position side the order acts on
+    order_side: Literal["buy", "sell"]
+    quantity: Decimal = Field(gt=0)
+    reduce_only: bool
+    leverage: int = Field(ge=1)
+    reference_price: Decimal = Field(ge=0)  # leader's mark price when the change was seen
+    client_order_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class Refusal(_Frozen):
+    """Why a trade was not made. `value` and `limit` are in the unit the check names."""
+
+    check: str
+    reason: str
+    value: Decimal | str | None = None
+    limit: Decimal | str | None = None
+
+
+class Decision(_Frozen):
+    """The verdict on one signal: the intent to send, or the refusal that stopped it."""
+
+    signal: Signal
+    intent: OrderIntent | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.intent is not None and self.refusal is None
+
+
+class Fill(_Frozen):
+    """What the exchange says happened to an order."""
+
+    client_order_id: str
+    order_id: str
+    symbol: str
+    order_side: Literal["buy", "sell"]
+    quantity: Decimal  # filled quantity
+    price: Decimal | None  # average fill price
+    fee: Decimal = Decimal(0)
+    status: Literal["filled", "partially_filled", "open", "canceled", "rejected"]
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+
+
+class FollowerPosition(_Frozen):
+    """A position on the follower's (Bybit) account."""
+
+    symbol: str  # Bybit id
+    side: Side
+    size: Decimal = Field(ge=0)
+    entry_price: Decimal = Decimal(0)
+    mark_price: Decimal = Decimal(0)
+    leverage: Decimal = Decimal(1)
+    unrealized_pnl: Decimal = Decimal(0)

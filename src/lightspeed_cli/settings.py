@@ -1,0 +1,308 @@
+"""Configuration: a TOML file, overridable per field by `LIGHTSPEED_*` environment variables.
+
+Precedence, highest first: environment (`LIGHTSPEED_SAFETY__MAX_LEVERAGE=5`), the TOML file,
+the defaults below. Secrets never live here (see secrets.py); the only secret-ish field is the
+notify webhook URL, which `config show` masks.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lightspeed_cli.models import SourceKind
+
+APP_NAME = "lightspeed"
+CONFIG_ENV = "LIGHTSPEED_CONFIG"
+ENV_PREFIX = "LIGHTSPEED_"
+ENV_NESTED_DELIMITER = "__"
+SECRET_FIELDS = frozenset({"notify.webhook_url"})
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the user: file, key and what is allowed."""
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def resolve_config_path(explicit: Path | str | None = None) -> Path:
+    """`--config`, then `$LIGHTSPEED_CONFIG`, then the XDG default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return default_config_path()
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Network(StrEnum):
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+    DEMO = "demo"
+
+
+class AccountMode(StrEnum):
+    ONE_WAY = "one-way"
+    HEDGE = "hedge"
+
+
+class MarginMode(StrEnum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
+class SizingMode(StrEnum):
+    RATIO = "ratio"
+    FIXED_MARGIN = "fixed_margin"
+    EQUITY_PCT = "equity_pct"
+
+
+class LeveragePolicy(StrEnum):
+    CLAMP = "clamp"
+    REFUSE = "refuse"
+
+
+class LeaderboardApi(StrEnum):
+    V2_PRIVATE = "v2-private"
+    V1_PUBLIC = "v1-public"
+
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+
+
+class LicenseSettings(_Section):
+    server_url: str = "https://license.lightspeed.example"
+    public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
+    offline_grace_hours: float = Field(default=72, ge=0, le=24 * 30)
+    renew_interval_minutes: float = Field(default=60, gt=0, le=24 * 60)
+    clock_tolerance_seconds: float = Field(default=300, ge=0, le=3600)
+
+
+class BybitSettings(_Section):
+    network: Network = Network.MAINNET
+    account_mode: AccountMode = AccountMode.ONE_WAY
+    margin_mode: MarginMode = MarginMode.CROSS
+    base_url: str = ""  # override of the REST endpoint (tests and simulate point it at the fake)
+
+
+class BinanceSettings(_Section):
+    base_url: str = "https://www.binance.com"
+    leaderboard_api: LeaderboardApi = LeaderboardApi.V2_PRIVATE
+
+
+class SizingSettings(_Section):
+    mode: SizingMode = SizingMode.RATIO
+    value: PositiveDecimal = Decimal("0.1")
+    leverage: int = Field(default=0, ge=0, le=200)  # 0 = follow the trader's leverage
+    max_order_notional_usdt: NonNegDecimal = Decimal(0)  # clamp per order; 0 = no clamp
+
+    @model_validator(mode="after")
+    def _value_in_range(self) -> SizingSettings:
+        if self.mode is SizingMode.EQUITY_PCT and self.value > 100:
+            raise ValueError("sizing.value is a percent of equity for equity_pct: 0 < value <= 100")
+        return self
+
+
+class TraderSizing(_Section):
+    """Per-trader override of [sizing]; unset fields fall back to the global section."""
+
+    mode: SizingMode | None = None
+    value: PositiveDecimal | None = None
+    leverage: int | None = Field(default=None, ge=0, le=200)
+    max_order_notional_usdt: NonNegDecimal | None = None
+
+
+class TraderSettings(_Section):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    source: SourceKind = SourceKind.COPYTRADE
+    label: str = ""
+    enabled: bool = True
+    sizing: TraderSizing | None = None
+
+    @model_validator(mode="after")
+    def _id_matches_source(self) -> TraderSettings:
+        if self.source is SourceKind.LEADERBOARD and not _is_hex(self.id, 32):
+            raise ValueError(
+                f"trader {self.id!r}: a leaderboard trader id is the 32-hex-char encryptedUid"
+            )
+        if self.source is SourceKind.COPYTRADE and not (self.id.isdigit() and len(self.id) >= 10):
+            raise ValueError(
+                f"trader {self.id!r}: a copytrade trader id is the lead portfolio id (digits)"
+            )
+        return self
+
+    def effective_sizing(self, base: SizingSettings) -> SizingSettings:
+        if self.sizing is None:
+            return base
+        overrides = self.sizing.model_dump(exclude_none=True)
+        return SizingSettings.model_validate({**base.model_dump(), **overrides})
+
+
+def _is_hex(value: str, length: int) -> bool:
+    return len(value) == length and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+class CopySettings(_Section):
+    follow_existing: bool = False  # mirror positions the trader already held when we started
+    size_epsilon: NonNegDecimal = Decimal("0.001")  # relative change below this is no signal
+
+
+class SafetySettings(_Section):
+    max_price_divergence_bps: NonNegDecimal = Field(default=Decimal(50), le=10_000)
+    max_leverage: int = Field(default=20, ge=1, le=200)
+    leverage_policy: LeveragePolicy = LeveragePolicy.CLAMP
+    max_position_notional_usdt: PositiveDecimal = Decimal(5_000)
+    max_total_notional_usdt: PositiveDecimal = Decimal(20_000)
+    max_open_positions: int = Field(default=10, ge=1, le=1000)
+    allow_symbols: list[str] = Field(default_factory=list)  # empty = all allowed
+    deny_symbols: list[str] = Field(default_factory=list)
+    max_snapshot_age_seconds: float = Field(default=30, gt=0, le=3600)
+    daily_loss_limit_usdt: PositiveDecimal = Decimal(500)
+
+    @field_validator("allow_symbols", "deny_symbols")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.strip().upper() for s in v if s.strip()]
+
+
+class PollingSettings(_Section):
+    interval_seconds: float = Field(default=2.0, ge=0.1, le=3600)
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    proxies: list[str] = Field(default_factory=list)
+    requests_per_second: float = Field(default=20, gt=0, le=10_000)
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
+class NotifySettings(_Section):
+    webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
+    telegram_chat_id: str = ""  # set when webhook_url is a Telegram bot sendMessage URL
+
+
+class StorageSettings(_Section):
+    data_dir: str = ""  # empty = the XDG data dir (~/.local/share/lightspeed)
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+
+class LoggingSettings(_Section):
+    level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    json_lines: bool = False  # structured JSON lines instead of plain text (under systemd)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    license: LicenseSettings = Field(default_factory=LicenseSettings)
+    bybit: BybitSettings = Field(default_factory=BybitSettings)
+    binance: BinanceSettings = Field(default_factory=BinanceSettings)
+    traders: list[TraderSettings] = Field(default_factory=list)
+    sizing: SizingSettings = Field(default_factory=SizingSettings)
+    copy_: CopySettings = Field(default_factory=CopySettings, alias="copy")
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @field_validator("traders")
+    @classmethod
+    def _unique_traders(cls, v: list[TraderSettings]) -> list[TraderSettings]:
+        seen: set[str] = set()
+        for t in v:
+            if t.id in seen:
+                raise ValueError(f"trader {t.id!r} is listed twice")
+            seen.add(t.id)
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (passed as init kwargs); no .env or secrets-dir magic.
+        return (env_settings, init_settings)
+
+    @property
+    def copy_settings(self) -> CopySettings:
+        return self.copy_
+
+    def trader(self, trader_id: str) -> TraderSettings | None:
+        return next((t for t in self.traders if t.id == trader_id), None)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse the TOML file or raise ConfigError naming the file and the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no config file here; create one with `lightspeed config init`"
+            " or point --config / LIGHTSPEED_CONFIG at yours"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: `file: key: what is wrong`."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if p != "copy_") or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "enum":
+            msg = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+        lines.append(f"{source}: {key}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def settings_from_dict(data: dict[str, Any], source: str) -> Settings:
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -> Settings:
+    """Load and validate the config. With `missing_ok`, a missing file means all defaults."""
+    resolved = resolve_config_path(path)
+    if missing_ok and not resolved.exists():
+        return settings_from_dict({}, str(resolved))
+    return settings_from_dict(read_toml(resolved), str(resolved))
