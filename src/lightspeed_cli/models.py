@@ -203,3 +203,16 @@ class FollowerPosition(_Frozen):
     mark_price: Decimal = Decimal(0)
     leverage: Decimal = Decimal(1)
     unrealized_pnl: Decimal = Decimal(0)
+
+
+class SymbolMapping(_Frozen):
+    """How a Binance contract maps onto a Bybit market.
+
+    Contract names can carry a multiplier (1000PEPE, SHIB1000): `qty_scale` converts a Binance
+    quantity into Bybit contracts and `price_scale` a Binance price into a Bybit price.
+    """
+
+    binance_symbol: str
+    market: MarketInfo
+    qty_scale: Decimal = Field(default=Decimal(1), gt=0)
+    price_scale: Decimal = Field(default=Decimal(1), gt=0)
