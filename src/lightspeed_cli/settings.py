@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from lightspeed_cli.models import SourceKind
 
@@ -24,6 +30,10 @@ CONFIG_ENV = "LIGHTSPEED_CONFIG"
 ENV_PREFIX = "LIGHTSPEED_"
 ENV_NESTED_DELIMITER = "__"
 SECRET_FIELDS = frozenset({"notify.webhook_url"})
+
+# Set while validating a file on its own (config set / traders add): the environment must not
+# hide or rescue a problem in the document about to be written.
+_FILE_ONLY: ContextVar[bool] = ContextVar("lightspeed_settings_file_only", default=False)
 
 
 class ConfigError(Exception):
@@ -216,6 +226,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=ENV_NESTED_DELIMITER,
+        # The prefix applies to aliases too: `[copy]` is LIGHTSPEED_COPY__..., never a bare COPY.
+        env_prefix_target="all",
         extra="forbid",
         validate_assignment=True,
     )
@@ -252,6 +264,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment beats the file (passed as init kwargs); no .env or secrets-dir magic.
+        if _FILE_ONLY.get():
+            return (init_settings,)
         return (env_settings, init_settings)
 
     @property
@@ -271,6 +285,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"{path}: no config file here; create one with `lightspeed config init`"
             " or point --config / LIGHTSPEED_CONFIG at yours"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
@@ -279,25 +295,157 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
+# --- walking the model by TOML key -------------------------------------------------------------
+
+
+def toml_key(name: str, field: FieldInfo) -> str:
+    """The key a field has in the TOML file (its alias, e.g. `copy` for `copy_`)."""
+    return field.alias or name
+
+
+def fields_by_key(model: type[BaseModel]) -> dict[str, tuple[str, FieldInfo]]:
+    """TOML key -> (attribute name, field) for one model, in declaration order."""
+    return {toml_key(name, f): (name, f) for name, f in model.model_fields.items()}
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `M`, `M | None` or `list[M]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType, list):
+        for arg in get_args(annotation):
+            found = nested_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model a location points into: () is Settings, ("traders", 0) is TraderSettings."""
+    model: type[BaseModel] = Settings
+    for part in path:
+        if isinstance(part, int):
+            continue
+        entry = fields_by_key(model).get(part)
+        sub = nested_model(entry[1].annotation) if entry else None
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+# --- environment -------------------------------------------------------------------------------
+
+
+def env_var_for(path: Sequence[str | int]) -> str | None:
+    """The LIGHTSPEED_* variable that sets this key (or its whole section), if one is set."""
+    names = [p for p in path if isinstance(p, str)]
+    if len(names) < len(path):  # inside a list (traders): only the whole-list variable applies
+        names = names[:1]
+    present = {k.upper(): k for k in os.environ}
+    for i in range(len(names), 0, -1):
+        candidate = ENV_PREFIX + ENV_NESTED_DELIMITER.join(names[:i]).upper()
+        if candidate in present:
+            return present[candidate]
+    return None
+
+
+def env_overrides() -> dict[str, Any]:
+    """What the LIGHTSPEED_* environment sets, as the nested dict it is merged as."""
+    from pydantic_settings import EnvSettingsSource
+
+    try:
+        return EnvSettingsSource(Settings)()
+    except SettingsError as exc:
+        raise ConfigError(f"environment: {_settings_error_message(exc)}") from None
+
+
+def _settings_error_message(exc: SettingsError) -> str:
+    # pydantic-settings says 'error parsing value for field "safety" from source ...'.
+    parts = str(exc).split('"')
+    field = parts[1] if len(parts) >= 3 else ""
+    stem = ENV_PREFIX + field.rstrip("_").upper()
+    names = sorted(k for k in os.environ if k.upper().startswith(stem)) or [stem]
+    return (
+        f"{', '.join(names)}: cannot parse; a list or table set from the environment"
+        """ must be JSON, e.g. '["BTCUSDT", "ETHUSDT"]'"""
+    )
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def _format_key(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _shown_input(key: str, value: Any) -> str:
+    """`(got X)` for plain values only: never a secret, never a whole table."""
+    if key in SECRET_FIELDS or not isinstance(value, str | int | float | bool | Decimal):
+        return ""
+    text = repr(value)
+    return f" (got {text if len(text) <= 60 else text[:57] + '...'})"
+
+
 def describe_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: `file: key: what is wrong`."""
+    """One line per problem: `file: key: what is wrong and what is allowed`.
+
+    A problem that comes from a LIGHTSPEED_* variable names the variable instead of the file.
+    """
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if p != "copy_") or "(top level)"
+        loc = tuple(p for p in err["loc"] if p != "copy_")
+        key = _format_key(loc)
+        env = env_var_for(loc) if not _FILE_ONLY.get() else None
+        where = f"environment {env}" if env else source
         msg = err["msg"].removeprefix("Value error, ")
+        shown = _shown_input(key, err.get("input"))
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            model = model_at(loc[:-1])
+            allowed = ", ".join(fields_by_key(model)) if model else ""
+            msg = f"unknown key (allowed here: {allowed})" if allowed else "unknown key"
+            shown = ""  # the value of an unknown key may be a secret pasted in the wrong place
         elif err["type"] == "enum":
             msg = f"must be one of {err.get('ctx', {}).get('expected', '')}"
-        lines.append(f"{source}: {key}: {msg} (got {err.get('input')!r})")
+        elif err["type"] == "missing":
+            msg = "required"
+        lines.append(f"{where}: {key}: {msg}{shown}")
     return "\n".join(lines)
 
 
 def settings_from_dict(data: dict[str, Any], source: str) -> Settings:
+    """Validate the file's data merged with the environment (unless file-only is in force)."""
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"environment: {_settings_error_message(exc)}") from None
+
+
+@contextmanager
+def _file_only() -> Iterator[None]:
+    token = _FILE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _FILE_ONLY.reset(token)
+
+
+def validate_file_data(data: dict[str, Any], source: str) -> Settings:
+    """Validate a config document on its own, ignoring LIGHTSPEED_* variables.
+
+    Used before writing the file: what is written must be valid whatever the environment says.
+    """
+    with _file_only():
+        return settings_from_dict(data, source)
 
 
 def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -> Settings:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
-from lightspeed_cli.settings import ConfigError, Settings, load_settings, resolve_config_path
+if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
+    from lightspeed_cli.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,12 +29,16 @@ def not_available(what: str) -> NoReturn:
 
 
 def config_path(ctx: typer.Context) -> Path:
+    from lightspeed_cli.settings import resolve_config_path
+
     obj = ctx.find_root().obj or {}
     return resolve_config_path(obj.get("config"))
 
 
 def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
     """Load settings for a command, turning any ConfigError into exit code 2."""
+    from lightspeed_cli.settings import ConfigError, load_settings
+
     try:
         return load_settings(config_path(ctx), missing_ok=missing_ok)
     except ConfigError as exc:
