@@ -1,0 +1,503 @@
+"""The loop that joins the pipeline: poll → diff → sizing → safety → execution, journaled.
+
+The decisions are pure functions elsewhere; this module only gathers their inputs (I/O), calls
+them, and records what happened in the journal before and after each order. Traders are polled
+concurrently, each in its own task; one trader's signals run strictly in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lightspeed_cli.diff import diff, expand_flip
+from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
+from lightspeed_cli.journal import Journal, OrderRow, OrderStatus, SignalDecision, utc_day
+from lightspeed_cli.models import (
+    FetchResult,
+    FetchStatus,
+    Refusal,
+    Side,
+    Signal,
+    SignalKind,
+    Snapshot,
+    SymbolMapping,
+)
+from lightspeed_cli.order_ids import client_order_id
+from lightspeed_cli.settings import Settings, TraderSettings
+from lightspeed_cli.symbols import SymbolMap
+
+if TYPE_CHECKING:
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.notify import Notifier
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FATAL = 3  # trading stopped: bad keys / permissions, or the license is unusable
+EQUITY_CACHE_SECONDS = 5.0
+
+
+class Source(Protocol):
+    async def fetch(self, trader: TraderSettings) -> FetchResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class EngineEvent:
+    at: datetime
+    level: str
+    message: str
+
+
+@dataclass
+class TraderView:
+    trader: str
+    label: str
+    last_poll_at: datetime | None = None
+    last_status: str = "-"
+    last_reason: str = ""
+
+
+@dataclass
+class EngineView:
+    """What the live view and the status line show; updated in place by the engine."""
+
+    traders: dict[str, TraderView] = field(default_factory=dict)
+    events: list[EngineEvent] = field(default_factory=list)
+    orders_sent: int = 0
+    refusals: int = 0
+    polls: int = 0
+
+    def add_event(self, event: EngineEvent, keep: int = 50) -> None:
+        self.events.append(event)
+        del self.events[:-keep]
+
+
+@dataclass
+class ReconcileReport:
+    resolved_filled: int = 0
+    resolved_not_placed: int = 0
+    still_unknown: int = 0
+    closed_outside: list[str] = field(default_factory=list)
+    unmanaged: list[str] = field(default_factory=list)
+
+
+class FatalTradingError(Exception):
+    """Trading cannot continue (invalid keys, permission): stop and tell the user."""
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        broker: Broker,
+        source: Source,
+        journal: Journal,
+        license_client: LicenseClient | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.source = source
+        self.journal = journal
+        self.license = license_client
+        self.notifier = notifier
+        self.clock = clock
+        self.view = EngineView(
+            traders={t.id: TraderView(t.id, t.label or t.id) for t in self._traders}
+        )
+        self.symbols: SymbolMap | None = None
+        self.fatal: str | None = None
+        self._equity: tuple[Decimal, float] | None = None
+        self._instance = journal.instance_id
+        self.signal_overhead_ms: list[float] = []
+
+    @property
+    def _traders(self) -> list[TraderSettings]:
+        return [t for t in self.settings.traders if t.enabled]
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> ReconcileReport:
+        await self.broker.start()
+        self.symbols = SymbolMap.from_markets(self.broker.markets.values())
+        return await self.reconcile()
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Poll every trader until `stop` is set; returns the process exit code."""
+        if self.notifier is not None:
+            self.notifier.start()
+        renewals: asyncio.Task[None] | None = None
+        if self.license is not None:
+            renewals = asyncio.create_task(self.license.run_renewals(stop), name="license")
+        tasks = [
+            asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
+            for t in self._traders
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            stop.set()
+            if renewals is not None:
+                renewals.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await renewals
+            if self.notifier is not None:
+                await self.notifier.aclose()
+        return EXIT_FATAL if self.fatal else EXIT_OK
+
+    async def _trader_loop(self, trader: TraderSettings, stop: asyncio.Event) -> None:
+        interval = self.settings.polling.interval_seconds
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.poll_trader(trader)
+            except FatalTradingError as exc:
+                self.fatal = str(exc)
+                self._event("error", f"trading stopped: {exc}")
+                stop.set()
+                return
+            except Exception as exc:  # a bug for one trader must not stop the others
+                log.exception("trader %s: unexpected error", trader.id)
+                self._event("error", f"{trader.id}: unexpected error: {exc!r}")
+            delay = max(0.0, interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    # ---- reconciliation --------------------------------------------------------------------
+
+    async def reconcile(self) -> ReconcileReport:
+        """Settle what a crash left open, then compare the journal with Bybit's positions."""
+        report = ReconcileReport()
+        for row in self.journal.unfinished_orders():
+            state = await self._settle_unfinished(row)
+            if state == "filled":
+                report.resolved_filled += 1
+            elif state == "not_placed":
+                report.resolved_not_placed += 1
+            else:
+                report.still_unknown += 1
+        bybit = {(p.symbol, p.side): p.size for p in await self.broker.positions() if p.size > 0}
+        held: dict[tuple[str, Side], Decimal] = {}
+        for m in self.journal.mirrored_positions():
+            held[(m.symbol, m.side)] = held.get((m.symbol, m.side), Decimal(0)) + m.quantity
+            if (m.symbol, m.side) not in bybit:
+                self.journal.drop_mirrored(m.trader, m.symbol, m.side)
+                report.closed_outside.append(f"{m.trader}:{m.symbol}:{m.side}")
+                self._event(
+                    "warning",
+                    f"{m.symbol} {m.side} (for {m.trader}) is no longer on Bybit: marked closed",
+                )
+        for (symbol, side), size in bybit.items():
+            if (symbol, side) not in held:
+                report.unmanaged.append(f"{symbol}:{side}")
+                self._event(
+                    "info", f"Bybit {symbol} {side} {size} was not opened by the bot: left alone"
+                )
+        return report
+
+    async def _settle_unfinished(self, row: OrderRow) -> str:
+        """Look an order of unknown fate up by its client id and record what Bybit says."""
+        try:
+            fill = await self.broker.lookup(row.client_order_id, row.symbol)
+        except Exception as exc:
+            log.warning("lookup of %s failed: %s", row.client_order_id, exc)
+            return "unknown"
+        signal = self.journal.signal_for_order(row.client_order_id)
+        if fill is not None and fill.quantity > 0:
+            self._record_fill(row, fill, signal)
+            return "filled"
+        if fill is None:
+            self.journal.mark_order_failed(
+                row.client_order_id,
+                "not_placed",
+                "Bybit has no such order: it was never placed",
+                signal_decision=SignalDecision.FAILED,
+            )
+            self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
+            return "not_placed"
+        return "unknown"
+
+    # ---- one poll --------------------------------------------------------------------------
+
+    async def poll_trader(self, trader: TraderSettings) -> None:
+        result = await self.source.fetch(trader)
+        self.view.polls += 1
+        tv = self.view.traders.setdefault(trader.id, TraderView(trader.id, trader.label))
+        previous_status = tv.last_status
+        tv.last_poll_at, tv.last_status, tv.last_reason = (
+            result.fetched_at,
+            result.status.value,
+            result.reason,
+        )
+        self.journal.record_poll(
+            trader.id,
+            result.status.value,
+            result.reason,
+            result.fetched_at,
+            result.snapshot.source_time if result.snapshot else None,
+        )
+        if result.status is not FetchStatus.OK or result.snapshot is None:
+            # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
+            if previous_status != result.status.value:
+                level = "warning" if result.status is FetchStatus.HIDDEN else "error"
+                self._event(level, f"{trader.id}: {result.status.value}: {result.reason}")
+            return
+        await self.handle_snapshot(trader, result.snapshot)
+
+    async def handle_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
+        received = time.perf_counter()
+        previous = self.journal.book_snapshot(trader.id)
+        copy = self.settings.copy_settings
+        if previous is None and not copy.follow_existing:
+            self.journal.set_baseline(snapshot)
+            if snapshot.positions:
+                self._event(
+                    "info",
+                    f"{trader.id}: following from now; {len(snapshot.positions)} position(s)"
+                    " opened before we started are not copied",
+                )
+            return
+        signals = diff(
+            previous,
+            snapshot,
+            follow_existing=copy.follow_existing,
+            size_epsilon=copy.size_epsilon,
+        )
+        for signal in signals:
+            for leg in expand_flip(signal):
+                await self._handle_signal(trader, leg, received)
+
+    # ---- one signal ------------------------------------------------------------------------
+
+    async def _handle_signal(self, trader: TraderSettings, signal: Signal, received: float) -> None:
+        assert self.symbols is not None, "engine.start() must run first"
+        mapping = self.symbols.resolve(signal.symbol)
+        entry = self.journal.book(trader.id).get((signal.symbol, signal.side))
+        version, attempt = (entry.version, entry.attempt) if entry else (0, 0)
+        bybit_symbol = mapping.market.symbol if isinstance(mapping, SymbolMapping) else ""
+        cid = client_order_id(
+            instance=self._instance,
+            trader=trader.id,
+            symbol=signal.symbol,
+            side=signal.side,
+            version=version,
+            attempt=attempt,
+        )
+        existing = self.journal.order(cid)
+        if existing is not None:
+            # replay after a crash or a failed lookup: settle the old order before anything else
+            if existing.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN):
+                state = await self._settle_unfinished(existing)
+                if state != "not_placed":
+                    return  # filled (the book moved on) or still unknown (same id next poll)
+            elif existing.status is OrderStatus.FILLED:
+                self.journal.advance_book(signal)
+                return
+            # never placed: the attempt was bumped, so the retry gets a fresh id
+            entry = self.journal.book(trader.id).get((signal.symbol, signal.side))
+            attempt = entry.attempt if entry else attempt + 1
+            cid = client_order_id(
+                instance=self._instance,
+                trader=trader.id,
+                symbol=signal.symbol,
+                side=signal.side,
+                version=version,
+                attempt=attempt,
+            )
+        held = (
+            self.journal.mirrored_position(trader.id, bybit_symbol, signal.side)
+            if bybit_symbol
+            else None
+        )
+        if signal.kind is not SignalKind.OPEN and held is None:
+            self.journal.record_skip(
+                signal, "not mirrored: opened before we followed, or its open was refused"
+            )
+            return
+        decision = await self._decide(trader, signal, mapping, held, cid)
+        if decision.refusal is not None:
+            self.journal.record_refusal(decision, advance=True)
+            self.view.refusals += 1
+            self._event(
+                "warning",
+                f"REFUSED {trader.id} {signal.kind.value} {signal.symbol} {signal.side.value}:"
+                f" {decision.refusal.check}: {decision.refusal.reason}",
+                notify=True,
+            )
+            return
+        intent = decision.intent
+        assert intent is not None
+        self.journal.record_intent(intent, signal, leader_change_at=signal.source_time)
+        row = self.journal.order(intent.client_order_id)
+        assert row is not None
+        self.signal_overhead_ms.append((time.perf_counter() - received) * 1000)
+        result = await self.broker.execute(intent)
+        self.view.orders_sent += 1
+        await self._apply_result(row, signal, result)
+
+    async def _decide(
+        self,
+        trader: TraderSettings,
+        signal: Signal,
+        mapping: SymbolMapping | Refusal,
+        held: Any,
+        cid: str,
+    ) -> Any:
+        from lightspeed_cli.decide import DecisionContext, decide
+
+        now = self.clock()
+        mirrored = self.journal.mirrored_positions()
+        bybit_last = Decimal(0)
+        mapped = mapping if isinstance(mapping, SymbolMapping) else None
+        leader_mark = signal.position.mark_price if signal.position else Decimal(0)
+        if mapped is not None:
+            try:
+                bybit_last = await self.broker.last_price(mapped.market.symbol)
+            except Exception as exc:
+                log.warning("Bybit price for %s unavailable: %s", mapped.market.symbol, exc)
+                if signal.kind.is_risk_reducing:
+                    bybit_last = leader_mark * mapped.price_scale
+        position_notional = sum(
+            (
+                m.quantity * m.entry_price
+                for m in mirrored
+                if mapped is not None and m.symbol == mapped.market.symbol and m.side == signal.side
+            ),
+            Decimal(0),
+        )
+        ctx = DecisionContext(
+            mapping=mapped,
+            mapping_refusal=mapping if isinstance(mapping, Refusal) else None,
+            bybit_last=bybit_last,
+            equity_usdt=await self._equity_usdt(),
+            held_qty=held.quantity if held is not None else Decimal(0),
+            open_positions=len({(m.symbol, m.side) for m in mirrored}),
+            total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
+            position_notional_usdt=position_notional,
+            daily_realized_pnl_usdt=self.journal.realized_pnl(utc_day(now)),
+            now=now,
+            client_order_id=cid,
+        )
+        can_open = True
+        if self.license is not None:
+            state = self.license.state()
+            can_open = state.can_open
+        return decide(
+            signal,
+            ctx,
+            sizing=trader.effective_sizing(self.settings.sizing),
+            safety=self.settings.safety,
+            license_can_open=can_open,
+        )
+
+    async def _equity_usdt(self) -> Decimal:
+        now = time.monotonic()
+        if self._equity is not None and now - self._equity[1] < EQUITY_CACHE_SECONDS:
+            return self._equity[0]
+        try:
+            value = await self.broker.equity_usdt()
+        except Exception as exc:
+            log.warning("equity unavailable: %s", exc)
+            return self._equity[0] if self._equity else Decimal(0)
+        self._equity = (value, now)
+        return value
+
+    async def _apply_result(self, row: OrderRow, signal: Signal, result: ExecutionResult) -> None:
+        outcome = result.outcome
+        label = f"{row.trader} {signal.kind.value} {row.symbol} {row.side.value} {row.quantity}"
+        if outcome is ExecutionOutcome.FILLED and result.fill is not None:
+            self._record_fill(row, result.fill, signal, result)
+            self._equity = None
+            price = result.fill.price
+            self._event("info", f"EXECUTED {label} @ {price}", notify=True)
+            return
+        if outcome is ExecutionOutcome.ALREADY_FLAT:
+            self.journal.mark_order_failed(
+                row.client_order_id,
+                outcome.value,
+                result.error or "Bybit position already flat",
+                signal_decision=SignalDecision.EXECUTED,
+            )
+            self.journal.drop_mirrored(row.trader, row.symbol, row.side)
+            self.journal.advance_book(signal)
+            self._event("warning", f"{label}: already flat on Bybit")
+            return
+        if outcome is ExecutionOutcome.FATAL:
+            self.journal.mark_order_failed(
+                row.client_order_id,
+                outcome.value,
+                result.error,
+                signal_decision=SignalDecision.FAILED,
+            )
+            self._event("error", f"FAILED {label}: {result.error}", notify=True)
+            raise FatalTradingError(result.error or "Bybit refused the API key")
+        if outcome in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
+            self.journal.mark_order_failed(
+                row.client_order_id,
+                outcome.value,
+                result.error,
+                signal_decision=SignalDecision.FAILED,
+            )
+            self.journal.advance_book(signal)
+            self._event("error", f"FAILED {label}: {outcome.value}: {result.error}", notify=True)
+            return
+        # rate limited, unavailable, unknown: Bybit may or may not have the order
+        self.journal.mark_order_unknown(row.client_order_id, outcome.value, result.error)
+        state = await self._settle_unfinished(row)
+        if state == "not_placed" and not signal.kind.is_risk_reducing:
+            # don't chase an open later at a worse price; a close is retried next poll
+            self.journal.advance_book(signal)
+        if state != "filled":
+            self._event(
+                "error",
+                f"FAILED {label}: {outcome.value}: {result.error}"
+                + (" (will retry)" if signal.kind.is_risk_reducing else ""),
+                notify=True,
+            )
+
+    def _record_fill(
+        self,
+        row: OrderRow,
+        fill: Any,
+        signal: Signal | None,
+        result: ExecutionResult | None = None,
+    ) -> None:
+        from lightspeed_cli import fidelity
+
+        sent_at = (result.sent_at if result else None) or fill.sent_at or row.created_at
+        slippage = None
+        if fill.price is not None and row.reference_price > 0:
+            slippage = fidelity.slippage_bps(row.order_side, row.reference_price, fill.price)
+        change_at = row.leader_change_at or row.snapshot_at
+        latency = (sent_at - change_at).total_seconds() * 1000 if change_at else None
+        if result is not None and result.acked_at and fill.acked_at is None:
+            fill = fill.model_copy(update={"acked_at": result.acked_at, "sent_at": sent_at})
+        self.journal.record_fill(
+            row, fill, signal=signal, slippage_bps=slippage, detection_latency_ms=latency
+        )
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def _event(self, level: str, message: str, *, notify: bool = False) -> None:
+        at = self.clock()
+        self.view.add_event(EngineEvent(at, level, message))
+        self.journal.record_event(level, message, at)
+        getattr(log, level if level != "info" else "info")(message)
+        if notify and self.notifier is not None:
+            self.notifier.notify(message)

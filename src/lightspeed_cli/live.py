@@ -1,0 +1,60 @@
+"""The rich live view of `lightspeed run` on a terminal (systemd gets plain log lines instead)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from lightspeed_cli.engine import Engine
+from lightspeed_cli.settings import Settings
+from lightspeed_cli.views import positions_table, summary_table
+
+
+def _traders(engine: Engine, now: datetime) -> Table:
+    table = Table(title=f"LightSpeed — {engine.view.polls} polls, {engine.view.orders_sent} orders")
+    for col in ("trader", "label", "last poll", "status", "reason"):
+        table.add_column(col)
+    for tv in engine.view.traders.values():
+        age = f"{(now - tv.last_poll_at).total_seconds():.1f}s" if tv.last_poll_at else "-"
+        table.add_row(tv.trader, tv.label, age, tv.last_status, tv.last_reason[:60])
+    return table
+
+
+def _events(engine: Engine) -> Table:
+    table = Table(title="Last events")
+    table.add_column("at")
+    table.add_column("message")
+    for e in engine.view.events[-8:]:
+        color = {"error": "red", "warning": "yellow"}.get(e.level, "")
+        table.add_row(e.at.strftime("%H:%M:%S"), f"[{color}]{e.message}[/]" if color else e.message)
+    return table
+
+
+def render(engine: Engine, settings: Settings) -> Group:
+    now = datetime.now(UTC)
+    license_line = (
+        "paper (no license needed)"
+        if engine.license is None
+        else (engine.license.state().reason or "valid")
+    )
+    return Group(
+        _traders(engine, now),
+        positions_table(engine.journal),
+        summary_table(engine.journal, now, settings.safety.daily_loss_limit_usdt, license_line),
+        _events(engine),
+    )
+
+
+async def run_with_live_view(engine: Engine, stop: asyncio.Event, settings: Settings) -> int:
+    task = asyncio.create_task(engine.run(stop))
+    with Live(render(engine, settings), refresh_per_second=2, transient=False) as live:
+        while not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=0.5)
+            live.update(render(engine, settings))
+    return task.result()

@@ -1,0 +1,148 @@
+"""Builds the engine's parts from settings and secrets and runs it until a signal says stop.
+
+`lightspeed run` and `lightspeed simulate` both come through here, so the simulated bot is the
+real one with different URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from lightspeed_cli.journal import Journal
+from lightspeed_cli.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PAPER_JOURNAL = "paper-journal.sqlite3"
+LIVE_JOURNAL = "journal.sqlite3"
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message tells the user what to do."""
+
+
+@dataclass
+class RunOptions:
+    paper: bool = False
+    paper_equity_usdt: Decimal = Decimal(10_000)
+    live_view: bool | None = None  # None = when stdout is a terminal
+    require_license: bool = True
+    duration_seconds: float | None = None  # stop by itself after this long (simulate, tests)
+
+
+def journal_path(settings: Settings, paper: bool) -> Path:
+    return settings.storage.resolved_data_dir() / (PAPER_JOURNAL if paper else LIVE_JOURNAL)
+
+
+def build_broker(settings: Settings, options: RunOptions):  # type: ignore[no-untyped-def]
+    data_dir = settings.storage.resolved_data_dir()
+    if options.paper:
+        from lightspeed_cli.execution.paper import PaperBroker
+
+        return PaperBroker(
+            settings.bybit,
+            starting_equity_usdt=options.paper_equity_usdt,
+            state_path=data_dir / "paper-state.json",
+        )
+    from lightspeed_cli.execution.bybit import BybitBroker
+
+    return BybitBroker.from_settings(settings.bybit)
+
+
+def build_source(settings: Settings):  # type: ignore[no-untyped-def]
+    from lightspeed_cli.logsetup import register_secret
+    from lightspeed_cli.secrets import SecretName, get_secret
+    from lightspeed_cli.sources.binance import BinanceSource
+
+    session = get_secret(SecretName.BINANCE_SESSION)
+    if session is not None:
+        register_secret(session.value)
+    return BinanceSource(
+        settings.binance, settings.polling, session=session.value if session else None
+    )
+
+
+async def run_bot(settings: Settings, options: RunOptions) -> int:
+    """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
+    from lightspeed_cli.engine import Engine
+    from lightspeed_cli.notify import Notifier
+
+    if not [t for t in settings.traders if t.enabled]:
+        raise StartupError(
+            "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
+        )
+    data_dir = settings.storage.resolved_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    license_client = None
+    if options.require_license and not options.paper:
+        from lightspeed_cli.license.client import LicenseClient, LicenseError
+
+        license_client = LicenseClient(settings.license, data_dir)
+        try:
+            state = await license_client.startup_check()
+        except LicenseError as exc:
+            raise StartupError(f"license: {exc}") from None
+        if not state.valid:
+            raise StartupError(f"license: {state.reason}")
+        if state.warning:
+            log.warning("license: %s", state.warning)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if options.duration_seconds is not None:
+        loop.call_later(options.duration_seconds, stop.set)
+
+    journal = Journal(journal_path(settings, options.paper))
+    broker = build_broker(settings, options)
+    source = build_source(settings)
+    engine = Engine(
+        settings,
+        broker=broker,
+        source=source,
+        journal=journal,
+        license_client=license_client,
+        notifier=Notifier(settings.notify),
+    )
+    live = options.live_view if options.live_view is not None else sys.stdout.isatty()
+    try:
+        try:
+            report = await engine.start()
+        except Exception as exc:
+            raise StartupError(f"cannot start trading: {exc}") from None
+        log.info(
+            "reconciled: %d filled, %d never placed, %d unknown, %d closed outside, %d unmanaged",
+            report.resolved_filled,
+            report.resolved_not_placed,
+            report.still_unknown,
+            len(report.closed_outside),
+            len(report.unmanaged),
+        )
+        mode = "PAPER" if options.paper else "LIVE"
+        log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
+        if live:
+            from lightspeed_cli.live import run_with_live_view
+
+            code = await run_with_live_view(engine, stop, settings)
+        else:
+            code = await engine.run(stop)
+        if engine.fatal:
+            log.error("trading stopped: %s", engine.fatal)
+        return code
+    finally:
+        for closer in (source.aclose, broker.aclose):
+            with contextlib.suppress(Exception):
+                await closer()
+        journal.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)

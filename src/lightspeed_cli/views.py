@@ -1,0 +1,203 @@
+"""Rich renderings of the journal, shared by `status`, `history` and the live view of `run`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from lightspeed_cli.journal import Journal, utc_day
+
+HISTORY_COLUMNS = (
+    "created_at",
+    "trader",
+    "kind",
+    "symbol",
+    "side",
+    "previous_size",
+    "new_size",
+    "decision",
+    "check_name",
+    "reason",
+    "bybit_symbol",
+    "quantity",
+    "fill_qty",
+    "fill_price",
+    "fee",
+    "slippage_bps",
+    "detection_latency_ms",
+    "client_order_id",
+)
+
+
+def _age(moment: str | None, now: datetime) -> str:
+    if not moment:
+        return "never"
+    seconds = (now - datetime.fromisoformat(moment)).total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def traders_table(journal: Journal, labels: dict[str, str], now: datetime) -> Table:
+    table = Table(title="Traders", expand=False)
+    for col in ("trader", "label", "last poll", "status", "reason"):
+        table.add_column(col)
+    states = {s["trader"]: s for s in journal.trader_states()}
+    for trader in sorted(set(labels) | set(states)):
+        s = states.get(trader, {})
+        status = s.get("last_status") or "-"
+        style = {"ok": "green", "hidden": "yellow", "error": "red"}.get(status, "")
+        table.add_row(
+            trader,
+            labels.get(trader, ""),
+            _age(s.get("last_poll_at"), now),
+            f"[{style}]{status}[/]" if style else status,
+            s.get("last_reason") or "",
+        )
+    return table
+
+
+def positions_table(journal: Journal) -> Table:
+    table = Table(title="Open mirrored positions")
+    for col in ("trader", "symbol", "side", "quantity", "entry", "since"):
+        table.add_column(col)
+    for m in journal.mirrored_positions():
+        table.add_row(
+            m.trader,
+            m.symbol,
+            m.side.value,
+            str(m.quantity),
+            str(m.entry_price),
+            m.opened_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    return table
+
+
+def fidelity_today(journal: Journal, now: datetime) -> dict[str, Any]:
+    """Today's median and worst slippage (bps) and detection latency (ms)."""
+    start = datetime.fromisoformat(utc_day(now)).replace(tzinfo=UTC)
+    rows = journal.filled_orders_since(start)
+    slips = [float(r.slippage_bps) for r in rows if r.slippage_bps is not None]
+    lats = [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
+    return {
+        "fills": len(rows),
+        "slippage_median_bps": statistics.median(slips) if slips else None,
+        "slippage_worst_bps": max(slips) if slips else None,
+        "latency_median_ms": statistics.median(lats) if lats else None,
+        "latency_worst_ms": max(lats) if lats else None,
+    }
+
+
+def summary_table(
+    journal: Journal, now: datetime, daily_loss_limit: Decimal, license_line: str
+) -> Table:
+    pnl = journal.realized_pnl(utc_day(now))
+    kill = -pnl >= daily_loss_limit
+    fid = fidelity_today(journal, now)
+    table = Table(show_header=False, title="Today (UTC)")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("license", license_line)
+    table.add_row("realized PnL", f"{pnl:+.2f} USDT")
+    table.add_row(
+        "kill switch",
+        f"[red]ON[/]: daily loss {-pnl:.2f} ≥ {daily_loss_limit} USDT; no new opens until 00:00 UTC"
+        if kill
+        else f"off (limit {daily_loss_limit} USDT)",
+    )
+    table.add_row("fills", str(fid["fills"]))
+    if fid["slippage_median_bps"] is not None:
+        table.add_row(
+            "slippage",
+            f"median {fid['slippage_median_bps']:.1f} bps, worst {fid['slippage_worst_bps']:.1f} bps",
+        )
+    if fid["latency_median_ms"] is not None:
+        table.add_row(
+            "detection latency",
+            f"median {fid['latency_median_ms']:.0f} ms, worst {fid['latency_worst_ms']:.0f} ms",
+        )
+    return table
+
+
+def events_table(events: Iterable[dict[str, Any]]) -> Table:
+    table = Table(title="Last events")
+    table.add_column("at")
+    table.add_column("level")
+    table.add_column("message")
+    for e in events:
+        table.add_row(e["at"][11:19], e["level"], e["message"])
+    return table
+
+
+def status_group(
+    journal: Journal,
+    labels: dict[str, str],
+    daily_loss_limit: Decimal,
+    license_line: str,
+    now: datetime | None = None,
+) -> Group:
+    now = now or datetime.now(UTC)
+    return Group(
+        summary_table(journal, now, daily_loss_limit, license_line),
+        traders_table(journal, labels, now),
+        positions_table(journal),
+        events_table(journal.recent_events(8)),
+    )
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="History")
+    cols = (
+        ("time", "created_at"),
+        ("trader", "trader"),
+        ("signal", "kind"),
+        ("symbol", "symbol"),
+        ("side", "side"),
+        ("size", None),
+        ("decision", "decision"),
+        ("qty", "fill_qty"),
+        ("fill", "fill_price"),
+        ("slip bps", "slippage_bps"),
+        ("latency ms", "detection_latency_ms"),
+        ("reason", None),
+    )
+    for title, _ in cols:
+        table.add_column(title)
+    for r in rows:
+        cells = []
+        for _, key in cols:
+            if key is None:
+                continue
+            value = r.get(key)
+            if key == "created_at":
+                value = str(value)[:19].replace("T", " ")
+            elif key == "detection_latency_ms" and value is not None:
+                value = f"{value:.0f}"
+            elif key == "slippage_bps" and value is not None:
+                value = f"{Decimal(value):.1f}"
+            cells.append("" if value is None else str(value))
+        size = f"{r['previous_size']} → {r['new_size']}"
+        reason = ": ".join(x for x in (r.get("check_name"), r.get("reason")) if x)
+        cells.insert(5, size)
+        cells.append(reason)
+        table.add_row(*cells)
+    return table
+
+
+def history_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k) for k in HISTORY_COLUMNS})
+    return out.getvalue()
