@@ -117,10 +117,8 @@ def summary_table(
     )
     table.add_row("fills", str(fid["fills"]))
     if fid["slippage_median_bps"] is not None:
-        table.add_row(
-            "slippage",
-            f"median {fid['slippage_median_bps']:.1f} bps, worst {fid['slippage_worst_bps']:.1f} bps",
-        )
+        median, worst = fid["slippage_median_bps"], fid["slippage_worst_bps"]
+        table.add_row("slippage", f"median {median:.1f} bps, worst {worst:.1f} bps")
     if fid["latency_median_ms"] is not None:
         table.add_row(
             "detection latency",
