@@ -482,8 +482,18 @@ class Engine:
 
         sent_at = (result.sent_at if result else None) or fill.sent_at or row.created_at
         slippage = None
-        if fill.price is not None and row.reference_price > 0:
-            slippage = fidelity.slippage_bps(row.order_side, row.reference_price, fill.price)
+        leader_price = (fidelity.leader_reference_price(signal) if signal else None) or (
+            row.reference_price
+        )
+        mapping = self.symbols.resolve(row.binance_symbol) if self.symbols else None
+        price_scale = mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
+        if fill.price is not None and leader_price > 0:
+            slippage = fidelity.slippage_bps(
+                row.order_side,  # type: ignore[arg-type]
+                leader_price,
+                fill.price,
+                price_scale,
+            )
         change_at = row.leader_change_at or row.snapshot_at
         latency = (sent_at - change_at).total_seconds() * 1000 if change_at else None
         if result is not None and result.acked_at and fill.acked_at is None:
