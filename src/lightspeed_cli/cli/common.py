@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
     from lightspeed_cli.settings import Settings
@@ -19,8 +20,11 @@ EXIT_FAILURE = 1  # the thing itself failed (network, exchange, license)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print one clear line to stderr and exit; never a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one clear line to stderr and exit; never a traceback.
+
+    The message is plain text: brackets in it (TOML tables, paths) are not rich markup.
+    """
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
