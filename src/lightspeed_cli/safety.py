@@ -260,7 +260,7 @@ class SafetyContext(BaseModel):
 
 
 class SafetyVerdict(BaseModel):
-    """All failing checks (sorted, so check order never matters) and the leverage to use."""
+    """All failing checks, most fundamental first (see PRIORITY), and the leverage to use."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -362,8 +362,25 @@ CHECKS: tuple[SafetyCheck, ...] = (
 )
 
 
-def _refusal_order(r: Refusal) -> tuple[str, str, str, str]:
-    return (r.check, r.reason, str(r.value), str(r.limit))
+# Which refusal a Decision reports first when several checks fail: the most fundamental first.
+# Fixed here, by check name, so the order `checks` run in can never change the verdict.
+PRIORITY: tuple[str, ...] = (
+    "symbol_listed",
+    "allow_deny",
+    "daily_loss_usdt",
+    "snapshot_age_seconds",
+    "price_divergence_bps",
+    "leverage_x",
+    "open_positions",
+    "position_notional_usdt",
+    "total_notional_usdt",
+)
+
+
+def _refusal_order(item: tuple[str, Refusal]) -> tuple[int, str, str, str, str, str]:
+    name, r = item
+    rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
+    return (rank, name, r.check, r.reason, str(r.value), str(r.limit))
 
 
 def evaluate(
@@ -373,13 +390,15 @@ def evaluate(
     *,
     checks: Sequence[SafetyCheck] = CHECKS,
 ) -> SafetyVerdict:
-    """Run every check that applies to `kind`; all refusals, sorted, plus the leverage to use."""
+    """Run every check that applies to `kind`: all refusals in PRIORITY order, and the leverage."""
     if kind is SignalKind.FLIP:
         raise ValueError("expand a FLIP into CLOSE + OPEN (diff.expand_flip) before safety")
-    refusals = [r for c in checks if kind in c.kinds and (r := c.run(ctx, safety)) is not None]
+    failed = [
+        (c.name, r) for c in checks if kind in c.kinds and (r := c.run(ctx, safety)) is not None
+    ]
     leverage = resolve_leverage(kind, ctx.requested_leverage, safety, ctx.mapping)
     return SafetyVerdict(
-        refusals=tuple(sorted(refusals, key=_refusal_order)),
+        refusals=tuple(r for _, r in sorted(failed, key=_refusal_order)),
         leverage=leverage,
         leverage_clamped=leverage != ctx.requested_leverage,
     )

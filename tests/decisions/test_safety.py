@@ -11,6 +11,7 @@ from decision_builders import T0, mapping, safety_ctx
 from lightspeed_cli.models import Refusal, SignalKind
 from lightspeed_cli.safety import (
     CHECKS,
+    PRIORITY,
     check_allow_deny,
     check_daily_loss,
     check_leverage,
@@ -286,16 +287,16 @@ def everything_failing(**overrides: object):
 STRICT = SafetySettings(leverage_policy=REFUSE, deny_symbols=["BTCUSDT"])
 
 
-def test_evaluate_collects_every_failing_check_sorted_by_name():
+def test_evaluate_collects_every_failing_check_most_fundamental_first():
     v = evaluate(K.OPEN, everything_failing(), STRICT)
     assert [r.check for r in v.refusals] == [
-        "daily_loss_usdt",
         "deny_symbols",
+        "daily_loss_usdt",
+        "snapshot_age_seconds",
+        "price_divergence_bps",
         "leverage_x",
         "open_positions",
         "position_notional_usdt",
-        "price_divergence_bps",
-        "snapshot_age_seconds",
         "total_notional_usdt",
     ]
     assert v.first_refusal == v.refusals[0]
@@ -321,6 +322,10 @@ def test_no_mapping_refuses_every_kind(kind: SignalKind):
 def test_evaluate_refuses_to_judge_an_unexpanded_flip():
     with pytest.raises(ValueError, match="expand"):
         evaluate(K.FLIP, safety_ctx(), SafetySettings())
+
+
+def test_priority_names_every_check():
+    assert sorted(PRIORITY) == sorted(c.name for c in CHECKS)
 
 
 def test_checks_run_in_reverse_give_the_same_verdict():
