@@ -1,0 +1,532 @@
+"""The license client: activate this machine, keep its lease fresh, say whether opening is allowed.
+
+The license only ever gates *opening or increasing* positions. Closing and reducing always
+mirror, whatever the license state, so nobody is left exposed because a license lapsed: the
+engine consults `LicenseState.can_open` for opens/increases only.
+
+Trust model: a lease is a server-signed statement (token.py) that key `key_id` is active on
+machine `machine` until `expires_at`, good without contact until `lease_until`. The client
+checks the signature (public key from the config, else pinned at activation), the machine
+fingerprint and the expiry. Offline, it keeps opening for `offline_grace_hours` after the
+lease was issued (never past `lease_until`), warning loudly; a local clock earlier than the
+latest server time seen (beyond `clock_tolerance_seconds`) voids that grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from lightspeed_cli.license.fingerprint import machine_fingerprint
+from lightspeed_cli.license.keys import KeyFormatError, key_id, mask_key, parse_key
+from lightspeed_cli.license.protocol import (
+    ACTIVATE_PATH,
+    DEACTIVATE_PATH,
+    REFUSAL_CODES,
+    VALIDATE_PATH,
+    ActivateRequest,
+    DeactivateResponse,
+    ErrorResponse,
+    LeaseRequest,
+    LeaseResponse,
+)
+from lightspeed_cli.license.store import (
+    STATE_FILE,
+    LeaseStore,
+    LocalState,
+    Refusal,
+    SecretsLeaseStore,
+    delete_state,
+    load_state,
+    save_state,
+)
+from lightspeed_cli.license.token import (
+    LeasePayload,
+    TokenError,
+    public_key_from_b64,
+    public_key_to_b64,
+    verify_lease,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from lightspeed_cli.settings import LicenseSettings
+
+log = logging.getLogger(__name__)
+_R = TypeVar("_R", bound=BaseModel)
+
+HTTP_TIMEOUT_SECONDS = 10.0
+EXPIRY_WARNING = timedelta(days=7)
+CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"
+
+
+class LicenseError(Exception):
+    """A license problem worded for the user (never contains the key or the lease)."""
+
+
+class LicenseState(BaseModel):
+    """What the engine needs to know. `can_open` gates opens/increases only, never closes.
+
+    `valid`: the lease is genuine, for this machine, and the server has not refused it (not
+    revoked, not expired). `can_open`: valid, and also fresh enough (offline grace) with a sane
+    clock. `reason` says why in a sentence; `warning` is set while running on borrowed time.
+    """
+
+    valid: bool
+    can_open: bool
+    reason: str
+    warning: str | None = None
+    lease_until: datetime | None = None
+    expires_at: datetime | None = None
+    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, revoked, expired, ...
+    grace_until: datetime | None = None  # opening stops then unless the server answers
+    key_id: str | None = None
+    key_hint: str | None = None
+    last_contact: datetime | None = None
+
+
+class ActivationResult(BaseModel):
+    key_id: str
+    key_hint: str
+    seats: int
+    seats_used: int
+    expires_at: datetime
+    lease_until: datetime
+    grace_until: datetime
+    stored_in: str
+
+
+class _LeaseProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Unreachable(Exception):
+    """Could not get a usable answer: the offline grace applies."""
+
+
+class _ServerError(Exception):
+    def __init__(self, err: ErrorResponse) -> None:
+        super().__init__(err.message)
+        self.code = err.code
+        self.message = err.message
+        self.server_time = err.server_time
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _fmt(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def evaluate(
+    lease: LeasePayload | None,
+    problem: _LeaseProblem | None,
+    local: LocalState,
+    settings: LicenseSettings,
+    now: datetime,
+) -> LicenseState:
+    """Pure: the license state at `now` from the verified lease and what the client remembers."""
+    if problem is not None:
+        return LicenseState(
+            valid=False,
+            can_open=False,
+            code=problem.code,
+            reason=f"{problem.message}; {CLOSES_STILL_MIRROR}",
+        )
+    if lease is None:
+        return LicenseState(
+            valid=False,
+            can_open=False,
+            code="no_lease",
+            reason="no license on this machine: run `lightspeed license activate`",
+        )
+    grace_until = min(lease.lease_end, lease.issued + timedelta(hours=settings.offline_grace_hours))
+    known = {
+        "lease_until": lease.lease_end,
+        "expires_at": lease.expires,
+        "grace_until": grace_until,
+        "key_id": lease.key_id,
+        "key_hint": local.key_hint or None,
+        "last_contact": local.last_contact or lease.issued,
+    }
+
+    def refused(code: str, reason: str, *, valid: bool = False) -> LicenseState:
+        return LicenseState(
+            valid=valid,
+            can_open=False,
+            code=code,
+            reason=f"{reason}; {CLOSES_STILL_MIRROR}",
+            **known,
+        )
+
+    if local.refusal is not None:
+        return refused(
+            local.refusal.code, f"the license server refused this license: {local.refusal.message}"
+        )
+    if now >= lease.expires:
+        return refused("expired", f"the license expired at {_fmt(lease.expires)}")
+    latest = max(local.latest_server_time or lease.issued, lease.issued)
+    if now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
+        return refused(
+            "clock_rollback",
+            f"this machine's clock ({_fmt(now)}) is behind the license server's time"
+            f" ({_fmt(latest)}) by {human_duration(latest - now)}; fix the system clock (NTP)",
+            valid=True,
+        )
+    if now >= grace_until:
+        limit = (
+            "the lease ran out"
+            if grace_until == lease.lease_end
+            else f"the offline grace of {settings.offline_grace_hours:g} h is over"
+        )
+        return refused(
+            "grace_expired",
+            f"no contact with the license server since {_fmt(lease.issued)}: {limit}"
+            f" at {_fmt(grace_until)}",
+            valid=True,
+        )
+    warning = None
+    if local.last_error:
+        warning = (
+            f"license server unreachable ({local.last_error}); running on the cached lease:"
+            f" new positions stop at {_fmt(grace_until)} (in {human_duration(grace_until - now)})"
+            " unless it answers"
+        )
+    elif lease.expires - now < EXPIRY_WARNING:
+        warning = (
+            f"the license expires at {_fmt(lease.expires)}"
+            f" (in {human_duration(lease.expires - now)})"
+        )
+    return LicenseState(
+        valid=True,
+        can_open=True,
+        code="ok",
+        reason=f"license valid until {_fmt(lease.expires)}",
+        warning=warning,
+        **known,
+    )
+
+
+class LicenseClient:
+    """Activation, heartbeat and the local verdict for one machine.
+
+    The verdict (`state`) gates opening and increasing positions only; closing and reducing are
+    never blocked by the license.
+    """
+
+    def __init__(
+        self,
+        settings: LicenseSettings,
+        data_dir: Path,
+        *,
+        http: httpx.AsyncClient | None = None,
+        fingerprint: str | None = None,
+        store: LeaseStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state_path = data_dir / STATE_FILE
+        self.fingerprint = fingerprint or machine_fingerprint()
+        self._http = http
+        self._store: LeaseStore = store or SecretsLeaseStore()
+        self._local: LocalState | None = None
+        self._token: str | None = None
+        self._lease: LeasePayload | None = None
+        self._problem: _LeaseProblem | None = None
+
+    # --- local state -----------------------------------------------------------------------
+
+    @property
+    def local(self) -> LocalState:
+        self._load()
+        assert self._local is not None
+        return self._local
+
+    def _load(self) -> None:
+        """Read the state file and the stored lease once; later calls use the cache."""
+        if self._local is not None:
+            return
+        self._local = load_state(self.state_path)
+        self._use_token(self._store.load())
+
+    def _use_token(self, token: str | None) -> None:
+        self._token, self._lease, self._problem = token, None, None
+        if token is None:
+            return
+        try:
+            self._lease = self._verify(token)
+        except _LeaseProblem as problem:
+            self._problem = problem
+
+    def _public_key_text(self) -> str:
+        return self.settings.public_key or (self._local.public_key if self._local else "")
+
+    def _verify(self, token: str, public_key: str | None = None) -> LeasePayload:
+        text = public_key if public_key is not None else self._public_key_text()
+        if not text:
+            raise _LeaseProblem(
+                "no_public_key",
+                "no license server public key is configured or pinned, so the lease cannot be"
+                " checked: run `lightspeed license activate` again",
+            )
+        try:
+            payload = verify_lease(token, public_key_from_b64(text))
+        except ValueError as exc:  # TokenError is a ValueError too
+            code = exc.code if isinstance(exc, TokenError) else "bad_public_key"
+            raise _LeaseProblem(code, f"the stored license lease is not valid ({exc})") from None
+        if payload.machine != self.fingerprint:
+            raise _LeaseProblem(
+                "wrong_machine",
+                "the stored license lease was issued to another machine (a lease cannot be"
+                " copied): run `lightspeed license activate` on this one",
+            )
+        return payload
+
+    def _save(self) -> None:
+        save_state(self.state_path, self.local)
+
+    def state(self, now: datetime | None = None) -> LicenseState:
+        """Pure verdict from the cached lease (read once): signature, machine, expiry, offline
+        grace and clock. `can_open` is False past the grace, after a refusal, or on expiry;
+        closes and reductions are never gated by it."""
+        self._load()
+        assert self._local is not None
+        moment = _aware(now) if now else datetime.now(UTC)
+        return evaluate(self._lease, self._problem, self._local, self.settings, moment)
+
+    # --- talking to the server -------------------------------------------------------------
+
+    async def _post(self, path: str, body: BaseModel, model: type[_R]) -> _R:
+        import httpx
+
+        url = self.settings.server_url.rstrip("/") + path
+        content = body.model_dump_json()
+        headers = {"content-type": "application/json"}
+        try:
+            if self._http is not None:
+                resp = await self._http.post(url, content=content, headers=headers)
+            else:
+                async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
+                    resp = await http.post(url, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _Unreachable(f"cannot reach {url}: {type(exc).__name__} {exc}".strip()) from None
+        if resp.status_code == 200:
+            try:
+                return model.model_validate_json(resp.content)
+            except ValidationError:
+                raise _Unreachable(f"{url} sent an answer this version cannot read") from None
+        try:
+            err = ErrorResponse.model_validate_json(resp.content)
+        except ValidationError:
+            raise _Unreachable(f"{url} answered HTTP {resp.status_code}") from None
+        raise _ServerError(err)
+
+    def _accept(
+        self,
+        resp: LeaseResponse,
+        *,
+        pin: str | None = None,
+        key_hint: str | None = None,
+        expect_key_id: str | None = None,
+    ) -> str:
+        """Verify the new lease (with `pin` if given, which is then pinned), store it and record
+        the contact. Returns where the lease was stored; raises _LeaseProblem if it is bad."""
+        payload = self._verify(resp.lease, pin)
+        if expect_key_id is not None and payload.key_id != expect_key_id:
+            raise _LeaseProblem("bad_lease", "the license server sent a lease for another key")
+        stored_in = self._store.save(resp.lease)
+        self._token, self._lease, self._problem = resp.lease, payload, None
+        local = self.local
+        if pin is not None:
+            local.public_key = pin
+        if key_hint is not None:
+            local.key_hint = key_hint
+        local.server_url = self.settings.server_url
+        local.key_id = payload.key_id
+        local.seats, local.seats_used = resp.seats, resp.seats_used
+        local.last_contact = resp.server_time
+        local.seen_server_time(resp.server_time)
+        local.seen_server_time(payload.issued)
+        local.last_error = local.last_error_at = local.refusal = None
+        self._save()
+        return stored_in
+
+    async def activate(self, key: str) -> ActivationResult:
+        """Check the key's spelling locally, take a seat for this machine, store the lease."""
+        try:
+            canonical = parse_key(key)
+        except KeyFormatError as exc:
+            raise LicenseError(str(exc)) from None
+        self._load()
+        try:
+            resp = await self._post(
+                ACTIVATE_PATH,
+                ActivateRequest(key=canonical, machine=self.fingerprint),
+                LeaseResponse,
+            )
+        except _ServerError as exc:
+            raise LicenseError(f"{exc.message} [{exc.code}]") from None
+        except _Unreachable as exc:
+            raise LicenseError(f"license server: {exc}") from None
+        hint = mask_key(canonical)
+        try:
+            stored_in = self._accept(
+                resp, pin=self._pin(resp.public_key), key_hint=hint, expect_key_id=key_id(canonical)
+            )
+        except _LeaseProblem as problem:
+            raise LicenseError(f"the license server sent a bad lease: {problem.message}") from None
+        state = self.state()
+        assert state.expires_at and state.lease_until and state.grace_until
+        return ActivationResult(
+            key_id=key_id(canonical),
+            key_hint=hint,
+            seats=resp.seats,
+            seats_used=resp.seats_used,
+            expires_at=state.expires_at,
+            lease_until=state.lease_until,
+            grace_until=state.grace_until,
+            stored_in=stored_in,
+        )
+
+    def _pin(self, offered: str) -> str:
+        """The key to trust: the configured one (which the server must match), else the offer."""
+        try:
+            offered_norm = public_key_to_b64(public_key_from_b64(offered))
+            if not self.settings.public_key:
+                return offered_norm
+            configured = public_key_to_b64(public_key_from_b64(self.settings.public_key))
+        except ValueError as exc:
+            raise LicenseError(str(exc)) from None
+        if configured != offered_norm:
+            raise LicenseError(
+                "the license server's public key differs from license.public_key in your config:"
+                " wrong server, or the config needs the new key"
+            )
+        return configured
+
+    async def renew(self) -> LicenseState:
+        """Heartbeat: trade the current lease for a fresh one.
+
+        Unreachable server (or an unreadable answer): keep the cached lease, the offline grace
+        runs. Explicit refusal (revoked, expired, seat released, ...): `can_open` turns False at
+        once. Closing and reducing are never affected.
+        """
+        self._load()
+        local = self.local
+        if self._token is None or self._problem is not None:
+            return self.state()
+        try:
+            resp = await self._post(
+                VALIDATE_PATH,
+                LeaseRequest(lease=self._token, machine=self.fingerprint),
+                LeaseResponse,
+            )
+            self._accept(resp, expect_key_id=self._lease.key_id if self._lease else None)
+        except _ServerError as exc:
+            if exc.server_time is not None:
+                local.seen_server_time(exc.server_time)
+            if exc.code in REFUSAL_CODES:
+                local.refusal = Refusal(
+                    code=exc.code, message=exc.message, at=exc.server_time or datetime.now(UTC)
+                )
+                log.error("license refused by the server [%s]: %s", exc.code, exc.message)
+            else:
+                self._record_error(f"{exc.code}: {exc.message}")
+            self._save()
+        except (_Unreachable, _LeaseProblem) as exc:
+            self._record_error(str(exc))
+            self._save()
+        return self.state()
+
+    def _record_error(self, message: str) -> None:
+        local = self.local
+        local.last_error, local.last_error_at = message, datetime.now(UTC)
+        log.warning("license renewal failed: %s", message)
+
+    async def startup_check(self) -> LicenseState:
+        """Before trading: the cached lease must be genuine and for this machine; then one renewal.
+
+        Raises LicenseError only when there is no usable lease at all (none stored, forged,
+        another machine's, no key to check it). A revoked, expired or stale lease returns a state
+        with `can_open` False: the engine may still run to mirror closes and reductions.
+        """
+        self._load()
+        if self._token is None:
+            raise LicenseError("no license on this machine: run `lightspeed license activate`")
+        if self._problem is not None:
+            raise LicenseError(self._problem.message)
+        return await self.renew()
+
+    async def run_renewals(self, stop: asyncio.Event) -> None:
+        """Renew every `renew_interval_minutes` until `stop` is set, logging loudly when the
+        license is on borrowed time or refused (opening stops; closes still mirror)."""
+        interval = self.settings.renew_interval_minutes * 60
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                state = await self.renew()
+            except Exception:
+                log.exception("license renewal failed unexpectedly")
+                continue
+            if not state.can_open:
+                log.error("license: %s", state.reason)
+            elif state.warning:
+                log.warning("license: %s", state.warning)
+
+    async def deactivate(self, *, local_only: bool = False) -> int | None:
+        """Free this machine's seat on the server, then forget the lease here.
+
+        Returns the key's seats still in use (None with `local_only`). If the server cannot be
+        reached the lease is kept, so the seat is not silently lost.
+        """
+        self._load()
+        if self._token is None:
+            raise LicenseError("no license is active on this machine")
+        seats_used: int | None = None
+        if not local_only:
+            try:
+                resp = await self._post(
+                    DEACTIVATE_PATH,
+                    LeaseRequest(lease=self._token, machine=self.fingerprint),
+                    DeactivateResponse,
+                )
+                seats_used = resp.seats_used
+            except _ServerError as exc:
+                if exc.code not in REFUSAL_CODES:  # refused = the seat is already gone
+                    raise LicenseError(f"{exc.message} [{exc.code}]") from None
+            except _Unreachable as exc:
+                raise LicenseError(
+                    f"license server: {exc}; the seat is still taken. Retry later, or use"
+                    " --local to forget the lease on this machine only"
+                ) from None
+        self._store.delete()
+        delete_state(self.state_path)
+        self._local = LocalState()
+        self._use_token(None)
+        return seats_used

@@ -1,0 +1,249 @@
+"""The license server's SQLite store: keys (hashed) and the machines activated on each.
+
+The server and the admin commands open the same file (WAL, so `issue` or `revoke` work while
+`serve` runs). Times are whole UTC seconds. Seat accounting happens inside one IMMEDIATE
+transaction, so two machines racing for the last seat cannot both get it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from lightspeed_cli.license.keys import (
+    generate_key,
+    key_hash,
+    key_id,
+    looks_like_key_id,
+    mask_key,
+    parse_key,
+)
+from lightspeed_cli.license.token import from_epoch, to_epoch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    key_id      TEXT PRIMARY KEY,
+    key_hash    TEXT NOT NULL UNIQUE,
+    hint        TEXT NOT NULL,
+    seats       INTEGER NOT NULL CHECK (seats > 0),
+    features    TEXT NOT NULL DEFAULT '[]',
+    note        TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE TABLE IF NOT EXISTS activations (
+    key_id       TEXT NOT NULL REFERENCES keys(key_id),
+    machine      TEXT NOT NULL,
+    activated_at INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    PRIMARY KEY (key_id, machine)
+);
+"""
+_SELECT_KEY = """
+SELECT k.key_id, k.hint, k.seats, k.features, k.note, k.created_at, k.expires_at, k.revoked_at,
+       (SELECT COUNT(*) FROM activations a WHERE a.key_id = k.key_id) AS seats_used
+FROM keys k
+"""
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class KeyRecord(BaseModel):
+    key_id: str
+    hint: str
+    seats: int
+    seats_used: int
+    features: tuple[str, ...]
+    note: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def status(self, now: datetime) -> KeyStatus:
+        if self.revoked_at is not None:
+            return KeyStatus.REVOKED
+        if now >= self.expires_at:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+
+class SeatsExhausted(Exception):
+    def __init__(self, record: KeyRecord) -> None:
+        super().__init__(f"all {record.seats} seat(s) of key {record.key_id} are in use")
+        self.record = record
+
+
+class LicenseDB:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> KeyRecord:
+        return KeyRecord(
+            key_id=row["key_id"],
+            hint=row["hint"],
+            seats=row["seats"],
+            seats_used=row["seats_used"],
+            features=tuple(json.loads(row["features"])),
+            note=row["note"],
+            created_at=from_epoch(row["created_at"]),
+            expires_at=from_epoch(row["expires_at"]),
+            revoked_at=from_epoch(row["revoked_at"]) if row["revoked_at"] is not None else None,
+        )
+
+    def _get(self, conn: sqlite3.Connection, kid: str) -> KeyRecord | None:
+        row = conn.execute(_SELECT_KEY + "WHERE k.key_id = ?", (kid,)).fetchone()
+        return self._record(row) if row else None
+
+    def get(self, kid: str) -> KeyRecord | None:
+        with self._lock:
+            return self._get(self._conn, kid)
+
+    def get_by_key(self, canonical_key: str) -> KeyRecord | None:
+        """Look a key up by its hash, the only form stored."""
+        with self._lock:
+            row = self._conn.execute(
+                _SELECT_KEY + "WHERE k.key_hash = ?", (key_hash(canonical_key),)
+            ).fetchone()
+        return self._record(row) if row else None
+
+    def find(self, key_or_id: str) -> KeyRecord | None:
+        """Admin lookup: a full key (any accepted spelling) or a key_id from `list`."""
+        text = key_or_id.strip()
+        if looks_like_key_id(text):
+            return self.get(text)
+        return self.get_by_key(parse_key(text))
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            rows = self._conn.execute(_SELECT_KEY + "ORDER BY k.created_at, k.key_id").fetchall()
+        return [self._record(r) for r in rows]
+
+    def issue(
+        self, *, seats: int, days: float, note: str, features: tuple[str, ...], now: datetime
+    ) -> tuple[str, KeyRecord]:
+        """Create a key; the returned key text is never stored and cannot be shown again."""
+        key = generate_key()
+        kid = key_id(key)
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO keys (key_id, key_hash, hint, seats, features, note, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    kid,
+                    key_hash(key),
+                    mask_key(key),
+                    seats,
+                    json.dumps(list(features)),
+                    note,
+                    to_epoch(now),
+                    to_epoch(now + timedelta(days=days)),
+                ),
+            )
+            record = self._get(conn, kid)
+        assert record is not None
+        return key, record
+
+    def revoke(self, kid: str, now: datetime) -> KeyRecord | None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+                (to_epoch(now), kid),
+            )
+            return self._get(conn, kid)
+
+    def extend(self, kid: str, days: float, now: datetime) -> KeyRecord | None:
+        """Add days to the expiry, counted from now if the key has already expired."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE keys SET expires_at = MAX(expires_at, ?) + ? WHERE key_id = ?",
+                (to_epoch(now), int(timedelta(days=days).total_seconds()), kid),
+            )
+            return self._get(conn, kid)
+
+    def set_expiry(self, kid: str, expires_at: datetime) -> KeyRecord | None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE keys SET expires_at = ? WHERE key_id = ?", (to_epoch(expires_at), kid)
+            )
+            return self._get(conn, kid)
+
+    def activate(self, kid: str, machine: str, now: datetime) -> KeyRecord:
+        """Take a seat for `machine` (idempotent), or raise SeatsExhausted."""
+        with self._tx() as conn:
+            record = self._get(conn, kid)
+            if record is None:
+                raise KeyError(kid)
+            held = conn.execute(
+                "SELECT 1 FROM activations WHERE key_id = ? AND machine = ?", (kid, machine)
+            ).fetchone()
+            if held:
+                conn.execute(
+                    "UPDATE activations SET last_seen = ? WHERE key_id = ? AND machine = ?",
+                    (to_epoch(now), kid, machine),
+                )
+            elif record.seats_used >= record.seats:
+                raise SeatsExhausted(record)
+            else:
+                conn.execute(
+                    "INSERT INTO activations (key_id, machine, activated_at, last_seen)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kid, machine, to_epoch(now), to_epoch(now)),
+                )
+            updated = self._get(conn, kid)
+        assert updated is not None
+        return updated
+
+    def touch(self, kid: str, machine: str, now: datetime) -> bool:
+        """Record a heartbeat; False when this machine holds no seat of the key."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE activations SET last_seen = ? WHERE key_id = ? AND machine = ?",
+                (to_epoch(now), kid, machine),
+            )
+            return cur.rowcount > 0
+
+    def deactivate(self, kid: str, machine: str) -> bool:
+        """Free the seat; False when there was none."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM activations WHERE key_id = ? AND machine = ?", (kid, machine)
+            )
+            return cur.rowcount > 0

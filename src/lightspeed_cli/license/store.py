@@ -1,0 +1,123 @@
+"""Where the client keeps what it knows: the lease (a secret) and the local state (not secret).
+
+The lease goes through secrets.py (keyring, else a 0600 file). The local state file,
+`license_state.json` in the data dir, holds the pinned server public key, the latest server
+time seen (for clock-rollback detection), the last contact and any refusal from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+STATE_FILE = "license_state.json"
+
+
+class LeaseStore(Protocol):
+    def load(self) -> str | None: ...
+
+    def save(self, token: str) -> str:
+        """Store the lease; return where it went, for the user."""
+        ...
+
+    def delete(self) -> bool: ...
+
+
+class SecretsLeaseStore:
+    """The lease in the OS keyring, or the 0600 file fallback (see secrets.py)."""
+
+    def load(self) -> str | None:
+        from lightspeed_cli.secrets import SecretName, get_secret
+
+        found = get_secret(SecretName.LICENSE_LEASE)
+        return found.value if found else None
+
+    def save(self, token: str) -> str:
+        from lightspeed_cli.secrets import SecretName, set_secret
+
+        return str(set_secret(SecretName.LICENSE_LEASE, token))
+
+    def delete(self) -> bool:
+        from lightspeed_cli.secrets import SecretName, delete_secret
+
+        return delete_secret(SecretName.LICENSE_LEASE)
+
+
+class MemoryLeaseStore:
+    """A lease store in memory: for tests and for tools that must not touch the keyring."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+
+    def load(self) -> str | None:
+        return self.token
+
+    def save(self, token: str) -> str:
+        self.token = token
+        return "memory"
+
+    def delete(self) -> bool:
+        had, self.token = self.token is not None, None
+        return had
+
+
+class Refusal(BaseModel):
+    code: str
+    message: str
+    at: datetime
+
+
+class LocalState(BaseModel):
+    """The client's memory between runs. Nothing here is secret."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    server_url: str = ""
+    public_key: str = ""  # pinned at activation when the config does not set one
+    key_id: str = ""
+    key_hint: str = ""  # LS-ABCDE-…-WXYZ
+    seats: int | None = None
+    seats_used: int | None = None
+    latest_server_time: datetime | None = None
+    last_contact: datetime | None = None  # server time of the last successful answer
+    last_error: str | None = None  # why the last renewal could not reach the server
+    last_error_at: datetime | None = None
+    refusal: Refusal | None = None  # the server's explicit "no" (revoked, expired, ...)
+
+    def seen_server_time(self, when: datetime) -> None:
+        if self.latest_server_time is None or when > self.latest_server_time:
+            self.latest_server_time = when
+
+
+def load_state(path: Path) -> LocalState:
+    """The saved state; a missing or unreadable file is an empty state (re-activate fixes it)."""
+    try:
+        return LocalState.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ValidationError):
+        return LocalState()
+
+
+def save_state(path: Path, state: LocalState) -> None:
+    """Write atomically so a crash mid-write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(state.model_dump_json(indent=2))
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def delete_state(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        path.unlink()
