@@ -203,6 +203,7 @@ class PollingSettings(_Section):
     proxies: list[str] = Field(default_factory=list)
     requests_per_second: float = Field(default=20, gt=0, le=10_000)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
+    retries: int = Field(default=2, ge=0, le=10)  # extra attempts on timeouts, 5xx, 429, 418
 
 
 class NotifySettings(_Section):

@@ -1,0 +1,283 @@
+"""Read a followed trader's open futures positions from Binance's web endpoints.
+
+`BinanceSource.fetch` never raises for a remote problem: it returns a FetchResult that carries a
+Snapshot only for a well-formed success answer (DESIGN rule 1). Errors, timeouts, 4xx/5xx,
+malformed bodies, `success: false` and a missing session give ERROR; a trader who hides
+positions gives HIDDEN. Neither is ever "flat".
+
+Requests go through: a concurrency limit (semaphore) → an open exit (direct or a proxy,
+round-robin; 429/418 block an exit for Retry-After) → the global request budget (token bucket)
+→ a small keep-alive pool of that exit. tenacity retries timeouts, 5xx, 429 and 418 with
+exponential back-off and jitter; a throttled retry waits for (or switches to) an open exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
+from lightspeed_cli.settings import (
+    BinanceSettings,
+    LeaderboardApi,
+    PollingSettings,
+    TraderSettings,
+)
+from lightspeed_cli.sources.errors import (
+    SESSION_NEEDED,
+    SourceError,
+    ThrottledError,
+    TransientError,
+)
+from lightspeed_cli.sources.failurelog import FailureLog
+from lightspeed_cli.sources.pool import (
+    CONNECTIONS_PER_CLIENT,
+    Exit,
+    ExitPool,
+    shared_ssl_context,
+)
+from lightspeed_cli.sources.ratelimit import TokenBucket
+from lightspeed_cli.sources.session import BinanceSession, parse_session
+from lightspeed_cli.sources.wire import Book, parse_copytrade, parse_leaderboard
+
+log = logging.getLogger(__name__)
+
+LEADERBOARD_PATHS = {
+    LeaderboardApi.V2_PRIVATE: "/bapi/futures/v2/private/future/leaderboard/getOtherPosition",
+    LeaderboardApi.V1_PUBLIC: "/bapi/futures/v1/public/future/leaderboard/getOtherPosition",
+}
+COPYTRADE_PATH = "/bapi/futures/v1/friendly/future/copy-trade/lead-data/positions"
+
+BROWSER_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0 Safari/537.36"
+    ),
+    "Accept": "*/*",
+    "Accept-Language": "en-US,en;q=0.9",
+    "Content-Type": "application/json",
+    "clienttype": "web",
+    "lang": "en",
+}
+BAN_SECONDS_DEFAULT = 120.0  # a 418 without Retry-After
+THROTTLE_SECONDS_DEFAULT = 2.0  # a 429 without Retry-After
+_backoff = wait_exponential_jitter(initial=0.25, max=4.0, jitter=0.25)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    url: str
+    content: bytes | None
+    parse: Callable[[bytes], Book]
+    needs_session: bool
+
+
+class BinanceSource:
+    """Polls Binance for traders' positions; one instance serves every followed trader."""
+
+    def __init__(
+        self,
+        binance: BinanceSettings,
+        polling: PollingSettings,
+        *,
+        session: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._leaderboard_api = binance.leaderboard_api
+        self._timeout = polling.timeout_seconds
+        self._attempts = polling.retries + 1
+        self._clock = clock
+        self._session, self._session_problem = _load_session(session)
+        self._headers = {**BROWSER_HEADERS, **(self._session.headers() if self._session else {})}
+        self._base_url = binance.base_url.rstrip("/")
+        self._ssl = shared_ssl_context()
+        self._pool = ExitPool(
+            polling.proxies, concurrency=polling.concurrency, make_client=self._make_client
+        )
+        self._bucket = TokenBucket(polling.requests_per_second)
+        self._slots = asyncio.Semaphore(polling.concurrency)
+        self._failures = FailureLog(log)
+
+    async def __aenter__(self) -> BinanceSource:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    async def fetch(self, trader: TraderSettings) -> FetchResult:
+        """One poll of one trader: OK with a snapshot, HIDDEN, or ERROR with the reason."""
+        try:
+            request = self._request_for(trader)
+            async with self._slots:
+                book = await self._with_retries(request)
+        except SourceError as exc:
+            return self._failed(trader, FetchStatus.ERROR, exc.kind, exc.reason)
+        except Exception as exc:  # a bug must not read as "flat" either; keep the traceback
+            log.debug("trader %s: unexpected error", trader.id, exc_info=True)
+            reason = f"internal error while reading Binance: {type(exc).__name__}: {exc}"
+            return self._failed(trader, FetchStatus.ERROR, "internal", reason)
+        if book.positions is None:
+            return self._failed(trader, FetchStatus.HIDDEN, "hidden", book.hidden_reason)
+        self._failures.recovered(trader.id)
+        fetched_at = self._clock()
+        snapshot = Snapshot(
+            trader=trader.id,
+            positions=book.positions,
+            fetched_at=fetched_at,
+            source_time=book.source_time,
+        )
+        return FetchResult(
+            trader=trader.id, status=FetchStatus.OK, snapshot=snapshot, fetched_at=fetched_at
+        )
+
+    def _failed(
+        self, trader: TraderSettings, status: FetchStatus, kind: str, reason: str
+    ) -> FetchResult:
+        self._failures.failed(trader.id, kind, reason)
+        return FetchResult(trader=trader.id, status=status, reason=reason, fetched_at=self._clock())
+
+    def _request_for(self, trader: TraderSettings) -> _Request:
+        if trader.source is SourceKind.COPYTRADE:
+            url = f"{COPYTRADE_PATH}?portfolioId={trader.id}"
+            return _Request("GET", url, None, parse_copytrade, needs_session=False)
+        needs_session = self._leaderboard_api is LeaderboardApi.V2_PRIVATE
+        if needs_session and self._session is None:
+            raise SourceError("session", self._session_problem)
+        body = json.dumps({"encryptedUid": trader.id, "tradeType": "PERPETUAL"}).encode()
+        url = LEADERBOARD_PATHS[self._leaderboard_api]
+        return _Request("POST", url, body, parse_leaderboard, needs_session=needs_session)
+
+    async def _with_retries(self, request: _Request) -> Book:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=_retry_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, SourceError) and e.retryable),
+            reraise=True,
+        )
+        return await retrying(self._attempt, request)
+
+    async def _attempt(self, request: _Request) -> Book:
+        exit_ = await self._open_exit_within_budget()
+        with exit_.lease() as client:
+            try:
+                response = await client.request(
+                    request.method, request.url, content=request.content
+                )
+            except httpx.TimeoutException:
+                raise TransientError(
+                    "timeout", f"no answer from Binance within {self._timeout:g} s ({exit_.name})"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise TransientError(
+                    "connection", f"cannot reach Binance ({exit_.name}): {type(exc).__name__}"
+                ) from None
+        self._check_status(response, request, exit_)
+        return request.parse(response.content)
+
+    async def _open_exit_within_budget(self) -> Exit:
+        """An exit that is open when our turn in the request budget comes."""
+        while True:
+            exit_ = await self._pool.wait_for_exit(self._timeout)
+            await self._bucket.acquire()
+            if self._pool.is_open(exit_):
+                return exit_
+
+    def _check_status(self, response: httpx.Response, request: _Request, exit_: Exit) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status in (429, 418):
+            default = THROTTLE_SECONDS_DEFAULT if status == 429 else BAN_SECONDS_DEFAULT
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), default)
+            error = ThrottledError(status, retry_after, exit_.name)
+            if self._pool.block(exit_, retry_after, error.reason):
+                log.warning("%s: no requests through it for %g s", error.reason, retry_after)
+            raise error
+        if status in (401, 403) and request.needs_session:
+            raise SourceError(
+                "session", f"{SESSION_NEEDED} (Binance refused the session: HTTP {status})"
+            )
+        if status >= 500:
+            raise TransientError(f"http-{status}", f"Binance server error: HTTP {status}")
+        if status == 403:
+            raise SourceError(
+                "http-403", f"Binance refused the request (HTTP 403, firewall?) via {exit_.name}"
+            )
+        raise SourceError(f"http-{status}", f"unexpected answer from Binance: HTTP {status}")
+
+    def _make_client(self, proxy: str | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self._base_url,
+            headers=self._headers,
+            proxy=proxy,
+            limits=httpx.Limits(
+                max_connections=CONNECTIONS_PER_CLIENT,
+                max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+                keepalive_expiry=30,
+            ),
+            timeout=httpx.Timeout(self._timeout),
+            verify=self._ssl,
+            trust_env=False,  # proxies come from config only: polling.proxies
+        )
+
+
+def _retry_wait(state: RetryCallState) -> float:
+    """Throttled: no extra sleep (the exit's block is the wait); otherwise back off."""
+    outcome = state.outcome
+    if outcome is not None and isinstance(outcome.exception(), ThrottledError):
+        return 0.0
+    return _backoff(state)
+
+
+def parse_retry_after(value: str | None, default: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); `default` if absent."""
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else default
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - utcnow()).total_seconds())
+
+
+def _load_session(secret: str | None) -> tuple[BinanceSession | None, str]:
+    """The parsed session, or None and the reason to show on leaderboard fetches."""
+    if not secret:
+        return None, SESSION_NEEDED
+    try:
+        return parse_session(secret), ""
+    except ValueError as exc:
+        log.warning("%s", exc)
+        return None, f"{SESSION_NEEDED} ({exc})"

@@ -1,0 +1,60 @@
+"""Why a poll produced no snapshot.
+
+Every remote problem becomes one of these, caught at the edge of `BinanceSource.fetch` and turned
+into a FetchResult without a snapshot (DESIGN rule 1: no data is never "flat"). `kind` is a short
+stable label used to de-duplicate log lines; `reason` is the sentence the user reads.
+"""
+
+from __future__ import annotations
+
+SESSION_NEEDED = (
+    "the leaderboard needs a Binance web session since Nov 2023: "
+    "run `lightspeed keys set binance-session`"
+)
+
+
+class SourceError(Exception):
+    """A poll failed; `retryable` says whether another attempt may succeed soon."""
+
+    retryable = False
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class TransientError(SourceError):
+    """Timeouts, dropped connections, 5xx: worth another attempt after a back-off."""
+
+    retryable = True
+
+
+class ThrottledError(TransientError):
+    """429 or 418: the exit that got it is blocked for `retry_after` seconds; try another."""
+
+    def __init__(self, status: int, retry_after: float, exit_name: str) -> None:
+        what = "rate limited" if status == 429 else "IP banned"
+        super().__init__(
+            f"http-{status}",
+            f"Binance {what} {exit_name} (HTTP {status}, Retry-After {retry_after:g} s)",
+        )
+        self.status = status
+        self.retry_after = retry_after
+
+
+class MalformedAnswer(SourceError):
+    """The body is not the shape we know: never guess, never partial."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("malformed", f"malformed answer from Binance: {detail}")
+
+
+class RejectedAnswer(SourceError):
+    """`success: false` with Binance's own code and message."""
+
+    def __init__(self, code: object, message: object) -> None:
+        super().__init__(
+            f"rejected-{code}",
+            f"Binance answered success:false (code {code!s}: {message or 'no message'})",
+        )
