@@ -14,7 +14,9 @@ REDUCE sells `held x reduce_fraction`; CLOSE sells exactly what we hold, never m
 Quantities are rounded DOWN to the market's step with Decimal arithmetic. Opening orders are
 clamped to `max_order_notional_usdt` and the market's max qty, then refused below the market's
 min qty / min notional. Risk-reducing orders are never clamped: a partial close would leave a
-position the trader has left (execution splits an order above the market's max qty).
+position the trader has left (execution splits an order above the market's max qty). A REDUCE
+below the market's min qty is refused (the trader still holds the rest, so nothing is left
+behind); min notional is not applied to reduce-only orders. A CLOSE is never refused for size.
 """
 
 from __future__ import annotations
