@@ -1,17 +1,208 @@
-"""`lightspeed license-server ...`: run the license server and administer keys."""
+"""`lightspeed license-server ...`: run the license server and administer keys.
+
+`serve` and the admin commands share one SQLite file (`--db`, default in the data dir), so keys
+can be issued, revoked or extended while the server runs. Keys are stored hashed: `issue` is the
+only time a key is shown.
+"""
 
 from __future__ import annotations
 
-import typer
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lightspeed_cli.cli.common import not_available
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+
+if TYPE_CHECKING:
+    from lightspeed_cli.license.db import KeyRecord, LicenseDB
 
 app = typer.Typer(
     help="Run the license server and issue, list, revoke or extend keys.", no_args_is_help=True
 )
 
+_DB_OPTION = typer.Option(
+    None,
+    "--db",
+    help="SQLite file (default: license-server.sqlite3 in the data dir).",
+    dir_okay=False,
+)
+
+
+def _data_file(ctx: typer.Context, explicit: Path | None, name: str) -> Path:
+    if explicit is not None:
+        return explicit.expanduser()
+    return get_settings(ctx, missing_ok=True).storage.resolved_data_dir() / name
+
+
+def _open_db(ctx: typer.Context, db: Path | None) -> LicenseDB:
+    from lightspeed_cli.license.db import LicenseDB
+    from lightspeed_cli.license.server import DB_FILE
+
+    return LicenseDB(_data_file(ctx, db, DB_FILE))
+
+
+def _find(database: LicenseDB, key_or_id: str) -> KeyRecord:
+    from lightspeed_cli.license.keys import KeyFormatError
+
+    try:
+        record = database.find(key_or_id)
+    except KeyFormatError as exc:
+        fail(f"not a license key or key id: {exc}", EXIT_USAGE)
+    if record is None:
+        fail("no such key in this database (give the full key or the key id from `list`)")
+    return record
+
+
+def _stamp(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "-"
+
+
+def _show(record: KeyRecord) -> None:
+    console.print(
+        Text(
+            f"{record.key_id}  {record.hint}  {record.status(datetime.now(UTC)).value}"
+            f"  seats {record.seats_used}/{record.seats}  expires {_stamp(record.expires_at)}"
+        )
+    )
+
 
 @app.command("serve")
-def serve_cmd() -> None:
-    """Start the license server."""
-    not_available("license-server serve")
+def serve_cmd(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to listen on."),
+    db: Path | None = _DB_OPTION,
+    key_file: Path | None = typer.Option(
+        None,
+        "--key-file",
+        dir_okay=False,
+        help="Ed25519 signing key, created (mode 0600) on first start"
+        " (default: license-server.key in the data dir).",
+    ),
+    lease_hours: float = typer.Option(
+        72, "--lease-hours", min=0.01, help="How long a client may run without contact."
+    ),
+    activate_per_ip: int = typer.Option(
+        10, "--activate-per-ip", min=1, help="Activation attempts per client IP per window."
+    ),
+    activate_per_key: int = typer.Option(
+        5, "--activate-per-key", min=1, help="Activation attempts per key per window."
+    ),
+    rate_window: float = typer.Option(
+        60, "--rate-window", min=1, help="Rate-limit window in seconds."
+    ),
+) -> None:
+    """Start the license server (put it behind HTTPS in production)."""
+    import uvicorn
+
+    from lightspeed_cli.license.server import (
+        DB_FILE,
+        KEY_FILE,
+        ServerConfig,
+        build_service,
+        create_app,
+    )
+    from lightspeed_cli.logsetup import configure
+
+    settings = get_settings(ctx, missing_ok=True)
+    configure(settings.logging.level, json_lines=settings.logging.json_lines)
+    config = ServerConfig(
+        lease_hours=lease_hours,
+        activate_per_ip=activate_per_ip,
+        activate_per_key=activate_per_key,
+        rate_window_seconds=rate_window,
+    )
+    db_path, key_path = _data_file(ctx, db, DB_FILE), _data_file(ctx, key_file, KEY_FILE)
+    try:
+        service, created = build_service(db_path, key_path, config)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    verb = "created" if created else "loaded"
+    console.print(f"Signing key {verb}: {key_path}", highlight=False)
+    console.print(f"Database: {db_path}", highlight=False)
+    console.print(
+        "Public key (set it as license.public_key in client configs):\n"
+        f"  [bold]{service.public_key}[/]",
+        highlight=False,
+    )
+    console.print(f"Listening on http://{host}:{port}", highlight=False)
+    uvicorn.run(create_app(service), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command("issue")
+def issue_cmd(
+    ctx: typer.Context,
+    seats: int = typer.Option(1, "--seats", min=1, help="Machines that may use the key at once."),
+    days: float = typer.Option(30, "--days", min=0.001, help="Valid for this many days."),
+    note: str = typer.Option("", "--note", help="Free text for you (customer, order...)."),
+    feature: list[str] = typer.Option([], "--feature", help="Feature flag in the lease (repeat)."),
+    db: Path | None = _DB_OPTION,
+) -> None:
+    """Create a key. It is shown once here and stored only hashed."""
+    database = _open_db(ctx, db)
+    key, record = database.issue(
+        seats=seats, days=days, note=note, features=tuple(feature), now=datetime.now(UTC)
+    )
+    console.print(Text(key, style="bold"))
+    console.print(
+        Text(
+            f"key id {record.key_id}, {seats} seat(s), expires {_stamp(record.expires_at)}."
+            " Copy the key now: it is stored hashed and cannot be shown again."
+        ),
+        style="dim",
+    )
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, db: Path | None = _DB_OPTION) -> None:
+    """List keys (ids and masked hints only) with seats in use and status."""
+    records = _open_db(ctx, db).list_keys()
+    if not records:
+        console.print("No keys yet: create one with `lightspeed license-server issue`.")
+        return
+    now = datetime.now(UTC)
+    table = Table()
+    for name in ("key id", "key", "status", "seats", "expires"):
+        table.add_column(name, no_wrap=True)  # the id must stay whole: `revoke` takes it
+    table.add_column("note")
+    for r in records:
+        table.add_row(
+            r.key_id,
+            Text(r.hint),
+            r.status(now).value,
+            f"{r.seats_used}/{r.seats}",
+            _stamp(r.expires_at),
+            Text(r.note),
+        )
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The key, or its key id from `list`."),
+    db: Path | None = _DB_OPTION,
+) -> None:
+    """Revoke a key: its machines stop opening positions at their next heartbeat."""
+    database = _open_db(ctx, db)
+    record = database.revoke(_find(database, key).key_id, datetime.now(UTC))
+    assert record is not None
+    _show(record)
+
+
+@app.command("extend")
+def extend_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The key, or its key id from `list`."),
+    days: float = typer.Option(..., "--days", min=0.001, help="Days to add to the expiry."),
+    db: Path | None = _DB_OPTION,
+) -> None:
+    """Push a key's expiry back (counted from now if it has already expired)."""
+    database = _open_db(ctx, db)
+    record = database.extend(_find(database, key).key_id, days, datetime.now(UTC))
+    assert record is not None
+    _show(record)

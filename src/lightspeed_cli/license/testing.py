@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightspeed_cli.license.db import KeyRecord
-from lightspeed_cli.license.server import LicenseService, ServerConfig, build_service, create_app
+from lightspeed_cli.license.server import (
+    DB_FILE,
+    KEY_FILE,
+    LicenseService,
+    ServerConfig,
+    build_service,
+    create_app,
+)
 
 STARTUP_TIMEOUT_SECONDS = 10
 
@@ -63,7 +70,7 @@ def run_license_server(
     import uvicorn
 
     directory.mkdir(parents=True, exist_ok=True)
-    db_path, key_file = directory / "license-server.sqlite3", directory / "license-server.key"
+    db_path, key_file = directory / DB_FILE, directory / KEY_FILE
     service, _ = build_service(db_path, key_file, config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
