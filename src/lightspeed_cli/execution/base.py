@@ -1,0 +1,87 @@
+"""The Broker interface the engine trades through, and what an order attempt can end as.
+
+Two implementations: `BybitBroker` (real orders through ccxt) and `PaperBroker` (fills at
+Bybit's public price, balance and positions kept locally). Both are async and cheap to import:
+nothing here loads ccxt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent
+
+
+class ExecutionOutcome(StrEnum):
+    """How one `execute()` ended. Only UNKNOWN means "an order may exist that we cannot see"."""
+
+    FILLED = "filled"  # the order exists on Bybit and (partly) filled: `fill` says how much
+    REJECTED = "rejected"  # not placed: bad qty / notional / symbol, or a setup step failed
+    ALREADY_FLAT = "already_flat"  # reduce-only with nothing to reduce (Bybit 110017)
+    INSUFFICIENT_FUNDS = "insufficient_funds"  # not placed: balance / margin too low
+    RATE_LIMITED = "rate_limited"  # not placed: still rate limited after backing off
+    UNAVAILABLE = "unavailable"  # not placed: exchange down / maintenance / network
+    FATAL = "fatal"  # not placed, and no order will work: bad key, permission, mode mismatch
+    UNKNOWN = "unknown"  # may or may not have been placed: look it up by client id later
+
+
+class ExecutionResult(BaseModel):
+    outcome: ExecutionOutcome
+    fill: Fill | None = None
+    error: str = ""
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+
+
+class BrokerError(Exception):
+    """A broker call other than `execute()` failed; `outcome` says what kind of failure."""
+
+    def __init__(self, outcome: ExecutionOutcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+class BrokerStartError(BrokerError):
+    """The broker cannot be used at all (keys, permissions, position-mode mismatch)."""
+
+    def __init__(self, message: str, outcome: ExecutionOutcome = ExecutionOutcome.FATAL) -> None:
+        super().__init__(outcome, message)
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """What the engine needs from an exchange account. Read methods raise `BrokerError`."""
+
+    async def start(self) -> None:
+        """Load the linear markets once and check the account's position mode."""
+
+    async def aclose(self) -> None: ...
+
+    @property
+    def markets(self) -> dict[str, MarketInfo]:
+        """Bybit id (BTCUSDT, 1000PEPEUSDT) -> market limits; filled by `start()`."""
+
+    @property
+    def hedge_mode(self) -> bool: ...
+
+    async def last_price(self, symbol: str) -> Decimal: ...
+
+    async def equity_usdt(self) -> Decimal: ...
+
+    async def positions(self) -> list[FollowerPosition]: ...
+
+    async def open_orders(self) -> list[Fill]: ...
+
+    async def execute(self, intent: OrderIntent) -> ExecutionResult:
+        """Send one market order; the same `client_order_id` never becomes two orders."""
+
+    async def lookup(self, client_order_id: str, symbol: str) -> Fill | None:
+        """The order with this client id, or None when Bybit has no such order."""
+
+    async def server_time(self) -> datetime: ...

@@ -1,0 +1,151 @@
+"""Pure translation between our types and Bybit v5 order / position JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from lightspeed_cli.execution.base import ExecutionOutcome, ExecutionResult
+from lightspeed_cli.execution.ledger import position_idx
+from lightspeed_cli.execution.markets import dec, fmt
+from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent, Side
+
+TERMINAL = frozenset({"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"})
+_STATUS = {
+    "Filled": "filled",
+    "PartiallyFilled": "partially_filled",
+    "PartiallyFilledCanceled": "partially_filled",
+    "New": "open",
+    "Created": "open",
+    "Untriggered": "open",
+    "Triggered": "open",
+    "Active": "open",
+    "Cancelled": "canceled",
+    "Deactivated": "canceled",
+    "Rejected": "rejected",
+}
+_ZERO = Decimal(0)
+
+
+def intent_problem(intent: OrderIntent) -> str:
+    """An intent whose order side contradicts its position side and reduce flag ("" if fine).
+
+    Opening a long is a buy, reducing it a sell; the reverse for a short. Anything else would
+    send Bybit an order that does something other than what the engine meant.
+    """
+    expected = intent.side.close_order_side if intent.reduce_only else intent.side.open_order_side
+    if intent.order_side != expected:
+        action = "reduce" if intent.reduce_only else "open"
+        return (
+            f"inconsistent intent: to {action} a {intent.side.value} position the order side"
+            f" is {expected}, not {intent.order_side}"
+        )
+    return ""
+
+
+def effective_leverage(intent: OrderIntent, market: MarketInfo) -> int:
+    """The intent's leverage, capped at what Bybit allows on this market."""
+    return int(min(Decimal(intent.leverage), market.max_leverage))
+
+
+def order_request(intent: OrderIntent, qty: Decimal, hedge_mode: bool) -> dict[str, Any]:
+    """The /v5/order/create body. positionIdx is always explicit, reduceOnly in both modes."""
+    return {
+        "category": "linear",
+        "symbol": intent.symbol,
+        "side": "Buy" if intent.order_side == "buy" else "Sell",
+        "orderType": "Market",
+        "qty": fmt(qty),
+        "positionIdx": position_idx(intent.side, hedge_mode),
+        "reduceOnly": intent.reduce_only,
+        "orderLinkId": intent.client_order_id,
+    }
+
+
+def ms_to_dt(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def fill_from_order(raw: Mapping[str, Any]) -> Fill:
+    """One /v5/order/realtime or /history entry -> Fill (Decimals straight from the strings)."""
+    status = str(raw.get("orderStatus", ""))
+    qty = dec(raw.get("cumExecQty"), _ZERO) or _ZERO
+    price = dec(raw.get("avgPrice"))
+    return Fill(
+        client_order_id=str(raw.get("orderLinkId", "")),
+        order_id=str(raw.get("orderId", "")),
+        symbol=str(raw.get("symbol", "")),
+        order_side="buy" if raw.get("side") == "Buy" else "sell",
+        quantity=qty,
+        price=price if price and qty > 0 else None,
+        fee=dec(raw.get("cumExecFee"), _ZERO) or _ZERO,
+        status=_STATUS.get(status, "open"),  # type: ignore[arg-type]
+        sent_at=ms_to_dt(raw.get("createdTime")),
+        acked_at=ms_to_dt(raw.get("updatedTime")),
+    )
+
+
+def result_from_fill(
+    fill: Fill, sent_at: datetime | None, acked_at: datetime | None
+) -> ExecutionResult:
+    """What an order Bybit has (at some status) means for the engine."""
+    stamped = fill.model_copy(
+        update={"sent_at": sent_at or fill.sent_at, "acked_at": acked_at or fill.acked_at}
+    )
+    if fill.quantity > 0 and fill.status in ("filled", "partially_filled", "canceled"):
+        return ExecutionResult(
+            outcome=ExecutionOutcome.FILLED, fill=stamped, sent_at=sent_at, acked_at=acked_at
+        )
+    if fill.status in ("canceled", "rejected"):
+        return ExecutionResult(
+            outcome=ExecutionOutcome.REJECTED,
+            fill=stamped,
+            error=f"Bybit {fill.status} order {fill.order_id} without a fill",
+            sent_at=sent_at,
+            acked_at=acked_at,
+        )
+    return ExecutionResult(
+        outcome=ExecutionOutcome.UNKNOWN,
+        fill=stamped,
+        error=f"order {fill.order_id} accepted by Bybit but not filled yet ({fill.status})",
+        sent_at=sent_at,
+        acked_at=acked_at,
+    )
+
+
+def position_from_bybit(raw: Mapping[str, Any]) -> FollowerPosition | None:
+    """One /v5/position/list entry -> FollowerPosition; None for an empty slot."""
+    size = dec(raw.get("size"), _ZERO) or _ZERO
+    if size <= 0:
+        return None
+    idx = int(raw.get("positionIdx") or 0)
+    if idx in (1, 2):
+        side = Side.LONG if idx == 1 else Side.SHORT
+    elif raw.get("side") in ("Buy", "Sell"):
+        side = Side.LONG if raw.get("side") == "Buy" else Side.SHORT
+    else:
+        return None
+    return FollowerPosition(
+        symbol=str(raw.get("symbol", "")),
+        side=side,
+        size=size,
+        entry_price=dec(raw.get("avgPrice"), _ZERO) or _ZERO,
+        mark_price=dec(raw.get("markPrice"), _ZERO) or _ZERO,
+        leverage=dec(raw.get("leverage"), Decimal(1)) or Decimal(1),
+        unrealized_pnl=dec(raw.get("unrealisedPnl"), _ZERO) or _ZERO,
+    )
+
+
+def hedge_mode_from_positions(rows: list[Mapping[str, Any]]) -> bool | None:
+    """The account's position mode from position/list slots; None if the list shows nothing."""
+    idxs = {int(r.get("positionIdx") or 0) for r in rows}
+    if idxs & {1, 2}:
+        return True
+    if 0 in idxs and rows:
+        return False
+    return None

@@ -1,0 +1,861 @@
+"""A fake Bybit v5 REST server that the real ccxt client talks to, for tests and `simulate`.
+
+A real HTTP server on 127.0.0.1 (random port) running in a background thread with its own event
+loop, so in-process async tests and subprocess end-to-end runs can share it:
+
+    with FakeBybit.running(hedge_mode=False) as fake:
+        fake.set_price("BTCUSDT", "60000")
+        settings = fake.settings()              # BybitSettings pointed at fake.url
+        ... BybitBroker(settings, api_key=fake.api_key, api_secret=fake.api_secret) ...
+        fake.inject("/v5/order/create", Fault.lost_response())
+        assert len(fake.orders) == 1            # the order log: every accepted order
+
+It speaks the real envelope (`retCode/retMsg/result/retExtInfo/time`), checks the v5 HMAC
+signature of private calls, keeps balances and positions in a `Ledger` (one-way or hedge mode),
+fills market orders at the scripted price and refuses what Bybit refuses, with Bybit's codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from lightspeed_cli.execution.ledger import (
+    DEFAULT_LEVERAGE,
+    TAKER_FEE_RATE,
+    Ledger,
+    LedgerReject,
+)
+from lightspeed_cli.execution.markets import dec, fmt, market_from_instrument
+from lightspeed_cli.models import MarketInfo
+from lightspeed_cli.settings import AccountMode, BybitSettings
+
+DEFAULT_API_KEY = "fake-bybit-key"
+DEFAULT_API_SECRET = "fake-bybit-secret"
+
+
+def instrument(
+    symbol: str,
+    base_coin: str,
+    *,
+    qty_step: str,
+    min_qty: str,
+    max_qty: str,
+    max_mkt_qty: str,
+    tick: str,
+    max_leverage: str,
+    min_notional: str = "5",
+    status: str = "Trading",
+    contract_type: str = "LinearPerpetual",
+) -> dict[str, Any]:
+    """One /v5/market/instruments-info entry, shaped like Bybit's."""
+    return {
+        "symbol": symbol,
+        "contractType": contract_type,
+        "status": status,
+        "baseCoin": base_coin,
+        "quoteCoin": "USDT",
+        "settleCoin": "USDT",
+        "launchTime": "1585526400000",
+        "deliveryTime": "0" if contract_type == "LinearPerpetual" else "1766736000000",
+        "deliveryFeeRate": "",
+        "priceScale": str(max(0, -Decimal(tick).as_tuple().exponent)),  # type: ignore[operator]
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": max_leverage, "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": tick, "maxPrice": "1999999.80", "tickSize": tick},
+        "lotSizeFilter": {
+            "maxOrderQty": max_qty,
+            "minOrderQty": min_qty,
+            "qtyStep": qty_step,
+            "postOnlyMaxOrderQty": max_qty,
+            "maxMktOrderQty": max_mkt_qty,
+            "minNotionalValue": min_notional,
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": False,
+        "preListingInfo": None,
+        "displayName": "",
+    }
+
+
+def default_instruments() -> list[dict[str, Any]]:
+    """A realistic slice of Bybit's linear list (limits as Bybit published them in 2025)."""
+    i = instrument
+    return [
+        i("BTCUSDT", "BTC", qty_step="0.001", min_qty="0.001", max_qty="1190.000",
+          max_mkt_qty="119.000", tick="0.10", max_leverage="100.00"),
+        i("ETHUSDT", "ETH", qty_step="0.01", min_qty="0.01", max_qty="7240.00",
+          max_mkt_qty="724.00", tick="0.01", max_leverage="100.00"),
+        i("SOLUSDT", "SOL", qty_step="0.1", min_qty="0.1", max_qty="79770.0",
+          max_mkt_qty="7977.0", tick="0.010", max_leverage="100.00"),
+        i("XRPUSDT", "XRP", qty_step="1", min_qty="1", max_qty="1846100",
+          max_mkt_qty="184610", tick="0.0001", max_leverage="75.00"),
+        i("DOGEUSDT", "DOGE", qty_step="1", min_qty="1", max_qty="12767561",
+          max_mkt_qty="1276756", tick="0.00001", max_leverage="75.00"),
+        i("1INCHUSDT", "1INCH", qty_step="0.1", min_qty="0.1", max_qty="1112200.0",
+          max_mkt_qty="111220.0", tick="0.0001", max_leverage="50.00"),
+        i("1000PEPEUSDT", "1000PEPE", qty_step="100", min_qty="100", max_qty="500000000",
+          max_mkt_qty="50000000", tick="0.0000001", max_leverage="50.00"),
+        i("SHIB1000USDT", "SHIB1000", qty_step="10", min_qty="10", max_qty="50000000",
+          max_mkt_qty="5000000", tick="0.000001", max_leverage="50.00"),
+        i("1000000BABYDOGEUSDT", "1000000BABYDOGE", qty_step="100", min_qty="100",
+          max_qty="100000000", max_mkt_qty="10000000", tick="0.0000001", max_leverage="25.00"),
+        i("BTCUSDT-26DEC25", "BTC", qty_step="0.001", min_qty="0.001", max_qty="500.000",
+          max_mkt_qty="50.000", tick="0.50", max_leverage="50.00", contract_type="LinearFutures"),
+    ]  # fmt: skip
+
+
+DEFAULT_PRICES: dict[str, str] = {
+    "BTCUSDT": "60000",
+    "ETHUSDT": "3000",
+    "SOLUSDT": "150",
+    "XRPUSDT": "0.6",
+    "DOGEUSDT": "0.15",
+    "1INCHUSDT": "0.4",
+    "1000PEPEUSDT": "0.012",
+    "SHIB1000USDT": "0.025",
+    "1000000BABYDOGEUSDT": "0.0021",
+    "BTCUSDT-26DEC25": "61000",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something to go wrong on the next call(s) of one endpoint (see `FakeBybit.inject`).
+
+    kind: "lost_response" (processed, connection dropped), "delay" (processed, answered after
+    `delay` seconds), "drop" (connection dropped before processing), "ret_code" (answered
+    `ret_code`/`ret_msg`, not processed), "http" (HTTP `status` with an HTML body, not processed).
+    """
+
+    kind: str
+    ret_code: int = 0
+    ret_msg: str = ""
+    status: int = 200
+    delay: float = 0.0
+
+    @property
+    def processes(self) -> bool:
+        return self.kind in ("lost_response", "delay")
+
+    @classmethod
+    def lost_response(cls) -> Fault:
+        return cls("lost_response")
+
+    @classmethod
+    def delayed(cls, seconds: float) -> Fault:
+        return cls("delay", delay=seconds)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        return cls("drop")
+
+    @classmethod
+    def rate_limit(cls) -> Fault:
+        return cls("ret_code", ret_code=10006, ret_msg="Too many visits!")
+
+    @classmethod
+    def error(cls, ret_code: int, ret_msg: str) -> Fault:
+        return cls("ret_code", ret_code=ret_code, ret_msg=ret_msg)
+
+    @classmethod
+    def server_error(cls, status: int = 502) -> Fault:
+        return cls("http", status=status)
+
+    @classmethod
+    def maintenance(cls) -> Fault:
+        return cls("http", status=503)
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One order Bybit accepted (the fake's order log)."""
+
+    order_id: str
+    order_link_id: str
+    symbol: str
+    side: str  # "Buy" / "Sell"
+    qty: Decimal  # as requested
+    filled_qty: Decimal
+    reduce_only: bool
+    position_idx: int
+    price: Decimal  # average fill price
+    fee: Decimal
+    created_at: datetime
+    status: str = "Filled"
+    pending_lookups: int = 0  # lookups still answered "New" (scripted slow fill)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    params: dict[str, Any]
+
+
+class BybitError(Exception):
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+@dataclass
+class _State:
+    ledger: Ledger
+    instruments: dict[str, dict[str, Any]]
+    prices: dict[str, Decimal]
+    margin_mode: str = "REGULAR_MARGIN"
+    orders: list[OrderRecord] = field(default_factory=list)
+    rejections: list[tuple[str, int, str]] = field(default_factory=list)
+    faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    requests: list[RequestRecord] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    slow_fills: int = 0
+
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FakeBybit:
+    """The fake server: scripting methods are thread-safe and take effect immediately."""
+
+    def __init__(
+        self,
+        *,
+        hedge_mode: bool = False,
+        balance: Decimal | str = "10000",
+        api_key: str = DEFAULT_API_KEY,
+        api_secret: str = DEFAULT_API_SECRET,
+        instruments: list[dict[str, Any]] | None = None,
+        prices: dict[str, Decimal | str] | None = None,
+        fee_rate: Decimal = TAKER_FEE_RATE,
+        default_leverage: Decimal = DEFAULT_LEVERAGE,
+        check_signature: bool = True,
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.check_signature = check_signature
+        self._port = port
+        insts = instruments if instruments is not None else default_instruments()
+        self._state = _State(
+            ledger=Ledger(
+                wallet=Decimal(str(balance)),
+                hedge_mode=hedge_mode,
+                fee_rate=fee_rate,
+                default_leverage=default_leverage,
+            ),
+            instruments={raw["symbol"]: raw for raw in insts},
+            prices={k: Decimal(str(v)) for k, v in (prices or DEFAULT_PRICES).items()},
+        )
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._routes: dict[tuple[str, str], tuple[bool, Handler]] = {
+            ("GET", "/v5/market/time"): (False, self._time),
+            ("GET", "/v5/market/instruments-info"): (False, self._instruments),
+            ("GET", "/v5/market/tickers"): (False, self._tickers),
+            ("GET", "/v5/asset/coin/query-info"): (True, lambda p: {"rows": []}),
+            ("GET", "/v5/user/query-api"): (True, self._query_api),
+            ("GET", "/v5/account/info"): (True, self._account_info),
+            ("GET", "/v5/account/wallet-balance"): (True, self._wallet_balance),
+            ("GET", "/v5/position/list"): (True, self._position_list),
+            ("POST", "/v5/position/set-leverage"): (True, self._set_leverage),
+            ("POST", "/v5/position/switch-mode"): (True, self._switch_mode),
+            ("POST", "/v5/position/switch-isolated"): (True, self._switch_isolated),
+            ("POST", "/v5/account/set-margin-mode"): (True, self._set_margin_mode),
+            ("POST", "/v5/order/create"): (True, self._order_create),
+            ("GET", "/v5/order/realtime"): (True, self._order_realtime),
+            ("GET", "/v5/order/history"): (True, self._order_history),
+            ("POST", "/v5/order/cancel"): (True, self._order_cancel),
+        }
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, **kwargs: Any) -> Iterator[FakeBybit]:
+        fake = cls(**kwargs)
+        fake.start()
+        try:
+            yield fake
+        finally:
+            fake.stop()
+
+    def __enter__(self) -> FakeBybit:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready, errors), name="fake-bybit", daemon=True
+        )
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise RuntimeError(f"fake Bybit failed to start: {errors[0]!r}")
+
+    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._dispatch)
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+            loop.run_until_complete(site.start())
+            server = site._server
+            assert server is not None
+            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        except BaseException as exc:  # report to start() instead of dying silently
+            errors.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop = self._thread = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def settings(self, **overrides: Any) -> BybitSettings:
+        """BybitSettings pointed at this fake, in the fake's position mode."""
+        mode = AccountMode.HEDGE if self.hedge_mode else AccountMode.ONE_WAY
+        return BybitSettings(**{"base_url": self.url, "account_mode": mode, **overrides})
+
+    # ---- scripting -------------------------------------------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal | str | float) -> None:
+        with self._lock:
+            self._state.prices[symbol] = Decimal(str(price))
+
+    def price(self, symbol: str) -> Decimal:
+        with self._lock:
+            return self._state.prices[symbol]
+
+    def add_instrument(self, raw: dict[str, Any], price: Decimal | str | None = None) -> None:
+        """Add or replace an instrument (build one with `instrument(...)`)."""
+        with self._lock:
+            self._state.instruments[raw["symbol"]] = raw
+            if price is not None:
+                self._state.prices[raw["symbol"]] = Decimal(str(price))
+
+    def set_lot_size(self, symbol: str, **fields: str) -> None:
+        """Change an instrument's lotSizeFilter (e.g. minOrderQty) after clients cached it."""
+        with self._lock:
+            self._state.instruments[symbol]["lotSizeFilter"].update(fields)
+
+    def set_position_mode(self, hedge: bool) -> None:
+        with self._lock:
+            self._state.ledger.hedge_mode = hedge
+
+    def set_balance(self, wallet: Decimal | str) -> None:
+        with self._lock:
+            self._state.ledger.wallet = Decimal(str(wallet))
+
+    def inject(self, path: str, fault: Fault, times: int = 1) -> None:
+        """The next `times` calls of `path` (e.g. "/v5/order/create") suffer `fault`."""
+        with self._lock:
+            self._state.faults.setdefault(path, deque()).extend([fault] * times)
+
+    def slow_fills(self, lookups: int) -> None:
+        """Orders accepted from now on read as "New" for their first `lookups` lookups."""
+        with self._lock:
+            self._state.slow_fills = lookups
+
+    # ---- inspection ------------------------------------------------------------------------
+
+    @property
+    def hedge_mode(self) -> bool:
+        with self._lock:
+            return self._state.ledger.hedge_mode
+
+    @property
+    def orders(self) -> list[OrderRecord]:
+        """Every accepted order, oldest first."""
+        with self._lock:
+            return list(self._state.orders)
+
+    @property
+    def rejections(self) -> list[tuple[str, int, str]]:
+        """(orderLinkId, retCode, retMsg) of every refused order/create."""
+        with self._lock:
+            return list(self._state.rejections)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._state.requests)
+
+    def calls(self, path: str) -> int:
+        """How many requests reached `path` (faulted ones included)."""
+        with self._lock:
+            return self._state.calls[path]
+
+    @property
+    def ledger(self) -> Ledger:
+        """The account (read it; change it through the scripting methods)."""
+        return self._state.ledger
+
+    @property
+    def leverage(self) -> dict[str, Decimal]:
+        with self._lock:
+            return dict(self._state.ledger.leverage)
+
+    @property
+    def margin_mode(self) -> str:
+        with self._lock:
+            return self._state.margin_mode
+
+    def wallet(self) -> Decimal:
+        with self._lock:
+            return self._state.ledger.wallet
+
+    # ---- HTTP ------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        raw_query = request.raw_path.partition("?")[2]
+        body = await request.text() if request.method == "POST" else ""
+        try:
+            params = json.loads(body) if body else dict(parse_qsl(raw_query))
+        except ValueError:
+            params = {}
+        with self._lock:
+            self._state.calls[path] += 1
+            self._state.requests.append(RequestRecord(request.method, path, params))
+            queue = self._state.faults.get(path)
+            fault = queue.popleft() if queue else None
+        if fault is not None and not fault.processes:
+            return await self._fail(request, fault)
+        route = self._routes.get((request.method, path))
+        try:
+            if route is None:
+                raise BybitError(10017, "route not found")
+            private, handler = route
+            if private:
+                self._check_auth(request, raw_query if request.method == "GET" else body)
+            with self._lock:
+                result = handler(params)
+            payload = self._envelope(0, "OK", result)
+        except BybitError as exc:
+            payload = self._envelope(exc.code, exc.msg, {})
+        if fault is not None and fault.kind == "lost_response":
+            return self._hang_up(request)
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.delay)
+        return web.json_response(payload)
+
+    async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault.kind == "drop":
+            return self._hang_up(request)
+        if fault.kind == "http":
+            what = "The system is under maintenance" if fault.status == 503 else "Bad Gateway"
+            text = f"<html><body><h1>{fault.status}</h1>{what}</body></html>"
+            return web.Response(status=fault.status, text=text, content_type="text/html")
+        return web.json_response(self._envelope(fault.ret_code, fault.ret_msg, {}))
+
+    @staticmethod
+    def _hang_up(request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=200)
+
+    @staticmethod
+    def _envelope(code: int, msg: str, result: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "retCode": code,
+            "retMsg": msg,
+            "result": result,
+            "retExtInfo": {},
+            "time": int(time.time() * 1000),
+        }
+
+    def _check_auth(self, request: web.Request, payload: str) -> None:
+        key = request.headers.get("X-BAPI-API-KEY", "")
+        ts = request.headers.get("X-BAPI-TIMESTAMP", "")
+        recv = request.headers.get("X-BAPI-RECV-WINDOW", "")
+        sign = request.headers.get("X-BAPI-SIGN", "")
+        if not (key and ts and sign):
+            raise BybitError(
+                10001,
+                f"empty value: apiTimestamp[{ts}] apiKey[{key}] apiSignature[{sign}]:"
+                " openapi sign params error!",
+            )
+        if not self.check_signature:
+            return
+        if key != self.api_key:
+            raise BybitError(10003, "API key is invalid.")
+        origin = ts + key + recv + payload
+        expected = hmac.new(self.api_secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, sign):
+            # Bybit echoes the signed string, API key included: clients must not log it.
+            raise BybitError(10004, f"error sign! origin_string[{origin}]")
+
+    # ---- public endpoints ------------------------------------------------------------------
+
+    def _time(self, params: dict[str, Any]) -> dict[str, Any]:
+        now = time.time_ns()
+        return {"timeSecond": str(now // 10**9), "timeNano": str(now)}
+
+    def _instruments(self, params: dict[str, Any]) -> dict[str, Any]:
+        category = params.get("category", "")
+        status = params.get("status", "Trading")
+        items: list[dict[str, Any]] = []
+        if category == "linear" and status != "PreLaunch":  # ccxt asks for PreLaunch separately
+            items = [
+                raw
+                for raw in self._state.instruments.values()
+                if raw["status"] == status and params.get("symbol") in (None, raw["symbol"])
+            ]
+        return {"category": category, "list": items, "nextPageCursor": ""}
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        price = fmt(self._state.prices[symbol])
+        return {
+            "symbol": symbol,
+            "lastPrice": price,
+            "indexPrice": price,
+            "markPrice": price,
+            "prevPrice24h": price,
+            "price24hPcnt": "0",
+            "highPrice24h": price,
+            "lowPrice24h": price,
+            "prevPrice1h": price,
+            "openInterest": "1000",
+            "openInterestValue": "1000000",
+            "turnover24h": "1000000",
+            "volume24h": "1000",
+            "fundingRate": "0.0001",
+            "nextFundingTime": "0",
+            "predictedDeliveryPrice": "",
+            "basisRate": "",
+            "deliveryFeeRate": "",
+            "deliveryTime": "0",
+            "ask1Size": "1",
+            "bid1Price": price,
+            "ask1Price": price,
+            "bid1Size": "1",
+            "basis": "",
+        }
+
+    def _tickers(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("category") != "linear":
+            return {"category": params.get("category", ""), "list": []}
+        symbol = params.get("symbol")
+        traded = [s for s in self._state.instruments if s in self._state.prices]
+        if symbol is not None and symbol not in traded:
+            raise BybitError(10001, "Not supported symbols")
+        chosen = [symbol] if symbol else traded
+        return {"category": "linear", "list": [self._ticker(s) for s in chosen]}
+
+    # ---- account and positions -------------------------------------------------------------
+
+    def _query_api(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"apiKey": "***", "readOnly": 0, "unified": 0, "uta": 1, "permissions": {}}
+
+    def _account_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"unifiedMarginStatus": 6, "marginMode": self._state.margin_mode}
+
+    def _wallet_balance(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("accountType") != "UNIFIED":
+            raise BybitError(10001, "accountType only support UNIFIED.")
+        ledger = self._state.ledger
+        upl = ledger.unrealised(self._state.prices)
+        equity = ledger.wallet + upl
+        im = ledger.initial_margin()
+        coin = {
+            "coin": "USDT",
+            "equity": fmt(equity),
+            "usdValue": fmt(equity),
+            "walletBalance": fmt(ledger.wallet),
+            "unrealisedPnl": fmt(upl),
+            "cumRealisedPnl": fmt(sum((p.realised_pnl for p in ledger.positions.values()), 0)),
+            "totalPositionIM": fmt(im),
+            "totalOrderIM": "0",
+            "locked": "0",
+            "availableToWithdraw": "",
+            "borrowAmount": "0",
+            "bonus": "0",
+        }
+        account = {
+            "accountType": "UNIFIED",
+            "totalEquity": fmt(equity),
+            "totalWalletBalance": fmt(ledger.wallet),
+            "totalMarginBalance": fmt(equity),
+            "totalAvailableBalance": fmt(equity - im),
+            "totalPerpUPL": fmt(upl),
+            "totalInitialMargin": fmt(im),
+            "totalMaintenanceMargin": fmt(im / 2),
+            "coin": [coin],
+        }
+        return {"list": [account]}
+
+    def _position_entry(self, symbol: str, idx: int) -> dict[str, Any]:
+        ledger = self._state.ledger
+        pos = ledger.position(symbol, idx)
+        mark = self._state.prices.get(symbol, pos.entry_price)
+        lev = ledger.leverage_of(symbol)
+        side = "" if pos.side is None else ("Buy" if pos.side.value == "long" else "Sell")
+        value = pos.size * pos.entry_price
+        return {
+            "positionIdx": idx,
+            "riskId": 1,
+            "riskLimitValue": "2000000",
+            "symbol": symbol,
+            "side": side,
+            "size": fmt(pos.size),
+            "avgPrice": fmt(pos.entry_price),
+            "positionValue": fmt(value),
+            "tradeMode": 0,
+            "positionStatus": "Normal",
+            "autoAddMargin": 0,
+            "adlRankIndicator": 2 if pos.size else 0,
+            "leverage": fmt(lev),
+            "positionBalance": fmt(value / lev),
+            "markPrice": fmt(mark),
+            "liqPrice": "",
+            "bustPrice": "",
+            "positionMM": fmt(value / lev / 2),
+            "positionIM": fmt(value / lev),
+            "tpslMode": "Full",
+            "takeProfit": "0",
+            "stopLoss": "0",
+            "trailingStop": "0",
+            "unrealisedPnl": fmt(pos.unrealised(mark)),
+            "curRealisedPnl": fmt(pos.realised_pnl),
+            "cumRealisedPnl": fmt(pos.realised_pnl),
+            "seq": 1,
+            "isReduceOnly": False,
+            "createdTime": "1700000000000",
+            "updatedTime": str(int(time.time() * 1000)),
+        }
+
+    def _position_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("category") != "linear":
+            raise BybitError(10001, "category only support linear or option or inverse")
+        ledger = self._state.ledger
+        idxs = (1, 2) if ledger.hedge_mode else (0,)
+        symbol = params.get("symbol")
+        if symbol:  # Bybit lists a symbol's (empty) position slots in either mode
+            self._market(symbol)
+            entries = [self._position_entry(symbol, i) for i in idxs]
+        elif params.get("settleCoin") == "USDT" or params.get("baseCoin"):
+            entries = [
+                self._position_entry(p.symbol, p.position_idx)
+                for p in ledger.open_positions()
+                if p.position_idx in idxs
+            ]
+        else:
+            raise BybitError(10001, "Missing some parameters that must be filled in")
+        return {"category": "linear", "list": entries, "nextPageCursor": ""}
+
+    def _market(self, symbol: str) -> MarketInfo:
+        raw = self._state.instruments.get(symbol or "")
+        market = market_from_instrument(raw) if raw else None
+        if market is None:
+            raise BybitError(10001, "params error: symbol invalid")
+        return market
+
+    def _set_leverage(self, params: dict[str, Any]) -> dict[str, Any]:
+        market = self._market(params.get("symbol", ""))
+        buy, sell = dec(params.get("buyLeverage")), dec(params.get("sellLeverage"))
+        if buy is None or buy != sell or not (1 <= buy <= market.max_leverage):
+            raise BybitError(10001, "buy leverage invalid")
+        if not self._state.ledger.set_leverage(market.symbol, buy):
+            raise BybitError(110043, "Set leverage not modified")
+        return {}
+
+    def _switch_mode(self, params: dict[str, Any]) -> dict[str, Any]:
+        hedge = int(params.get("mode", -1)) == 3
+        ledger = self._state.ledger
+        if hedge == ledger.hedge_mode:
+            raise BybitError(110025, "Position mode is not modified")
+        if ledger.open_positions():
+            raise BybitError(
+                110024, "You have existing positions, so position mode cannot be switched"
+            )
+        ledger.hedge_mode = hedge
+        return {}
+
+    def _set_margin_mode(self, params: dict[str, Any]) -> dict[str, Any]:
+        mode = params.get("setMarginMode")
+        if mode not in ("REGULAR_MARGIN", "ISOLATED_MARGIN", "PORTFOLIO_MARGIN"):
+            raise BybitError(10001, "setMarginMode invalid")
+        self._state.margin_mode = mode
+        return {"reasons": []}
+
+    def _switch_isolated(self, params: dict[str, Any]) -> dict[str, Any]:
+        mode = "ISOLATED_MARGIN" if int(params.get("tradeMode", 0)) == 1 else "REGULAR_MARGIN"
+        if mode == self._state.margin_mode:
+            raise BybitError(110026, "Cross/isolated margin mode is not modified")
+        self._state.margin_mode = mode
+        return {}
+
+    # ---- orders ----------------------------------------------------------------------------
+
+    def _order_create(self, params: dict[str, Any]) -> dict[str, Any]:
+        link_id = str(params.get("orderLinkId") or "")
+        try:
+            record = self._accept(params, link_id)
+        except BybitError as exc:
+            self._state.rejections.append((link_id, exc.code, exc.msg))
+            raise
+        self._state.orders.append(record)
+        return {"orderId": record.order_id, "orderLinkId": record.order_link_id}
+
+    def _accept(self, params: dict[str, Any], link_id: str) -> OrderRecord:
+        if params.get("category") != "linear":
+            raise BybitError(10001, "category invalid")
+        if len(link_id) > 36:
+            raise BybitError(10001, "orderLinkId is too long")
+        if link_id and any(o.order_link_id == link_id for o in self._state.orders):
+            raise BybitError(110072, "OrderLinkedID is duplicate")
+        market = self._market(params.get("symbol", ""))
+        if params.get("orderType") != "Market":
+            raise BybitError(10001, "the fake Bybit only fills Market orders")
+        side = params.get("side")
+        if side not in ("Buy", "Sell"):
+            raise BybitError(10001, "Side invalid")
+        qty = dec(params.get("qty"))
+        if qty is None:
+            raise BybitError(10001, "Qty invalid")
+        reduce_only = params.get("reduceOnly") in (True, "true", "True", 1)
+        idx = int(params.get("positionIdx", 0))
+        price = self._state.prices[market.symbol]
+        try:
+            fill = self._state.ledger.fill_market(
+                market, "buy" if side == "Buy" else "sell", qty, price,
+                reduce_only=reduce_only, idx=idx,
+            )  # fmt: skip
+        except LedgerReject as exc:
+            raise BybitError(exc.code, exc.msg) from None
+        return OrderRecord(
+            order_id=str(uuid.uuid4()),
+            order_link_id=link_id,
+            symbol=market.symbol,
+            side=side,
+            qty=qty,
+            filled_qty=fill.qty,
+            reduce_only=reduce_only,
+            position_idx=idx,
+            price=fill.price,
+            fee=fill.fee,
+            created_at=datetime.now(UTC),
+            pending_lookups=self._state.slow_fills,
+        )
+
+    def _order_json(self, o: OrderRecord) -> dict[str, Any]:
+        pending = o.pending_lookups > 0
+        filled = Decimal(0) if pending else o.filled_qty
+        ms = str(int(o.created_at.timestamp() * 1000))
+        return {
+            "orderId": o.order_id,
+            "orderLinkId": o.order_link_id,
+            "blockTradeId": "",
+            "symbol": o.symbol,
+            "price": fmt(o.price),
+            "qty": fmt(o.qty),
+            "side": o.side,
+            "isLeverage": "",
+            "positionIdx": o.position_idx,
+            "orderStatus": "New" if pending else o.status,
+            "cancelType": "UNKNOWN",
+            "rejectReason": "EC_NoError",
+            "avgPrice": "" if pending else fmt(o.price),
+            "leavesQty": fmt(o.qty - filled) if pending or o.status == "Filled" else "0",
+            "leavesValue": "0",
+            "cumExecQty": fmt(filled),
+            "cumExecValue": fmt(filled * o.price),
+            "cumExecFee": "0" if pending else fmt(o.fee),
+            "timeInForce": "IOC",
+            "orderType": "Market",
+            "stopOrderType": "",
+            "orderIv": "",
+            "triggerPrice": "0",
+            "takeProfit": "0",
+            "stopLoss": "0",
+            "tpTriggerBy": "",
+            "slTriggerBy": "",
+            "triggerDirection": 0,
+            "triggerBy": "",
+            "lastPriceOnCreated": fmt(o.price),
+            "reduceOnly": o.reduce_only,
+            "closeOnTrigger": False,
+            "smpType": "None",
+            "smpGroup": 0,
+            "smpOrderId": "",
+            "tpslMode": "",
+            "tpLimitPrice": "",
+            "slLimitPrice": "",
+            "placeType": "",
+            "createdTime": ms,
+            "updatedTime": ms,
+        }
+
+    def _find_orders(self, params: dict[str, Any], *, open_only: bool) -> list[dict[str, Any]]:
+        if params.get("category") != "linear":
+            raise BybitError(10001, "category invalid")
+        symbol, settle = params.get("symbol"), params.get("settleCoin")
+        if not symbol and settle != "USDT" and not params.get("baseCoin"):
+            raise BybitError(10001, "symbol or settleCoin is required")
+        oid, link = params.get("orderId"), params.get("orderLinkId")
+        out = []
+        for n, o in enumerate(self._state.orders):
+            if (symbol and o.symbol != symbol) or (oid and o.order_id != oid):
+                continue
+            if link and o.order_link_id != link:
+                continue
+            is_open = o.pending_lookups > 0
+            if open_only and not is_open and not (oid or link):
+                continue
+            out.append(self._order_json(o))
+            if is_open and (oid or link):
+                self._state.orders[n] = replace(o, pending_lookups=o.pending_lookups - 1)
+        return list(reversed(out))
+
+    def _order_realtime(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._find_orders(params, open_only=str(params.get("openOnly", "0")) == "0")
+        return {"category": "linear", "list": found, "nextPageCursor": ""}
+
+    def _order_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = [o for o in self._find_orders(params, open_only=False) if o["orderStatus"] != "New"]
+        return {"category": "linear", "list": found, "nextPageCursor": ""}
+
+    def _order_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Market orders fill at once: there is never anything left to cancel.
+        raise BybitError(110001, "Order does not exist.")
