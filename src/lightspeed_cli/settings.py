@@ -159,7 +159,7 @@ class TraderSettings(_Section):
             )
         if self.source is SourceKind.COPYTRADE and not (self.id.isdigit() and len(self.id) >= 10):
             raise ValueError(
-                f"trader {self.id!r}: a copytrade trader id is the lead portfolio id (digits)"
+                f"trader {self.id!r}: a copytrade trader id is the lead portfolio id (10+ digits)"
             )
         return self
 
@@ -339,8 +339,19 @@ def model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
 # --- environment -------------------------------------------------------------------------------
 
 
-def env_var_for(path: Sequence[str | int]) -> str | None:
-    """The LIGHTSPEED_* variable that sets this key (or its whole section), if one is set."""
+def env_var_for(path: Sequence[str | int], env_data: dict[str, Any] | None = None) -> str | None:
+    """The LIGHTSPEED_* variable that sets this key (itself or as part of a JSON section).
+
+    None when the environment does not set this key. `env_data` is `env_overrides()`, passed
+    in by callers that ask about many keys.
+    """
+    if env_data is None:
+        try:
+            env_data = env_overrides()
+        except ConfigError:
+            env_data = None  # unparsable JSON somewhere: fall back on the variable names
+    if env_data is not None and not _has_path(env_data, path):
+        return None
     names = [p for p in path if isinstance(p, str)]
     if len(names) < len(path):  # inside a list (traders): only the whole-list variable applies
         names = names[:1]
@@ -350,6 +361,18 @@ def env_var_for(path: Sequence[str | int]) -> str | None:
         if candidate in present:
             return present[candidate]
     return None
+
+
+def _has_path(data: Any, path: Sequence[str | int]) -> bool:
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str):
+            found = part in data
+        else:
+            found = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not found:
+            return False
+        data = data[part]
+    return True
 
 
 def env_overrides() -> dict[str, Any]:

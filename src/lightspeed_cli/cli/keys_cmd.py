@@ -1,15 +1,199 @@
-"""`lightspeed keys ...`: exchange credentials in the OS keyring (or systemd credentials / env)."""
+"""`lightspeed keys ...`: exchange credentials in the OS keyring (or systemd credentials / env).
+
+Values are read with hidden prompts (or from stdin for scripts) and go straight to
+`lightspeed_cli.secrets`; nothing here prints, logs or echoes them.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
-from lightspeed_cli.cli.common import not_available
+from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail
+from lightspeed_cli.secrets import (
+    SecretName,
+    SecretSource,
+    SecretStoreUnavailable,
+    encode_binance_session,
+    get_secret,
+    keyring_backend_name,
+    keyring_is_plaintext,
+    set_secret,
+    unavailable_message,
+)
 
 app = typer.Typer(help="Store, check and clear API keys (never printed).", no_args_is_help=True)
 
 
+class KeyTarget(StrEnum):
+    BYBIT = "bybit"
+    BINANCE_SESSION = "binance-session"
+
+
+class ClearTarget(StrEnum):
+    BYBIT = "bybit"
+    BINANCE_SESSION = "binance-session"
+    ALL = "all"
+
+
+SECRETS_OF: dict[KeyTarget, tuple[SecretName, ...]] = {
+    KeyTarget.BYBIT: (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET),
+    KeyTarget.BINANCE_SESSION: (SecretName.BINANCE_SESSION,),
+}
+PROMPTS: dict[KeyTarget, tuple[str, str]] = {
+    KeyTarget.BYBIT: ("Bybit API key", "Bybit API secret"),
+    KeyTarget.BINANCE_SESSION: (
+        "Binance `p20t` cookie (from your logged-in browser)",
+        "Binance `csrftoken` header (same browser session)",
+    ),
+}
+
+
+def _read_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
+    """One value per label: hidden prompts, or one line each from stdin with --stdin."""
+    values = []
+    stream = typer.get_text_stream("stdin") if from_stdin else None
+    for label in labels:
+        if stream is not None:
+            value = stream.readline().strip()
+        else:
+            value = str(typer.prompt(label, hide_input=True)).strip()
+        if not value:
+            fail(f"{label}: empty, nothing stored", EXIT_USAGE)
+        if any(c.isspace() or not c.isprintable() for c in value):
+            fail(f"{label}: contains spaces or control characters; paste it again", EXIT_USAGE)
+        values.append(value)
+    return values
+
+
+@app.command("set")
+def set_cmd(
+    target: KeyTarget = typer.Argument(
+        ..., help="bybit (API key + secret) or binance-session (p20t cookie + csrftoken)."
+    ),
+    stdin: bool = typer.Option(
+        False,
+        "--stdin",
+        help="Read the two values from standard input, one per line, instead of prompting.",
+    ),
+) -> None:
+    """Store credentials in the OS keyring (hidden input; nothing is echoed or printed).
+
+    Use a Bybit API key limited to contract trading, without withdrawal permission.
+    """
+    names = SECRETS_OF[target]
+    backend = keyring_backend_name()
+    if backend is None:  # say so before the user types anything
+        more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
+        fail(unavailable_message(names[0]) + more)
+    first, second = _read_values(PROMPTS[target], stdin)
+    if target is KeyTarget.BYBIT:
+        pairs = [(names[0], first), (names[1], second)]
+    else:
+        pairs = [(names[0], encode_binance_session(first, second))]
+    try:
+        for name, value in pairs:
+            set_secret(name, value)
+    except SecretStoreUnavailable as exc:
+        fail(str(exc))
+    stored = " and ".join(name.value for name, _ in pairs)
+    console.print(
+        f"Stored {stored} in the OS keyring ({backend}).", highlight=False, soft_wrap=True
+    )
+    if keyring_is_plaintext():
+        err_console.print(
+            "warning: this keyring backend keeps secrets in a plain-text file in your home"
+            " directory; prefer a system keyring or systemd credentials on a shared machine.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _where(name: SecretName, source: SecretSource) -> str:
+    """Where a secret comes from, with the exact variable or credential file."""
+    if source is SecretSource.ENV:
+        return f"environment ({name.env_var})"
+    if source is SecretSource.SYSTEMD:
+        return f"systemd credential ($CREDENTIALS_DIRECTORY/{name.value})"
+    if source is SecretSource.FILE:
+        from lightspeed_cli.secrets import lease_file_path
+
+        return f"private file ({lease_file_path()})"
+    return source.value
+
+
 @app.command("status")
 def status_cmd() -> None:
-    """Say where each secret comes from, without printing it."""
-    not_available("keys status")
+    """Say where each secret comes from (keyring, systemd credential, environment), never it."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(highlight=False)
+    table.add_column("secret", no_wrap=True)
+    table.add_column("from", overflow="fold")
+    table.add_column("value", no_wrap=True)
+    sources: dict[SecretName, SecretSource] = {}
+    for name in SecretName:
+        found = get_secret(name)
+        source = found.source if found else SecretSource.NONE
+        sources[name] = source
+        table.add_row(name.value, escape(_where(name, source)), found.hint if found else "-")
+    console.print(table)
+    backend = keyring_backend_name()
+    if backend:
+        console.print(f"OS keyring: {backend}", highlight=False, markup=False)
+    else:
+        console.print(
+            "OS keyring: none usable here. Give secrets to the service as systemd credentials"
+            " (LoadCredential=bybit_api_key:/path) or LIGHTSPEED_BYBIT_API_KEY-style variables.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    _warn_split_pair(sources[SecretName.BYBIT_API_KEY], sources[SecretName.BYBIT_API_SECRET])
+
+
+def _warn_split_pair(key: SecretSource, secret: SecretSource) -> None:
+    """The Bybit key and secret must be one pair: say so when they come from different places."""
+    if key is secret:
+        return
+    if SecretSource.NONE in (key, secret):
+        message = "only one of the Bybit API key and secret is set; `keys set bybit` stores both"
+    else:
+        message = (
+            f"the Bybit API key comes from {key.value} but its secret from {secret.value};"
+            " make sure they are one pair"
+        )
+    err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("clear")
+def clear_cmd(
+    target: ClearTarget = typer.Argument(
+        ..., help="bybit, binance-session, or all (both; the license lease stays)."
+    ),
+) -> None:
+    """Remove stored credentials from the OS keyring."""
+    from lightspeed_cli.secrets import delete_secret
+
+    if target is ClearTarget.ALL:
+        names = [n for t in KeyTarget for n in SECRETS_OF[t]]
+    else:
+        names = list(SECRETS_OF[KeyTarget(target.value)])
+    for name in names:
+        removed = delete_secret(name)
+        console.print(
+            f"{name.value}: {'removed from the keyring' if removed else 'not in the keyring'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        still = get_secret(name)
+        if still is not None:
+            err_console.print(
+                f"note: {name.value} is still provided by {_where(name, still.source)};"
+                " remove it there.",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )

@@ -1,17 +1,194 @@
-"""`lightspeed traders ...`: the lead traders to follow."""
+"""`lightspeed traders ...`: the lead traders to follow (`[[traders]]` in the config file)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from lightspeed_cli.cli.common import not_available
+from lightspeed_cli.cli.common import EXIT_USAGE, config_path, console, fail
+from lightspeed_cli.cli.config_cmd import edit, load_or_fail
 
 app = typer.Typer(
     help="Add, remove, list and check the lead traders you follow.", no_args_is_help=True
 )
 
 
+def _guess_source(trader_id: str) -> str:
+    """copytrade for a digits-only lead portfolio id, leaderboard for a 32-hex encryptedUid."""
+    if trader_id.isdigit():
+        return "copytrade"
+    if len(trader_id) == 32 and all(c in "0123456789abcdefABCDEF" for c in trader_id):
+        return "leaderboard"
+    fail(
+        f"trader {trader_id!r}: cannot tell its source; a copytrade id is the lead portfolio id"
+        " (digits), a leaderboard id the 32-hex-char encryptedUid; pass --source",
+        EXIT_USAGE,
+    )
+
+
+def _sizing_override(
+    ratio: str | None,
+    mode: str | None,
+    value: str | None,
+    leverage: str | None,
+    max_order_notional: str | None,
+) -> dict[str, Any]:
+    """The `[traders.sizing]` table from the options, values typed like `config set` does."""
+    from lightspeed_cli.configkeys import lookup, parse_cli_value
+    from lightspeed_cli.settings import ConfigError, TraderSettings
+
+    if ratio is not None:
+        if mode not in (None, "ratio") or value is not None:
+            fail("--ratio R is short for --sizing-mode ratio --sizing-value R", EXIT_USAGE)
+        mode, value = "ratio", ratio
+    raw = {"mode": mode, "value": value, "leverage": leverage}
+    raw["max_order_notional_usdt"] = max_order_notional
+    sizing: dict[str, Any] = {}
+    for key, text in raw.items():
+        if text is None:
+            continue
+        try:
+            sizing[key] = parse_cli_value(lookup(f"sizing.{key}", TraderSettings), text)
+        except ConfigError as exc:
+            fail(f"--{key.replace('_', '-')}: {exc}", EXIT_USAGE)
+    return sizing
+
+
+@app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    trader_id: str = typer.Argument(
+        ..., metavar="ID", help="Lead portfolio id (digits) or leaderboard encryptedUid (32 hex)."
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="copytrade or leaderboard (default: guessed from the id).",
+        show_default=False,
+    ),
+    label: str = typer.Option("", "--label", help="Your name for this trader."),
+    ratio: str | None = typer.Option(
+        None, "--ratio", help="Shorthand: size at this multiple of the trader's size."
+    ),
+    sizing_mode: str | None = typer.Option(
+        None, "--sizing-mode", help="Override [sizing] mode: ratio, fixed_margin or equity_pct."
+    ),
+    sizing_value: str | None = typer.Option(
+        None, "--sizing-value", help="Override [sizing] value (multiplier, USDT or percent)."
+    ),
+    leverage: str | None = typer.Option(
+        None, "--leverage", help="Leverage for this trader's positions (0 = the trader's own)."
+    ),
+    max_order_notional: str | None = typer.Option(
+        None, "--max-order-notional", help="Largest opening order for this trader, in USDT."
+    ),
+    disabled: bool = typer.Option(False, "--disabled", help="Add it paused (enabled = false)."),
+) -> None:
+    """Follow a lead trader: adds a [[traders]] table to the config file (checked first)."""
+    from lightspeed_cli.configfile import add_trader, trader_ids
+    from lightspeed_cli.settings import ConfigError
+
+    entry: dict[str, Any] = {"id": trader_id, "source": source or _guess_source(trader_id)}
+    if label:
+        entry["label"] = label
+    if disabled:
+        entry["enabled"] = False
+    sizing = _sizing_override(ratio, sizing_mode, sizing_value, leverage, max_order_notional)
+    if sizing:
+        entry["sizing"] = sizing
+
+    def change(doc: Any) -> None:
+        if trader_id in trader_ids(doc):
+            raise ConfigError(f"trader {trader_id!r} is already followed; remove it first")
+        add_trader(doc, entry)
+
+    settings = edit(ctx, change, "traders")
+    trader = settings.trader(trader_id)
+    assert trader is not None
+    what = f"{trader.id} ({trader.source.value}{', ' + trader.label if trader.label else ''})"
+    state = "" if trader.enabled else ", paused"
+    console.print(
+        f"Following {what}{state}: {len(settings.traders)} trader(s) in {config_path(ctx)}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("remove")
+def remove_cmd(
+    ctx: typer.Context,
+    trader_id: str = typer.Argument(..., metavar="ID", help="The trader's id (see `list`)."),
+) -> None:
+    """Stop following a trader: removes its [[traders]] table from the config file.
+
+    Positions already mirrored for it stay open on Bybit; close them there if you want out.
+    """
+    from lightspeed_cli.configfile import remove_trader, trader_ids
+    from lightspeed_cli.settings import ConfigError
+
+    def change(doc: Any) -> None:
+        if not remove_trader(doc, trader_id):
+            ids = ", ".join(trader_ids(doc)) or "none"
+            raise ConfigError(f"no trader {trader_id!r} in the file (followed: {ids})")
+
+    settings = edit(ctx, change, "traders")
+    console.print(
+        f"Removed {trader_id}: {len(settings.traders)} trader(s) left in {config_path(ctx)}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("list")
-def list_cmd() -> None:
-    """List followed traders."""
-    not_available("traders list")
+def list_cmd(ctx: typer.Context) -> None:
+    """List followed traders with their source and the sizing that applies to each."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from lightspeed_cli.configkeys import format_value
+
+    path, settings = load_or_fail(ctx)
+    if not settings.traders:
+        console.print(
+            f"No traders in {path}. Add one: lightspeed traders add <id> --label <name>",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    table = Table(title=f"Traders: {path}", title_justify="left", highlight=False)
+    for column in ("id", "source", "label", "enabled", "sizing"):
+        table.add_column(column, overflow="fold")
+    for trader in settings.traders:
+        sizing = trader.effective_sizing(settings.sizing)
+        text = f"{sizing.mode.value} {format_value(sizing.value)}"
+        if sizing.leverage:
+            text += f", {sizing.leverage}x"
+        text += " (own)" if trader.sizing else " (global)"
+        table.add_row(
+            escape(trader.id),
+            trader.source.value,
+            escape(trader.label),
+            "yes" if trader.enabled else "paused",
+            escape(text),
+        )
+    console.print(table)
+
+
+@app.command("check")
+def check_cmd(
+    ctx: typer.Context,
+    trader_id: str = typer.Argument(..., metavar="ID", help="The trader's id."),
+) -> None:
+    """Fetch the trader's positions once and say whether they are readable (nothing traded)."""
+    module = "lightspeed_cli.cli.traders_check"
+    try:
+        from lightspeed_cli.cli.traders_check import check
+    except ImportError as exc:
+        if exc.name != module:  # the module is there but broken: say so, loudly
+            fail(f"`lightspeed traders check` cannot load: {exc}")
+        fail("`lightspeed traders check` is not available yet in this version.")
+    check(ctx, trader_id)
