@@ -250,7 +250,7 @@ class LicenseClient:
         self.state_path = data_dir / STATE_FILE
         self.fingerprint = fingerprint or machine_fingerprint()
         self._http = http
-        self._store: LeaseStore = store or SecretsLeaseStore()
+        self.store: LeaseStore = store or SecretsLeaseStore()
         self._local: LocalState | None = None
         self._token: str | None = None
         self._lease: LeasePayload | None = None
@@ -269,7 +269,7 @@ class LicenseClient:
         if self._local is not None:
             return
         self._local = load_state(self.state_path)
-        self._use_token(self._store.load())
+        self._use_token(self.store.load())
 
     def _use_token(self, token: str | None) -> None:
         self._token, self._lease, self._problem = token, None, None
@@ -356,7 +356,7 @@ class LicenseClient:
         payload = self._verify(resp.lease, pin)
         if expect_key_id is not None and payload.key_id != expect_key_id:
             raise _LeaseProblem("bad_lease", "the license server sent a lease for another key")
-        stored_in = self._store.save(resp.lease)
+        stored_in = self.store.save(resp.lease)
         self._token, self._lease, self._problem = resp.lease, payload, None
         local = self.local
         if pin is not None:
@@ -525,7 +525,7 @@ class LicenseClient:
                     f"license server: {exc}; the seat is still taken. Retry later, or use"
                     " --local to forget the lease on this machine only"
                 ) from None
-        self._store.delete()
+        self.store.delete()
         delete_state(self.state_path)
         self._local = LocalState()
         self._use_token(None)

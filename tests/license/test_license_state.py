@@ -1,0 +1,148 @@
+"""The client's verdict from a cached lease, at the exact edges of every time limit.
+
+No server here (it is unreachable on purpose): leases are signed by a throwaway key. Time comes
+from freezegun for the calls that read the clock, or is passed to the pure `state(now)`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+from license_helpers import SECOND, T0, OfflineLease, fingerprint_of
+
+from lightspeed_cli.license.client import LicenseClient, LicenseError
+from lightspeed_cli.license.store import LocalState, MemoryLeaseStore, Refusal
+from lightspeed_cli.license.token import sign_lease
+from lightspeed_cli.settings import LicenseSettings
+
+HOUR = timedelta(hours=1)
+
+
+def test_fresh_lease_allows_opening(offline_lease: OfflineLease) -> None:
+    client = offline_lease.client()
+    with freeze_time(T0 + HOUR):
+        state = client.state()
+    assert state.valid and state.can_open and state.code == "ok"
+    assert state.warning is None
+    assert state.expires_at == T0 + timedelta(days=30)
+    assert state.lease_until == T0 + 72 * HOUR
+
+
+@pytest.mark.parametrize(("offset", "can_open"), [(-SECOND, True), (timedelta(0), False)])
+def test_offline_grace_ends_exactly_at_its_boundary(
+    offline_lease: OfflineLease, offset: timedelta, can_open: bool
+) -> None:
+    client = offline_lease.client(offline_grace_hours=24)
+    with freeze_time(T0 + 24 * HOUR + offset):
+        state = client.state()
+    assert state.can_open is can_open
+    assert state.grace_until == T0 + 24 * HOUR
+    if not can_open:
+        assert state.valid and state.code == "grace_expired"
+        assert "offline grace of 24 h is over" in state.reason
+        assert "closing and reducing still mirror" in state.reason
+
+
+@pytest.mark.parametrize(("offset", "can_open"), [(-SECOND, True), (timedelta(0), False)])
+def test_server_lease_caps_a_longer_configured_grace(
+    offline_lease: OfflineLease, offset: timedelta, can_open: bool
+) -> None:
+    """Raising offline_grace_hours in the config cannot outlast what the server signed."""
+    client = offline_lease.client(offline_grace_hours=24 * 30)
+    state = client.state(T0 + 72 * HOUR + offset)
+    assert state.can_open is can_open
+    if not can_open:
+        assert state.code == "grace_expired" and "lease ran out" in state.reason
+
+
+@pytest.mark.parametrize(("offset", "valid"), [(-SECOND, True), (timedelta(0), False)])
+def test_license_expiry_boundary(
+    offline_lease: OfflineLease, offset: timedelta, valid: bool
+) -> None:
+    expires = T0 + 10 * HOUR
+    client = offline_lease.client(offline_lease.token(expires=expires))
+    state = client.state(expires + offset)
+    assert state.valid is valid and state.can_open is valid
+    if not valid:
+        assert state.code == "expired"
+    else:
+        assert state.warning and "expires" in state.warning  # less than a week left
+
+
+@pytest.mark.parametrize(
+    ("behind", "can_open"),
+    [(timedelta(seconds=300), True), (timedelta(seconds=301), False)],
+)
+def test_clock_rolled_back_beyond_tolerance_voids_the_grace(
+    offline_lease: OfflineLease, behind: timedelta, can_open: bool
+) -> None:
+    seen = T0 + 5 * HOUR  # the latest server time this client has seen
+    client = offline_lease.client(
+        local=LocalState(latest_server_time=seen), clock_tolerance_seconds=300
+    )
+    with freeze_time(seen - behind):
+        state = client.state()
+    assert state.can_open is can_open
+    if not can_open:
+        assert state.code == "clock_rollback" and "fix the system clock" in state.reason
+
+
+def test_signed_issue_time_is_a_floor_even_without_the_state_file(
+    offline_lease: OfflineLease,
+) -> None:
+    """Deleting license_state.json does not let the clock go back before the lease itself."""
+    client = offline_lease.client(clock_tolerance_seconds=60)
+    assert client.state(T0 - 61 * SECOND).code == "clock_rollback"
+    assert client.state(T0 - 60 * SECOND).can_open
+
+
+def test_recorded_refusal_blocks_opening(offline_lease: OfflineLease) -> None:
+    refusal = Refusal(code="revoked", message="this license key was revoked", at=T0)
+    state = offline_lease.client(local=LocalState(refusal=refusal)).state(T0 + HOUR)
+    assert not state.valid and not state.can_open and state.code == "revoked"
+
+
+async def test_unreachable_server_keeps_the_lease_and_warns(offline_lease: OfflineLease) -> None:
+    client = offline_lease.client(offline_grace_hours=24)
+    with freeze_time(T0 + HOUR, tick=True, real_asyncio=True):
+        state = await client.renew()
+    assert state.can_open and state.code == "ok"
+    assert state.warning and "unreachable" in state.warning
+    assert "2030-01-02 12:00:00 UTC" in state.warning  # when opening will stop
+
+
+@pytest.mark.parametrize(
+    ("token_of", "code"),
+    [
+        (lambda lease: lease.token()[:-3], "malformed"),
+        (
+            lambda lease: sign_lease(lease.payload(), OfflineLease(lease.tmp_path).signing_key),
+            "bad_signature",
+        ),
+        (lambda lease: lease.token(machine=fingerprint_of(lease.tmp_path, "b")), "wrong_machine"),
+    ],
+    ids=["truncated", "wrong-key", "other-machine"],
+)
+async def test_unusable_lease_refuses_start(
+    offline_lease: OfflineLease, token_of: object, code: str
+) -> None:
+    client = offline_lease.client(token_of(offline_lease))  # type: ignore[operator]
+    state = client.state(T0 + HOUR)
+    assert state.code == code and not state.valid and not state.can_open
+    with pytest.raises(LicenseError):
+        await client.startup_check()
+
+
+async def test_no_lease_at_all_refuses_start(offline_lease: OfflineLease) -> None:
+    settings = LicenseSettings(public_key=offline_lease.public_key)
+    client = LicenseClient(
+        settings,
+        offline_lease.tmp_path,
+        fingerprint=offline_lease.machine,
+        store=MemoryLeaseStore(),
+    )
+    assert client.state(T0).code == "no_lease"
+    with pytest.raises(LicenseError, match="license activate"):
+        await client.startup_check()
