@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -165,17 +166,17 @@ def list_cmd(ctx: typer.Context, db: Path | None = _DB_OPTION) -> None:
         console.print("No keys yet: create one with `lightspeed license-server issue`.")
         return
     now = datetime.now(UTC)
-    table = Table()
-    for name in ("key id", "key", "status", "seats", "expires"):
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("key id", "key", "status", "seats", "expires (UTC)"):
         table.add_column(name, no_wrap=True)  # the id must stay whole: `revoke` takes it
-    table.add_column("note")
+    table.add_column("note", min_width=8)
     for r in records:
         table.add_row(
             r.key_id,
             Text(r.hint),
             r.status(now).value,
             f"{r.seats_used}/{r.seats}",
-            _stamp(r.expires_at),
+            f"{r.expires_at:%Y-%m-%d %H:%M}",
             Text(r.note),
         )
     console.print(table)

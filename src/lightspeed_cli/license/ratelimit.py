@@ -49,5 +49,9 @@ class SlidingWindowLimiter:
     def retry_after_header(seconds: float) -> str:
         return str(max(1, math.ceil(seconds)))
 
+    def __len__(self) -> int:
+        """How many buckets are tracked."""
+        return len(self._hits)
+
     def reset(self) -> None:
         self._hits.clear()
