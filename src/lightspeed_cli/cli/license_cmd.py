@@ -5,17 +5,17 @@ The key is never printed in full and the lease never at all; both stay out of lo
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_FAILURE, EXIT_USAGE, console, fail, get_settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from lightspeed_cli.license.client import LicenseClient
 
 app = typer.Typer(help="Activate, check and release this machine's license.", no_args_is_help=True)
@@ -43,6 +43,8 @@ def _when(moment: datetime | None, now: datetime) -> str:
 
 
 def _table(rows: list[tuple[str, str]]) -> Table:
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -62,6 +64,8 @@ def activate_cmd(
     ),
 ) -> None:
     """Activate this machine: takes one seat of the key and stores a signed lease."""
+    import asyncio
+
     from lightspeed_cli.license.client import LicenseError
     from lightspeed_cli.license.keys import KeyFormatError, parse_key
 
@@ -101,6 +105,8 @@ def status_cmd(
     ),
 ) -> None:
     """Show the license state (the key is never shown in full). Exit 1 if opening is blocked."""
+    import asyncio
+
     client = _client(ctx)
     state = asyncio.run(client.renew()) if check else client.state()
     now = datetime.now(UTC)
@@ -154,6 +160,8 @@ def deactivate_cmd(
     ),
 ) -> None:
     """Release this machine's seat so the key can be used elsewhere."""
+    import asyncio
+
     from lightspeed_cli.license.client import LicenseError
 
     client = _client(ctx)

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
@@ -161,6 +159,9 @@ def issue_cmd(
 @app.command("list")
 def list_cmd(ctx: typer.Context, db: Path | None = _DB_OPTION) -> None:
     """List keys (ids and masked hints only) with seats in use and status."""
+    from rich import box
+    from rich.table import Table
+
     records = _open_db(ctx, db).list_keys()
     if not records:
         console.print("No keys yet: create one with `lightspeed license-server issue`.")
