@@ -214,8 +214,9 @@ class BybitBroker:
                 if coin.get("coin") == "USDT":
                     equity = dec(coin.get("equity"))
                     if equity is None:
-                        equity = (dec(coin.get("walletBalance")) or Decimal(0)) + (
-                            dec(coin.get("unrealisedPnl")) or Decimal(0)
+                        zero = Decimal(0)
+                        equity = dec(coin.get("walletBalance"), zero) + dec(
+                            coin.get("unrealisedPnl"), zero
                         )
                     return equity
         return Decimal(0)

@@ -72,9 +72,9 @@ class LedgerPosition:
             symbol=data["symbol"],
             position_idx=int(data["position_idx"]),
             side=Side(data["side"]) if data.get("side") else None,
-            size=dec(data["size"], _ZERO) or _ZERO,
-            entry_price=dec(data["entry_price"], _ZERO) or _ZERO,
-            realised_pnl=dec(data.get("realised_pnl"), _ZERO) or _ZERO,
+            size=dec(data["size"], _ZERO),
+            entry_price=dec(data["entry_price"], _ZERO),
+            realised_pnl=dec(data.get("realised_pnl"), _ZERO),
         )
 
 
@@ -239,7 +239,7 @@ class Ledger:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Ledger:
         ledger = cls(
-            wallet=dec(data["wallet"], _ZERO) or _ZERO,
+            wallet=dec(data["wallet"], _ZERO),
             hedge_mode=bool(data.get("hedge_mode", False)),
             fee_rate=dec(data.get("fee_rate"), TAKER_FEE_RATE) or TAKER_FEE_RATE,
             leverage={k: Decimal(v) for k, v in data.get("leverage", {}).items()},

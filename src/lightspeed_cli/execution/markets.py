@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from lightspeed_cli.models import MarketInfo
 from lightspeed_cli.symbols import multiplier_from_bybit_base
@@ -18,6 +18,10 @@ PERPETUAL = "LinearPerpetual"
 TRADING = "Trading"
 
 
+@overload
+def dec(value: Any) -> Decimal | None: ...
+@overload
+def dec(value: Any, default: Decimal) -> Decimal: ...
 def dec(value: Any, default: Decimal | None = None) -> Decimal | None:
     """Bybit sends numbers as strings, "" for "none": parse without going through float."""
     if value is None or value == "":

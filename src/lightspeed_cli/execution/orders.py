@@ -74,7 +74,7 @@ def ms_to_dt(value: Any) -> datetime | None:
 def fill_from_order(raw: Mapping[str, Any]) -> Fill:
     """One /v5/order/realtime or /history entry -> Fill (Decimals straight from the strings)."""
     status = str(raw.get("orderStatus", ""))
-    qty = dec(raw.get("cumExecQty"), _ZERO) or _ZERO
+    qty = dec(raw.get("cumExecQty"), _ZERO)
     price = dec(raw.get("avgPrice"))
     return Fill(
         client_order_id=str(raw.get("orderLinkId", "")),
@@ -83,7 +83,7 @@ def fill_from_order(raw: Mapping[str, Any]) -> Fill:
         order_side="buy" if raw.get("side") == "Buy" else "sell",
         quantity=qty,
         price=price if price and qty > 0 else None,
-        fee=dec(raw.get("cumExecFee"), _ZERO) or _ZERO,
+        fee=dec(raw.get("cumExecFee"), _ZERO),
         status=_STATUS.get(status, "open"),  # type: ignore[arg-type]
         sent_at=ms_to_dt(raw.get("createdTime")),
         acked_at=ms_to_dt(raw.get("updatedTime")),
@@ -120,7 +120,7 @@ def result_from_fill(
 
 def position_from_bybit(raw: Mapping[str, Any]) -> FollowerPosition | None:
     """One /v5/position/list entry -> FollowerPosition; None for an empty slot."""
-    size = dec(raw.get("size"), _ZERO) or _ZERO
+    size = dec(raw.get("size"), _ZERO)
     if size <= 0:
         return None
     idx = int(raw.get("positionIdx") or 0)
@@ -134,10 +134,10 @@ def position_from_bybit(raw: Mapping[str, Any]) -> FollowerPosition | None:
         symbol=str(raw.get("symbol", "")),
         side=side,
         size=size,
-        entry_price=dec(raw.get("avgPrice"), _ZERO) or _ZERO,
-        mark_price=dec(raw.get("markPrice"), _ZERO) or _ZERO,
-        leverage=dec(raw.get("leverage"), Decimal(1)) or Decimal(1),
-        unrealized_pnl=dec(raw.get("unrealisedPnl"), _ZERO) or _ZERO,
+        entry_price=dec(raw.get("avgPrice"), _ZERO),
+        mark_price=dec(raw.get("markPrice"), _ZERO),
+        leverage=dec(raw.get("leverage"), Decimal(1)),
+        unrealized_pnl=dec(raw.get("unrealisedPnl"), _ZERO),
     )
 
 

@@ -30,6 +30,7 @@ from lightspeed_cli.settings import AccountMode, BybitSettings
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
+KEEP_FILLS = 5000  # client ids remembered for lookup / idempotency (newest kept)
 
 
 def _now() -> datetime:
@@ -170,6 +171,8 @@ class PaperBroker:
     # ---- orders ----------------------------------------------------------------------------
 
     async def execute(self, intent: OrderIntent) -> ExecutionResult:
+        if not self._started:
+            return ExecutionResult(outcome=ExecutionOutcome.FATAL, error="broker not started")
         done = self._fills.get(intent.client_order_id)
         if done is not None:
             return ExecutionResult(
@@ -219,6 +222,8 @@ class PaperBroker:
             acked_at=acked_at,
         )
         self._fills[intent.client_order_id] = fill
+        while len(self._fills) > KEEP_FILLS:
+            del self._fills[next(iter(self._fills))]
         self._save_state()
         return ExecutionResult(
             outcome=ExecutionOutcome.FILLED, fill=fill, sent_at=sent_at, acked_at=acked_at
