@@ -255,6 +255,19 @@ class Settings(BaseSettings):
             seen.add(t.id)
         return v
 
+    @model_validator(mode="after")
+    def _trader_sizing_valid(self) -> Settings:
+        """A per-trader override must make a valid sizing together with [sizing]."""
+        for trader in self.traders:
+            try:
+                trader.effective_sizing(self.sizing)
+            except ValidationError as exc:
+                reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(
+                    f"traders: {trader.id!r}: its [traders.sizing] with [sizing]: {reason}"
+                ) from None
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -440,7 +453,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
             msg = f"must be one of {err.get('ctx', {}).get('expected', '')}"
         elif err["type"] == "missing":
             msg = "required"
-        lines.append(f"{where}: {key}: {msg}{shown}")
+        lines.append(f"{where}: {key}: {msg}{shown}" if loc else f"{where}: {msg}{shown}")
     return "\n".join(lines)
 
 
