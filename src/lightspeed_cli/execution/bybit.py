@@ -10,6 +10,11 @@ What keeps money safe here:
 - reduces and closes are reduceOnly, so they can never open or grow a position;
 - leverage and margin mode are set before the first opening order on a symbol, not on
   reduces (a reduce must never fail because a setting could not be changed).
+
+Orders go to /v5/order/create through ccxt's signed implicit method, not `create_order`: the
+body is exactly Bybit's (qty as a decimal string, never a float), and reduceOnly stays in
+hedge mode, where ccxt's `hedged` param would drop it. Reads use the raw v5 endpoints too, so
+sizes, prices and fees arrive as exact Decimals.
 """
 
 from __future__ import annotations
@@ -230,9 +235,10 @@ class BybitBroker:
                 params["cursor"] = cursor
             response = await self._call(lambda p=params: self.exchange.privateGetV5PositionList(p))
             result = result_of(response)
-            rows.extend(result.get("list") or [])
-            cursor = str(result.get("nextPageCursor") or "")
-            if not cursor:
+            page = result.get("list") or []
+            rows.extend(page)
+            previous, cursor = cursor, str(result.get("nextPageCursor") or "")
+            if not page or not cursor or cursor == previous:
                 break
         return rows
 
