@@ -225,9 +225,10 @@ class _State:
     prices: dict[str, Decimal]
     margin_mode: str = "REGULAR_MARGIN"
     orders: list[OrderRecord] = field(default_factory=list)
+    by_link: dict[str, int] = field(default_factory=dict)  # orderLinkId -> index in orders
     rejections: list[tuple[str, int, str]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=10_000))
     calls: Counter[str] = field(default_factory=Counter)
     slow_fills: int = 0
 
@@ -418,6 +419,7 @@ class FakeBybit:
 
     @property
     def requests(self) -> list[RequestRecord]:
+        """The last 10,000 requests (method, path, decoded params), oldest first."""
         with self._lock:
             return list(self._state.requests)
 
@@ -735,6 +737,8 @@ class FakeBybit:
         except BybitError as exc:
             self._state.rejections.append((link_id, exc.code, exc.msg))
             raise
+        if record.order_link_id:
+            self._state.by_link[record.order_link_id] = len(self._state.orders)
         self._state.orders.append(record)
         return {"orderId": record.order_id, "orderLinkId": record.order_link_id}
 
@@ -743,7 +747,7 @@ class FakeBybit:
             raise BybitError(10001, "category invalid")
         if len(link_id) > 36:
             raise BybitError(10001, "orderLinkId is too long")
-        if link_id and any(o.order_link_id == link_id for o in self._state.orders):
+        if link_id and link_id in self._state.by_link:
             raise BybitError(110072, "OrderLinkedID is duplicate")
         market = self._market(params.get("symbol", ""))
         if params.get("orderType") != "Market":
@@ -835,7 +839,13 @@ class FakeBybit:
             raise BybitError(10001, "symbol or settleCoin is required")
         oid, link = params.get("orderId"), params.get("orderLinkId")
         out = []
-        for n, o in enumerate(self._state.orders):
+        orders = self._state.orders
+        if link:
+            index = self._state.by_link.get(link)
+            candidates = [] if index is None else [(index, orders[index])]
+        else:
+            candidates = list(enumerate(orders))
+        for n, o in candidates:
             if (symbol and o.symbol != symbol) or (oid and o.order_id != oid):
                 continue
             if link and o.order_link_id != link:
