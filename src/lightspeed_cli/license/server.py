@@ -103,19 +103,6 @@ def load_or_create_signing_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
     return key, True
 
 
-def _refusal_for(record: KeyRecord, now: datetime) -> ApiError | None:
-    status = record.status(now)
-    if status is KeyStatus.REVOKED:
-        return ApiError(ErrorCode.REVOKED, "this license key was revoked; contact your provider")
-    if status is KeyStatus.EXPIRED:
-        return ApiError(
-            ErrorCode.EXPIRED,
-            f"this license key expired on {record.expires_at:%Y-%m-%d %H:%M} UTC;"
-            " ask your provider to extend it",
-        )
-    return None
-
-
 class LicenseService:
     """The server's decisions, free of HTTP so they can be read (and tested) on their own."""
 
@@ -147,6 +134,22 @@ class LicenseService:
                 retry_after=wait,
             )
 
+    def _usable(self, record: KeyRecord | None) -> tuple[KeyRecord, datetime]:
+        """The key record and the time of the decision, or the refusal for a dead key."""
+        if record is None:
+            raise ApiError(ErrorCode.UNKNOWN_KEY, "this license key is not known to the server")
+        now = self.now()
+        status = record.status(now)
+        if status is KeyStatus.REVOKED:
+            raise ApiError(ErrorCode.REVOKED, "this license key was revoked; contact your provider")
+        if status is KeyStatus.EXPIRED:
+            raise ApiError(
+                ErrorCode.EXPIRED,
+                f"this license key expired on {record.expires_at:%Y-%m-%d %H:%M} UTC;"
+                " ask your provider to extend it",
+            )
+        return record, now
+
     def _lease(self, record: KeyRecord, machine: str, now: datetime) -> LeaseResponse:
         lease_until = min(now + timedelta(hours=self.config.lease_hours), record.expires_at)
         payload = LeasePayload(
@@ -175,13 +178,7 @@ class LicenseService:
         except KeyFormatError as exc:
             raise ApiError(ErrorCode.MALFORMED_KEY, str(exc)) from None
         self._limit(self.key_limiter, hashlib.sha256(key.encode()).hexdigest(), "for this key")
-        record = self.db.get_by_key(key)
-        if record is None:
-            raise ApiError(ErrorCode.UNKNOWN_KEY, "this license key is not known to the server")
-        now = self.now()
-        refusal = _refusal_for(record, now)
-        if refusal:
-            raise refusal
+        record, now = self._usable(self.db.get_by_key(key))
         try:
             record = self.db.activate(record.key_id, req.machine, now)
         except SeatsExhausted as exc:
@@ -214,13 +211,7 @@ class LicenseService:
 
     def validate(self, req: LeaseRequest) -> LeaseResponse:
         payload = self._lease_record(req)
-        record = self.db.get(payload.key_id)
-        if record is None:
-            raise ApiError(ErrorCode.UNKNOWN_KEY, "this license key is not known to the server")
-        now = self.now()
-        refusal = _refusal_for(record, now)
-        if refusal:
-            raise refusal
+        record, now = self._usable(self.db.get(payload.key_id))
         if not self.db.touch(record.key_id, req.machine, now):
             raise ApiError(
                 ErrorCode.NOT_ACTIVATED,

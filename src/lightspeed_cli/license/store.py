@@ -8,8 +8,6 @@ time seen (for clock-rollback detection), the last contact and any refusal from 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -106,16 +104,9 @@ def load_state(path: Path) -> LocalState:
 
 def save_state(path: Path, state: LocalState) -> None:
     """Write atomically so a crash mid-write never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(state.model_dump_json(indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from lightspeed_cli.configfile import write_atomic
+
+    write_atomic(path, state.model_dump_json(indent=2))
 
 
 def delete_state(path: Path) -> None:
