@@ -146,3 +146,17 @@ async def test_no_lease_at_all_refuses_start(offline_lease: OfflineLease) -> Non
     assert client.state(T0).code == "no_lease"
     with pytest.raises(LicenseError, match="license activate"):
         await client.startup_check()
+
+
+async def test_unreadable_machine_id_is_a_clear_error_not_a_crash(
+    offline_lease: OfflineLease, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTSPEED_MACHINE_ID_FILE", str(tmp_path / "missing"))
+    client = LicenseClient(
+        LicenseSettings(public_key=offline_lease.public_key),
+        tmp_path,
+        store=MemoryLeaseStore(offline_lease.token()),
+    )
+    assert client.state(T0).code == "no_fingerprint"
+    with pytest.raises(LicenseError, match="cannot identify this machine"):
+        await client.startup_check()

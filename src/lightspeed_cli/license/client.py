@@ -248,7 +248,7 @@ class LicenseClient:
     ) -> None:
         self.settings = settings
         self.state_path = data_dir / STATE_FILE
-        self.fingerprint = fingerprint or machine_fingerprint()
+        self._fingerprint = fingerprint
         self._http = http
         self.store: LeaseStore = store or SecretsLeaseStore()
         self._local: LocalState | None = None
@@ -257,6 +257,16 @@ class LicenseClient:
         self._problem: _LeaseProblem | None = None
 
     # --- local state -----------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """This machine's fingerprint, computed on first use (LicenseError if unreadable)."""
+        if self._fingerprint is None:
+            try:
+                self._fingerprint = machine_fingerprint()
+            except ValueError as exc:
+                raise LicenseError(f"cannot identify this machine: {exc}") from None
+        return self._fingerprint
 
     @property
     def local(self) -> LocalState:
@@ -295,11 +305,15 @@ class LicenseClient:
             payload = verify_lease(token, public_key_from_b64(text))
         except ValueError as exc:  # TokenError is a ValueError too
             code = exc.code if isinstance(exc, TokenError) else "bad_public_key"
-            raise _LeaseProblem(code, f"the stored license lease is not valid ({exc})") from None
-        if payload.machine != self.fingerprint:
+            raise _LeaseProblem(code, f"the license lease is not valid ({exc})") from None
+        try:
+            mine = self.fingerprint
+        except LicenseError as exc:
+            raise _LeaseProblem("no_fingerprint", str(exc)) from None
+        if payload.machine != mine:
             raise _LeaseProblem(
                 "wrong_machine",
-                "the stored license lease was issued to another machine (a lease cannot be"
+                "the license lease was issued to another machine (a lease cannot be"
                 " copied): run `lightspeed license activate` on this one",
             )
         return payload
