@@ -41,100 +41,33 @@ from lightspeed_cli.execution.ledger import (
     Ledger,
     LedgerReject,
 )
-from lightspeed_cli.execution.markets import dec, fmt, market_from_instrument
+from lightspeed_cli.execution.markets import dec, market_from_instrument
 from lightspeed_cli.models import MarketInfo
 from lightspeed_cli.settings import AccountMode, BybitSettings
+from lightspeed_cli.sim.bybit_shapes import (
+    DEFAULT_PRICES,
+    OrderRecord,
+    default_instruments,
+    instrument,
+    order_json,
+    position_json,
+    ticker_json,
+    wallet_json,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_API_SECRET",
+    "FakeBybit",
+    "Fault",
+    "OrderRecord",
+    "RequestRecord",
+    "default_instruments",
+    "instrument",
+]
 
 DEFAULT_API_KEY = "fake-bybit-key"
 DEFAULT_API_SECRET = "fake-bybit-secret"
-
-
-def instrument(
-    symbol: str,
-    base_coin: str,
-    *,
-    qty_step: str,
-    min_qty: str,
-    max_qty: str,
-    max_mkt_qty: str,
-    tick: str,
-    max_leverage: str,
-    min_notional: str = "5",
-    status: str = "Trading",
-    contract_type: str = "LinearPerpetual",
-) -> dict[str, Any]:
-    """One /v5/market/instruments-info entry, shaped like Bybit's."""
-    return {
-        "symbol": symbol,
-        "contractType": contract_type,
-        "status": status,
-        "baseCoin": base_coin,
-        "quoteCoin": "USDT",
-        "settleCoin": "USDT",
-        "launchTime": "1585526400000",
-        "deliveryTime": "0" if contract_type == "LinearPerpetual" else "1766736000000",
-        "deliveryFeeRate": "",
-        "priceScale": str(max(0, -Decimal(tick).as_tuple().exponent)),  # type: ignore[operator]
-        "leverageFilter": {"minLeverage": "1", "maxLeverage": max_leverage, "leverageStep": "0.01"},
-        "priceFilter": {"minPrice": tick, "maxPrice": "1999999.80", "tickSize": tick},
-        "lotSizeFilter": {
-            "maxOrderQty": max_qty,
-            "minOrderQty": min_qty,
-            "qtyStep": qty_step,
-            "postOnlyMaxOrderQty": max_qty,
-            "maxMktOrderQty": max_mkt_qty,
-            "minNotionalValue": min_notional,
-        },
-        "unifiedMarginTrade": True,
-        "fundingInterval": 480,
-        "copyTrading": "both",
-        "upperFundingRate": "0.005",
-        "lowerFundingRate": "-0.005",
-        "isPreListing": False,
-        "preListingInfo": None,
-        "displayName": "",
-    }
-
-
-def default_instruments() -> list[dict[str, Any]]:
-    """A realistic slice of Bybit's linear list (limits as Bybit published them in 2025)."""
-    i = instrument
-    return [
-        i("BTCUSDT", "BTC", qty_step="0.001", min_qty="0.001", max_qty="1190.000",
-          max_mkt_qty="119.000", tick="0.10", max_leverage="100.00"),
-        i("ETHUSDT", "ETH", qty_step="0.01", min_qty="0.01", max_qty="7240.00",
-          max_mkt_qty="724.00", tick="0.01", max_leverage="100.00"),
-        i("SOLUSDT", "SOL", qty_step="0.1", min_qty="0.1", max_qty="79770.0",
-          max_mkt_qty="7977.0", tick="0.010", max_leverage="100.00"),
-        i("XRPUSDT", "XRP", qty_step="1", min_qty="1", max_qty="1846100",
-          max_mkt_qty="184610", tick="0.0001", max_leverage="75.00"),
-        i("DOGEUSDT", "DOGE", qty_step="1", min_qty="1", max_qty="12767561",
-          max_mkt_qty="1276756", tick="0.00001", max_leverage="75.00"),
-        i("1INCHUSDT", "1INCH", qty_step="0.1", min_qty="0.1", max_qty="1112200.0",
-          max_mkt_qty="111220.0", tick="0.0001", max_leverage="50.00"),
-        i("1000PEPEUSDT", "1000PEPE", qty_step="100", min_qty="100", max_qty="500000000",
-          max_mkt_qty="50000000", tick="0.0000001", max_leverage="50.00"),
-        i("SHIB1000USDT", "SHIB1000", qty_step="10", min_qty="10", max_qty="50000000",
-          max_mkt_qty="5000000", tick="0.000001", max_leverage="50.00"),
-        i("1000000BABYDOGEUSDT", "1000000BABYDOGE", qty_step="100", min_qty="100",
-          max_qty="100000000", max_mkt_qty="10000000", tick="0.0000001", max_leverage="25.00"),
-        i("BTCUSDT-26DEC25", "BTC", qty_step="0.001", min_qty="0.001", max_qty="500.000",
-          max_mkt_qty="50.000", tick="0.50", max_leverage="50.00", contract_type="LinearFutures"),
-    ]  # fmt: skip
-
-
-DEFAULT_PRICES: dict[str, str] = {
-    "BTCUSDT": "60000",
-    "ETHUSDT": "3000",
-    "SOLUSDT": "150",
-    "XRPUSDT": "0.6",
-    "DOGEUSDT": "0.15",
-    "1INCHUSDT": "0.4",
-    "1000PEPEUSDT": "0.012",
-    "SHIB1000USDT": "0.025",
-    "1000000BABYDOGEUSDT": "0.0021",
-    "BTCUSDT-26DEC25": "61000",
-}
 
 
 @dataclass(frozen=True)
@@ -183,25 +116,6 @@ class Fault:
     @classmethod
     def maintenance(cls) -> Fault:
         return cls("http", status=503)
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    """One order Bybit accepted (the fake's order log)."""
-
-    order_id: str
-    order_link_id: str
-    symbol: str
-    side: str  # "Buy" / "Sell"
-    qty: Decimal  # as requested
-    filled_qty: Decimal
-    reduce_only: bool
-    position_idx: int
-    price: Decimal  # average fill price
-    fee: Decimal
-    created_at: datetime
-    status: str = "Filled"
-    pending_lookups: int = 0  # lookups still answered "New" (scripted slow fill)
 
 
 @dataclass(frozen=True)
@@ -546,35 +460,6 @@ class FakeBybit:
             ]
         return {"category": category, "list": items, "nextPageCursor": ""}
 
-    def _ticker(self, symbol: str) -> dict[str, Any]:
-        price = fmt(self._state.prices[symbol])
-        return {
-            "symbol": symbol,
-            "lastPrice": price,
-            "indexPrice": price,
-            "markPrice": price,
-            "prevPrice24h": price,
-            "price24hPcnt": "0",
-            "highPrice24h": price,
-            "lowPrice24h": price,
-            "prevPrice1h": price,
-            "openInterest": "1000",
-            "openInterestValue": "1000000",
-            "turnover24h": "1000000",
-            "volume24h": "1000",
-            "fundingRate": "0.0001",
-            "nextFundingTime": "0",
-            "predictedDeliveryPrice": "",
-            "basisRate": "",
-            "deliveryFeeRate": "",
-            "deliveryTime": "0",
-            "ask1Size": "1",
-            "bid1Price": price,
-            "ask1Price": price,
-            "bid1Size": "1",
-            "basis": "",
-        }
-
     def _tickers(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("category") != "linear":
             return {"category": params.get("category", ""), "list": []}
@@ -583,7 +468,10 @@ class FakeBybit:
         if symbol is not None and symbol not in traded:
             raise BybitError(10001, "Not supported symbols")
         chosen = [symbol] if symbol else traded
-        return {"category": "linear", "list": [self._ticker(s) for s in chosen]}
+        return {
+            "category": "linear",
+            "list": [ticker_json(s, self._state.prices[s]) for s in chosen],
+        }
 
     # ---- account and positions -------------------------------------------------------------
 
@@ -596,76 +484,7 @@ class FakeBybit:
     def _wallet_balance(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("accountType") != "UNIFIED":
             raise BybitError(10001, "accountType only support UNIFIED.")
-        ledger = self._state.ledger
-        upl = ledger.unrealised(self._state.prices)
-        equity = ledger.wallet + upl
-        im = ledger.initial_margin()
-        coin = {
-            "coin": "USDT",
-            "equity": fmt(equity),
-            "usdValue": fmt(equity),
-            "walletBalance": fmt(ledger.wallet),
-            "unrealisedPnl": fmt(upl),
-            "cumRealisedPnl": fmt(sum((p.realised_pnl for p in ledger.positions.values()), 0)),
-            "totalPositionIM": fmt(im),
-            "totalOrderIM": "0",
-            "locked": "0",
-            "availableToWithdraw": "",
-            "borrowAmount": "0",
-            "bonus": "0",
-        }
-        account = {
-            "accountType": "UNIFIED",
-            "totalEquity": fmt(equity),
-            "totalWalletBalance": fmt(ledger.wallet),
-            "totalMarginBalance": fmt(equity),
-            "totalAvailableBalance": fmt(equity - im),
-            "totalPerpUPL": fmt(upl),
-            "totalInitialMargin": fmt(im),
-            "totalMaintenanceMargin": fmt(im / 2),
-            "coin": [coin],
-        }
-        return {"list": [account]}
-
-    def _position_entry(self, symbol: str, idx: int) -> dict[str, Any]:
-        ledger = self._state.ledger
-        pos = ledger.position(symbol, idx)
-        mark = self._state.prices.get(symbol, pos.entry_price)
-        lev = ledger.leverage_of(symbol)
-        side = "" if pos.side is None else ("Buy" if pos.side.value == "long" else "Sell")
-        value = pos.size * pos.entry_price
-        return {
-            "positionIdx": idx,
-            "riskId": 1,
-            "riskLimitValue": "2000000",
-            "symbol": symbol,
-            "side": side,
-            "size": fmt(pos.size),
-            "avgPrice": fmt(pos.entry_price),
-            "positionValue": fmt(value),
-            "tradeMode": 0,
-            "positionStatus": "Normal",
-            "autoAddMargin": 0,
-            "adlRankIndicator": 2 if pos.size else 0,
-            "leverage": fmt(lev),
-            "positionBalance": fmt(value / lev),
-            "markPrice": fmt(mark),
-            "liqPrice": "",
-            "bustPrice": "",
-            "positionMM": fmt(value / lev / 2),
-            "positionIM": fmt(value / lev),
-            "tpslMode": "Full",
-            "takeProfit": "0",
-            "stopLoss": "0",
-            "trailingStop": "0",
-            "unrealisedPnl": fmt(pos.unrealised(mark)),
-            "curRealisedPnl": fmt(pos.realised_pnl),
-            "cumRealisedPnl": fmt(pos.realised_pnl),
-            "seq": 1,
-            "isReduceOnly": False,
-            "createdTime": "1700000000000",
-            "updatedTime": str(int(time.time() * 1000)),
-        }
+        return wallet_json(self._state.ledger, self._state.prices)
 
     def _position_list(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("category") != "linear":
@@ -675,10 +494,10 @@ class FakeBybit:
         symbol = params.get("symbol")
         if symbol:  # Bybit lists a symbol's (empty) position slots in either mode
             self._market(symbol)
-            entries = [self._position_entry(symbol, i) for i in idxs]
+            entries = [position_json(ledger, self._state.prices, symbol, i) for i in idxs]
         elif params.get("settleCoin") == "USDT" or params.get("baseCoin"):
             entries = [
-                self._position_entry(p.symbol, p.position_idx)
+                position_json(ledger, self._state.prices, p.symbol, p.position_idx)
                 for p in ledger.open_positions()
                 if p.position_idx in idxs
             ]
@@ -783,54 +602,6 @@ class FakeBybit:
             pending_lookups=self._state.slow_fills,
         )
 
-    def _order_json(self, o: OrderRecord) -> dict[str, Any]:
-        pending = o.pending_lookups > 0
-        filled = Decimal(0) if pending else o.filled_qty
-        ms = str(int(o.created_at.timestamp() * 1000))
-        return {
-            "orderId": o.order_id,
-            "orderLinkId": o.order_link_id,
-            "blockTradeId": "",
-            "symbol": o.symbol,
-            "price": fmt(o.price),
-            "qty": fmt(o.qty),
-            "side": o.side,
-            "isLeverage": "",
-            "positionIdx": o.position_idx,
-            "orderStatus": "New" if pending else o.status,
-            "cancelType": "UNKNOWN",
-            "rejectReason": "EC_NoError",
-            "avgPrice": "" if pending else fmt(o.price),
-            "leavesQty": fmt(o.qty - filled) if pending or o.status == "Filled" else "0",
-            "leavesValue": "0",
-            "cumExecQty": fmt(filled),
-            "cumExecValue": fmt(filled * o.price),
-            "cumExecFee": "0" if pending else fmt(o.fee),
-            "timeInForce": "IOC",
-            "orderType": "Market",
-            "stopOrderType": "",
-            "orderIv": "",
-            "triggerPrice": "0",
-            "takeProfit": "0",
-            "stopLoss": "0",
-            "tpTriggerBy": "",
-            "slTriggerBy": "",
-            "triggerDirection": 0,
-            "triggerBy": "",
-            "lastPriceOnCreated": fmt(o.price),
-            "reduceOnly": o.reduce_only,
-            "closeOnTrigger": False,
-            "smpType": "None",
-            "smpGroup": 0,
-            "smpOrderId": "",
-            "tpslMode": "",
-            "tpLimitPrice": "",
-            "slLimitPrice": "",
-            "placeType": "",
-            "createdTime": ms,
-            "updatedTime": ms,
-        }
-
     def _find_orders(self, params: dict[str, Any], *, open_only: bool) -> list[dict[str, Any]]:
         if params.get("category") != "linear":
             raise BybitError(10001, "category invalid")
@@ -853,7 +624,7 @@ class FakeBybit:
             is_open = o.pending_lookups > 0
             if open_only and not is_open and not (oid or link):
                 continue
-            out.append(self._order_json(o))
+            out.append(order_json(o))
             if is_open and (oid or link):
                 self._state.orders[n] = replace(o, pending_lookups=o.pending_lookups - 1)
         return list(reversed(out))
