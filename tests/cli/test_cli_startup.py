@@ -70,3 +70,12 @@ def test_import_of_the_cli_package_is_light() -> None:
     result = run(sys.executable, "-c", code.format(h=HEAVY))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_help_skips_the_config_stack() -> None:
+    """`--help` needs none of pydantic-settings, tomlkit or keyring (~0.3 s together)."""
+    lazy = ("pydantic_settings", "tomlkit", "keyring", "lightspeed_cli.settings")
+    code = IMPORT_CHECK.format(heavy=lazy)
+    result = run(sys.executable, "-c", code, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("HEAVY:"), result.stdout[-300:]

@@ -7,21 +7,14 @@ Values are read with hidden prompts (or from stdin for scripts) and go straight 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail
-from lightspeed_cli.secrets import (
-    SecretName,
-    SecretSource,
-    SecretStoreUnavailable,
-    encode_binance_session,
-    get_secret,
-    keyring_backend_name,
-    keyring_is_plaintext,
-    set_secret,
-    unavailable_message,
-)
+
+if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
+    from lightspeed_cli.secrets import SecretName, SecretSource
 
 app = typer.Typer(help="Store, check and clear API keys (never printed).", no_args_is_help=True)
 
@@ -37,10 +30,15 @@ class ClearTarget(StrEnum):
     ALL = "all"
 
 
-SECRETS_OF: dict[KeyTarget, tuple[SecretName, ...]] = {
-    KeyTarget.BYBIT: (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET),
-    KeyTarget.BINANCE_SESSION: (SecretName.BINANCE_SESSION,),
-}
+def secrets_of(target: KeyTarget) -> tuple[SecretName, ...]:
+    """The stored secrets behind a `keys` target."""
+    from lightspeed_cli.secrets import SecretName
+
+    if target is KeyTarget.BYBIT:
+        return (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET)
+    return (SecretName.BINANCE_SESSION,)
+
+
 PROMPTS: dict[KeyTarget, tuple[str, str]] = {
     KeyTarget.BYBIT: ("Bybit API key", "Bybit API secret"),
     KeyTarget.BINANCE_SESSION: (
@@ -82,7 +80,16 @@ def set_cmd(
 
     Use a Bybit API key limited to contract trading, without withdrawal permission.
     """
-    names = SECRETS_OF[target]
+    from lightspeed_cli.secrets import (
+        SecretStoreUnavailable,
+        encode_binance_session,
+        keyring_backend_name,
+        keyring_is_plaintext,
+        set_secret,
+        unavailable_message,
+    )
+
+    names = secrets_of(target)
     backend = keyring_backend_name()
     if backend is None:  # say so before the user types anything
         more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
@@ -112,6 +119,8 @@ def set_cmd(
 
 def _where(name: SecretName, source: SecretSource) -> str:
     """Where a secret comes from, with the exact variable or credential file."""
+    from lightspeed_cli.secrets import SecretSource
+
     if source is SecretSource.ENV:
         return f"environment ({name.env_var})"
     if source is SecretSource.SYSTEMD:
@@ -128,6 +137,8 @@ def status_cmd() -> None:
     """Say where each secret comes from (keyring, systemd credential, environment), never it."""
     from rich.markup import escape
     from rich.table import Table
+
+    from lightspeed_cli.secrets import SecretName, SecretSource, get_secret, keyring_backend_name
 
     table = Table(highlight=False)
     table.add_column("secret", no_wrap=True)
@@ -156,6 +167,8 @@ def status_cmd() -> None:
 
 def _warn_split_pair(key: SecretSource, secret: SecretSource) -> None:
     """The Bybit key and secret must be one pair: say so when they come from different places."""
+    from lightspeed_cli.secrets import SecretSource
+
     if key is secret:
         return
     if SecretSource.NONE in (key, secret):
@@ -175,12 +188,12 @@ def clear_cmd(
     ),
 ) -> None:
     """Remove stored credentials from the OS keyring."""
-    from lightspeed_cli.secrets import delete_secret
+    from lightspeed_cli.secrets import delete_secret, get_secret
 
     if target is ClearTarget.ALL:
-        names = [n for t in KeyTarget for n in SECRETS_OF[t]]
+        names = [n for t in KeyTarget for n in secrets_of(t)]
     else:
-        names = list(SECRETS_OF[KeyTarget(target.value)])
+        names = list(secrets_of(KeyTarget(target.value)))
     for name in names:
         removed = delete_secret(name)
         console.print(
