@@ -111,13 +111,14 @@ def cores() -> int:
 def render(timings: list[Timing], checks: dict[str, tuple[list[str], list]], runs: int) -> str:
     base = timings[0].median
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     lines = [
         SECTION,
         "",
         f"Command: `python benchmarks/bench_cli_startup.py --runs {runs}`; {cores()} cores"
         f" (nproc), Python {platform.python_version()}, {platform.machine()}, {date}.",
         f"Wall time of a fresh process, median of {runs} after one warm-up run; the config is"
-        " config.example.toml.",
+        f" config.example.toml. Load average at the end: {load}.",
         "",
         "| command | median ms | min ms | max ms | over `python -c pass` |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -162,6 +163,12 @@ def main() -> int:
         timings = [
             time_command("python -c pass", [sys.executable, "-c", "pass"], env, args.runs),
             time_command("lightspeed --help", [script, "--help"], env, args.runs),
+            time_command(  # what typer's rich help formatting costs
+                "TYPER_USE_RICH=0 lightspeed --help",
+                [script, "--help"],
+                {**env, "TYPER_USE_RICH": "0"},
+                args.runs,
+            ),
             time_command("lightspeed config show", [script, "config", "show"], env, args.runs),
         ]
         checks = {
