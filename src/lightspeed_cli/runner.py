@@ -89,8 +89,9 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
             state = await license_client.startup_check()
         except LicenseError as exc:
             raise StartupError(f"license: {exc}") from None
-        if not state.valid:
-            raise StartupError(f"license: {state.reason}")
+        if not state.can_open:
+            # still start: closes and reductions keep mirroring so nobody is left exposed
+            log.error("license: %s: no new positions will be opened", state.reason)
         if state.warning:
             log.warning("license: %s", state.warning)
 

@@ -1,0 +1,99 @@
+"""Both fakes plus the real source and broker, wired into one engine on the test's loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_rig import TRADER_A, TRADER_B
+
+from lightspeed_cli.engine import Engine
+from lightspeed_cli.execution.bybit import BybitBroker
+from lightspeed_cli.journal import Journal
+from lightspeed_cli.settings import Settings
+from lightspeed_cli.sim.binance import FakeBinance
+from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
+from lightspeed_cli.sources.binance import BinanceSource
+
+
+def engine_settings(binance_url: str, bybit: FakeBybit, data_dir: Path, **extra: Any) -> Settings:
+    data: dict[str, Any] = {
+        "traders": [
+            {"id": TRADER_A, "source": "copytrade", "label": "alpha"},
+            {"id": TRADER_B, "source": "copytrade", "label": "beta"},
+        ],
+        "binance": {"base_url": binance_url},
+        "bybit": bybit.settings().model_dump(),
+        "sizing": {"mode": "ratio", "value": "0.1"},
+        "safety": {"max_position_notional_usdt": "50000", "max_total_notional_usdt": "200000"},
+        "polling": {"interval_seconds": 0.2, "timeout_seconds": 1.0, "retries": 0},
+        "storage": {"data_dir": str(data_dir)},
+    }
+    for section, values in extra.items():
+        data[section] = {**data.get(section, {}), **values}
+    return Settings(**data)
+
+
+@pytest.fixture
+def fake_bybit() -> Iterator[FakeBybit]:
+    with FakeBybit.running() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_binance() -> AsyncIterator[FakeBinance]:
+    async with FakeBinance() as fake:
+        for symbol, price in (("BTCUSDT", "60000"), ("ETHUSDT", "3000"), ("SOLUSDT", "150")):
+            fake.set_mark_price(symbol, Decimal(price))
+        yield fake
+
+
+class Rig:
+    """An engine plus handles on everything around it."""
+
+    def __init__(self, engine: Engine, binance: FakeBinance, bybit: FakeBybit) -> None:
+        self.engine = engine
+        self.binance = binance
+        self.bybit = bybit
+
+    async def poll(self, trader: str = TRADER_A) -> None:
+        settings = self.engine.settings.trader(trader)
+        assert settings is not None
+        await self.engine.poll_trader(settings)
+
+    def bybit_size(self, symbol: str, side: str = "long") -> Decimal:
+        for p in self.bybit.ledger.open_positions():
+            if p.symbol == symbol and p.side is not None and p.side.value == side:
+                return p.size
+        return Decimal(0)
+
+
+@pytest.fixture
+async def make_rig(
+    tmp_path: Path, fake_binance: FakeBinance, fake_bybit: FakeBybit
+) -> AsyncIterator[Any]:
+    made: list[tuple[Engine, Journal]] = []
+
+    async def make(**extra: Any) -> Rig:
+        settings = engine_settings(fake_binance.url, fake_bybit, tmp_path / "data", **extra)
+        journal = Journal.in_dir(tmp_path / "data")
+        engine = Engine(
+            settings,
+            broker=BybitBroker(
+                settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET
+            ),
+            source=BinanceSource(settings.binance, settings.polling),
+            journal=journal,
+        )
+        await engine.start()
+        made.append((engine, journal))
+        return Rig(engine, fake_binance, fake_bybit)
+
+    yield make
+    for engine, journal in made:
+        await engine.source.aclose()
+        await engine.broker.aclose()
+        journal.close()

@@ -1,0 +1,148 @@
+"""The engine against both fakes in-process: each leader change mirrored exactly once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine_rig import TRADER_A, TRADER_B
+
+from lightspeed_cli.sim.binance import FakePosition, Fault
+
+L = FakePosition.long
+S = FakePosition.short
+
+
+async def test_first_snapshot_is_a_baseline_not_an_open(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit.orders == []
+    assert rig.engine.journal.book_snapshot(TRADER_A) is not None
+
+
+async def test_open_increase_reduce_close_mirror_at_ratio(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()  # baseline: flat
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.1")
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "2", "60000")])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.2")
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000")])
+    await rig.poll()  # reduced by 75 %: follower 0.2 -> 0.05
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.05")
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal(0)
+    kinds = [o.reduce_only for o in rig.bybit.orders]
+    assert kinds == [False, False, True, True]
+    assert len({o.order_link_id for o in rig.bybit.orders}) == 4
+    assert rig.engine.journal.mirrored_positions() == []
+    # polling again with nothing new sends nothing
+    await rig.poll()
+    assert len(rig.bybit.orders) == 4
+
+
+async def test_flip_closes_then_opens(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [S("ETHUSDT", "5", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(0)
+    assert rig.bybit_size("ETHUSDT", "short") == Decimal("0.5")
+    sides = [(o.side, o.reduce_only) for o in rig.bybit.orders]
+    assert sides == [("Buy", False), ("Sell", True), ("Sell", False)]
+
+
+async def test_binance_faults_close_nothing(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.1")
+    rig.binance.clear_positions(TRADER_A)  # the truth is flat, but every answer is broken:
+    for fault in (Fault.SERVER_ERROR, Fault.MALFORMED, Fault.REJECT, Fault.FORBIDDEN):
+        rig.binance.inject(fault, trader=TRADER_A, times=1)
+        await rig.poll()
+        assert rig.bybit_size("BTCUSDT") == Decimal("0.1"), fault
+    rig.binance.hide(TRADER_A)
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.1")
+    assert len(rig.bybit.orders) == 1
+    states = {s["trader"]: s for s in rig.engine.journal.trader_states()}
+    assert states[TRADER_A]["last_status"] == "hidden"
+    rig.binance.hide(TRADER_A, False)
+    await rig.poll()  # a well-formed flat answer: now it closes
+    assert rig.bybit_size("BTCUSDT") == Decimal(0)
+
+
+async def test_refused_trade_is_journaled_and_nothing_sent(make_rig) -> None:
+    rig = await make_rig(safety={"max_price_divergence_bps": "50"})
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_mark_price("BTCUSDT", "60000")
+    rig.bybit.set_price("BTCUSDT", "60400")  # 66.7 bps away
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit.orders == []
+    row = rig.engine.journal.history()[-1]
+    assert row["decision"] == "refused"
+    assert row["check_name"] == "price_divergence_bps"
+    # the trader later closes: nothing was mirrored, so nothing is sent either
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    assert rig.bybit.orders == []
+
+
+async def test_unmapped_symbol_is_refused_with_its_reason(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_mark_price("BTCUSDC", "60000")
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDC", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit.orders == []
+    row = rig.engine.journal.history()[-1]
+    assert row["decision"] == "refused" and "no Bybit market for BTCUSDC" in row["reason"]
+
+
+async def test_two_traders_on_one_symbol_are_mirrored_separately(make_rig) -> None:
+    rig = await make_rig()
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    rig.binance.set_positions(TRADER_A, [L("SOLUSDT", "100", "150")])
+    rig.binance.set_positions(TRADER_B, [L("SOLUSDT", "50", "150")])
+    await rig.poll(TRADER_A)
+    await rig.poll(TRADER_B)
+    assert rig.bybit_size("SOLUSDT") == Decimal("15")
+    rig.binance.clear_positions(TRADER_B)
+    await rig.poll(TRADER_B)  # B's close leaves A's share open
+    assert rig.bybit_size("SOLUSDT") == Decimal("10")
+    mirrored = rig.engine.journal.mirrored_positions()
+    assert [(m.trader, m.quantity) for m in mirrored] == [(TRADER_A, Decimal("10"))]
+
+
+async def test_reconcile_marks_closed_outside_and_reports_unmanaged(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    # the user closes the position by hand on Bybit and opens another one
+    eth = rig.engine.broker.markets["ETHUSDT"]
+    with rig.bybit._lock:
+        rig.bybit.ledger.positions.clear()
+        rig.bybit.ledger.fill_market(
+            eth, "buy", Decimal("1"), Decimal("3000"), reduce_only=False, idx=0
+        )
+    report = await rig.engine.reconcile()
+    assert report.closed_outside == [f"{TRADER_A}:BTCUSDT:long"]
+    assert report.unmanaged == ["ETHUSDT:long"]
+    assert rig.engine.journal.mirrored_positions() == []
