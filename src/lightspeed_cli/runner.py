@@ -35,6 +35,7 @@ class RunOptions:
     live_view: bool | None = None  # None = when stdout is a terminal
     require_license: bool = True
     duration_seconds: float | None = None  # stop by itself after this long (simulate, tests)
+    bybit_keys: tuple[str, str] | None = None  # explicit (key, secret): simulate's fake account
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:
@@ -53,6 +54,9 @@ def build_broker(settings: Settings, options: RunOptions):  # type: ignore[no-un
         )
     from lightspeed_cli.execution.bybit import BybitBroker
 
+    if options.bybit_keys is not None:
+        key, secret = options.bybit_keys
+        return BybitBroker(settings.bybit, api_key=key, api_secret=secret)
     return BybitBroker.from_settings(settings.bybit)
 
 
