@@ -90,7 +90,7 @@ class RecordedRequest:
     method: str
     path: str
     trader: str | None
-    client: str  # the forwarding proxy's Via header, or "direct"
+    client: str  # the forwarding proxy's name from its Via header, or "direct"
     headers: Mapping[str, str]
     status: int
 
@@ -151,6 +151,8 @@ class FakeBinance:
         self._windows: dict[str, deque[float]] = {}
         self._cache: dict[tuple[str, str], bytes] = {}
         self._runner: web.AppRunner | None = None
+        self._in_flight = 0
+        self.peak_in_flight = 0  # most requests being answered at once
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -299,7 +301,7 @@ class FakeBinance:
     async def _answer(
         self, request: web.Request, kind: str, trader: str | None, needs_session: bool
     ) -> web.Response:
-        client = request.headers.get("Via", "direct")
+        client = _client_name(request.headers.get("Via"))
         with self._lock:
             response, delay = self._decide(request, kind, trader, client, needs_session)
             if self.keep_log:
@@ -314,8 +316,13 @@ class FakeBinance:
                         response.status,
                     )
                 )
-        if self.latency + delay > 0:
-            await asyncio.sleep(self.latency + delay)
+        self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            if self.latency + delay > 0:
+                await asyncio.sleep(self.latency + delay)
+        finally:
+            self._in_flight -= 1
         return response
 
     def _decide(
@@ -363,6 +370,13 @@ class FakeBinance:
         assert self._session is not None
         p20t, csrftoken = self._session
         return request.cookies.get("p20t") == p20t and request.headers.get("csrftoken") == csrftoken
+
+
+def _client_name(via: str | None) -> str:
+    """The proxy that reached us (last hop of `Via: 1.1 name`), or "direct"."""
+    if not via:
+        return "direct"
+    return via.split(",")[-1].split()[-1]
 
 
 # -- bodies ------------------------------------------------------------------------------------

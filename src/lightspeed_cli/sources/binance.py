@@ -25,7 +25,7 @@ from types import TracebackType
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 from lightspeed_cli.settings import (
@@ -65,14 +65,16 @@ BROWSER_HEADERS = {
         "Chrome/124.0 Safari/537.36"
     ),
     "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
     "Accept-Language": "en-US,en;q=0.9",
+    "Connection": "keep-alive",
     "Content-Type": "application/json",
     "clienttype": "web",
     "lang": "en",
 }
 BAN_SECONDS_DEFAULT = 120.0  # a 418 without Retry-After
 THROTTLE_SECONDS_DEFAULT = 2.0  # a 429 without Retry-After
-_backoff = wait_exponential_jitter(initial=0.25, max=4.0, jitter=0.25)
+_backoff = wait_exponential(multiplier=0.25, max=4.0) + wait_random(0, 0.25)
 
 
 def utcnow() -> datetime:
@@ -81,9 +83,9 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
-    method: str
-    url: str
-    content: bytes | None
+    """A trader's poll, built once: the same bytes go out on every poll."""
+
+    http: httpx.Request
     parse: Callable[[bytes], Book]
     needs_session: bool
 
@@ -101,6 +103,7 @@ class BinanceSource:
     ) -> None:
         self._leaderboard_api = binance.leaderboard_api
         self._timeout = polling.timeout_seconds
+        self._timeouts = dict.fromkeys(("connect", "read", "write", "pool"), self._timeout)
         self._attempts = polling.retries + 1
         self._clock = clock
         self._session, self._session_problem = _load_session(session)
@@ -108,11 +111,12 @@ class BinanceSource:
         self._base_url = binance.base_url.rstrip("/")
         self._ssl = shared_ssl_context()
         self._pool = ExitPool(
-            polling.proxies, concurrency=polling.concurrency, make_client=self._make_client
+            polling.proxies, concurrency=polling.concurrency, make_transport=self._make_transport
         )
         self._bucket = TokenBucket(polling.requests_per_second)
         self._slots = asyncio.Semaphore(polling.concurrency)
         self._failures = FailureLog(log)
+        self._requests: dict[tuple[SourceKind, str], _Request] = {}
 
     async def __aenter__(self) -> BinanceSource:
         return self
@@ -161,15 +165,30 @@ class BinanceSource:
         return FetchResult(trader=trader.id, status=status, reason=reason, fetched_at=self._clock())
 
     def _request_for(self, trader: TraderSettings) -> _Request:
-        if trader.source is SourceKind.COPYTRADE:
-            url = f"{COPYTRADE_PATH}?portfolioId={trader.id}"
-            return _Request("GET", url, None, parse_copytrade, needs_session=False)
-        needs_session = self._leaderboard_api is LeaderboardApi.V2_PRIVATE
+        needs_session = (
+            trader.source is SourceKind.LEADERBOARD
+            and self._leaderboard_api is LeaderboardApi.V2_PRIVATE
+        )
         if needs_session and self._session is None:
             raise SourceError("session", self._session_problem)
-        body = json.dumps({"encryptedUid": trader.id, "tradeType": "PERPETUAL"}).encode()
-        url = LEADERBOARD_PATHS[self._leaderboard_api]
-        return _Request("POST", url, body, parse_leaderboard, needs_session=needs_session)
+        key = (trader.source, trader.id)
+        request = self._requests.get(key)
+        if request is None:
+            request = self._requests[key] = self._build_request(trader, needs_session)
+        return request
+
+    def _build_request(self, trader: TraderSettings, needs_session: bool) -> _Request:
+        if trader.source is SourceKind.COPYTRADE:
+            url = f"{self._base_url}{COPYTRADE_PATH}?portfolioId={trader.id}"
+            method, body, parse = "GET", None, parse_copytrade
+        else:
+            url = f"{self._base_url}{LEADERBOARD_PATHS[self._leaderboard_api]}"
+            payload = {"encryptedUid": trader.id, "tradeType": "PERPETUAL"}
+            method, body, parse = "POST", json.dumps(payload).encode(), parse_leaderboard
+        http = httpx.Request(
+            method, url, headers=self._headers, content=body, extensions={"timeout": self._timeouts}
+        )
+        return _Request(http, parse, needs_session)
 
     async def _with_retries(self, request: _Request) -> Book:
         retrying = AsyncRetrying(
@@ -182,11 +201,13 @@ class BinanceSource:
 
     async def _attempt(self, request: _Request) -> Book:
         exit_ = await self._open_exit_within_budget()
-        with exit_.lease() as client:
+        with exit_.lease() as transport:
             try:
-                response = await client.request(
-                    request.method, request.url, content=request.content
-                )
+                response = await transport.handle_async_request(request.http)
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
             except httpx.TimeoutException:
                 raise TransientError(
                     "timeout", f"no answer from Binance within {self._timeout:g} s ({exit_.name})"
@@ -196,7 +217,7 @@ class BinanceSource:
                     "connection", f"cannot reach Binance ({exit_.name}): {type(exc).__name__}"
                 ) from None
         self._check_status(response, request, exit_)
-        return request.parse(response.content)
+        return request.parse(body)
 
     async def _open_exit_within_budget(self) -> Exit:
         """An exit that is open when our turn in the request budget comes."""
@@ -229,18 +250,15 @@ class BinanceSource:
             )
         raise SourceError(f"http-{status}", f"unexpected answer from Binance: HTTP {status}")
 
-    def _make_client(self, proxy: str | None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self._base_url,
-            headers=self._headers,
+    def _make_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(
+            verify=self._ssl,
             proxy=proxy,
             limits=httpx.Limits(
                 max_connections=CONNECTIONS_PER_CLIENT,
                 max_keepalive_connections=CONNECTIONS_PER_CLIENT,
                 keepalive_expiry=30,
             ),
-            timeout=httpx.Timeout(self._timeout),
-            verify=self._ssl,
             trust_env=False,  # proxies come from config only: polling.proxies
         )
 

@@ -38,7 +38,8 @@ class FailureLog:
         now = self._clock()
         streak = self._streaks.get(trader)
         if streak is None or streak.kind != kind:
-            self._streaks[trader] = _Streak(kind, now)
+            total = streak.total + 1 if streak is not None else 1
+            self._streaks[trader] = _Streak(kind, now, total)
             self._log.log(level, "trader %s: %s", trader, reason)
             return
         streak.total += 1

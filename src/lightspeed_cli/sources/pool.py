@@ -1,8 +1,10 @@
-"""HTTP clients to Binance: one "exit" per proxy (or direct), several small pools per exit.
+"""HTTP connections to Binance: one "exit" per proxy (or direct), several small pools per exit.
 
 Why small pools: one httpx pool with many requests in flight collapses by ~10x on bookkeeping
-(shared/PERFORMANCE.md), so each exit holds up to `ceil(concurrency / 8)` AsyncClients of 8
-keep-alive connections, created on first use and filled in order.
+(shared/PERFORMANCE.md), so each exit holds up to `ceil(concurrency / 8)` pools of 8 keep-alive
+connections, created on first use and filled in order. A pool is an `httpx.AsyncHTTPTransport`:
+the layer under `AsyncClient`, used directly because the client's per-request work (URL merge,
+cookie jar, auth and redirect flow) doubled the CPU per poll (BENCHMARKS.md, Binance polling).
 
 Why exits: Binance rate-limits and bans per IP. A 429 or 418 blocks the exit that received it
 for the Retry-After time; requests go round-robin over the exits that are open, so the others
@@ -25,6 +27,7 @@ import httpx
 from lightspeed_cli.sources.errors import SourceError
 
 CONNECTIONS_PER_CLIENT = 8
+MakeTransport = Callable[[str | None], httpx.AsyncHTTPTransport]
 
 
 def proxy_label(proxy: str | None) -> str:
@@ -39,31 +42,29 @@ def proxy_label(proxy: str | None) -> str:
 
 @dataclass(slots=True)
 class _Shard:
-    client: httpx.AsyncClient
+    transport: httpx.AsyncHTTPTransport
     in_flight: int = 0
 
 
 class Exit:
     """One way out to Binance, with its own pools and its own block (after 429 / 418)."""
 
-    def __init__(
-        self, proxy: str | None, make_client: Callable[[str | None], httpx.AsyncClient], shards: int
-    ) -> None:
+    def __init__(self, proxy: str | None, make_transport: MakeTransport, shards: int) -> None:
         self.proxy = proxy
         self.name = proxy_label(proxy)
         self.blocked_until = 0.0
         self.block_reason = ""
-        self._make_client = make_client
+        self._make_transport = make_transport
         self._max_shards = shards
         self._shards: list[_Shard] = []
 
     @contextmanager
-    def lease(self) -> Iterator[httpx.AsyncClient]:
+    def lease(self) -> Iterator[httpx.AsyncHTTPTransport]:
         """The first pool with a free connection (creating one if all are full)."""
         shard = self._pick()
         shard.in_flight += 1
         try:
-            yield shard.client
+            yield shard.transport
         finally:
             shard.in_flight -= 1
 
@@ -72,13 +73,13 @@ class Exit:
             if shard.in_flight < CONNECTIONS_PER_CLIENT:
                 return shard
         if len(self._shards) < self._max_shards:
-            self._shards.append(_Shard(self._make_client(self.proxy)))
+            self._shards.append(_Shard(self._make_transport(self.proxy)))
             return self._shards[-1]
         return min(self._shards, key=lambda s: s.in_flight)
 
     async def aclose(self) -> None:
         shards, self._shards = self._shards, []
-        await asyncio.gather(*(s.client.aclose() for s in shards), return_exceptions=True)
+        await asyncio.gather(*(s.transport.aclose() for s in shards), return_exceptions=True)
 
 
 class ExitsBlocked(SourceError):
@@ -98,11 +99,11 @@ class ExitPool:
         proxies: list[str],
         *,
         concurrency: int,
-        make_client: Callable[[str | None], httpx.AsyncClient],
+        make_transport: MakeTransport,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         shards = max(1, math.ceil(concurrency / CONNECTIONS_PER_CLIENT))
-        self.exits = [Exit(p, make_client, shards) for p in (proxies or [None])]
+        self.exits = [Exit(p, make_transport, shards) for p in (proxies or [None])]
         self._clock = clock
         self._next = 0
 
@@ -144,7 +145,7 @@ class ExitPool:
 
 
 def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client: building one per client costs ~10 ms each."""
+    """One TLS context for every pool: building one per pool costs ~10 ms each."""
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())

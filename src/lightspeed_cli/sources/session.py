@@ -1,16 +1,15 @@
 """The user's Binance web session: what the v2 private leaderboard path requires since Nov 2023.
 
-Stored as a secret (`lightspeed keys set binance-session`) holding a JSON object
-`{"p20t": "<cookie value>", "csrftoken": "<header value>"}` copied from the user's own browser.
-The values are secrets: they go into request headers and nowhere else (no repr, no log line).
+Stored as a secret (`lightspeed keys set binance-session`, format owned by secrets.py) holding the
+`p20t` cookie and the `csrftoken` header copied from the user's own logged-in browser. The values
+go into request headers and nowhere else (no repr, no log line, no error message).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-SESSION_FORMAT = '{"p20t": "<p20t cookie>", "csrftoken": "<csrftoken header>"}'
+from lightspeed_cli.secrets import decode_binance_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +23,9 @@ class BinanceSession:
 
 
 def parse_session(secret: str) -> BinanceSession:
-    """Validate the stored secret; the error message never echoes the secret itself."""
-    try:
-        data = json.loads(secret)
-    except ValueError:
-        raise ValueError(f"the Binance web session is not JSON: {SESSION_FORMAT}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"the Binance web session must be a JSON object: {SESSION_FORMAT}")
-    values = {}
-    for key in ("p20t", "csrftoken"):
-        value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"the Binance web session has no `{key}`; expected {SESSION_FORMAT}")
+    """The stored secret as headers; ValueError (never echoing the value) if it is unusable."""
+    p20t, csrftoken = decode_binance_session(secret)
+    for name, value in (("p20t", p20t), ("csrftoken", csrftoken)):
         if any(c in value for c in "\r\n;"):
-            raise ValueError(f"the Binance web session's `{key}` contains ';' or a line break")
-        values[key] = value.strip()
-    return BinanceSession(**values)
+            raise ValueError(f"binance_session: the {name} contains ';' or a line break")
+    return BinanceSession(p20t.strip(), csrftoken.strip())
