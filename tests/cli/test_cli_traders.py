@@ -183,3 +183,15 @@ def test_check_delegates_to_the_check_module(cli: Cli, monkeypatch: pytest.Monke
     assert run.exit_code == 0, run.output
     assert run.stdout == "checked\n"
     assert calls == [({"config": Path("/x/c.toml")}, PORTFOLIO)]
+
+
+def test_check_passes_the_source_on(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightspeed_cli.models import SourceKind
+
+    calls: list[object] = []
+    fake = types.ModuleType("lightspeed_cli.cli.traders_check")
+    fake.check = lambda ctx, trader_id, source=None: calls.append(source)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lightspeed_cli.cli.traders_check", fake)
+    assert cli("traders", "check", UID, "--source", "leaderboard").exit_code == 0
+    assert calls == [SourceKind.LEADERBOARD]
+    assert_one_line_error(cli("traders", "check", UID, "--source", "x"), "--source", "leaderboard")

@@ -182,6 +182,12 @@ def list_cmd(ctx: typer.Context) -> None:
 def check_cmd(
     ctx: typer.Context,
     trader_id: str = typer.Argument(..., metavar="ID", help="The trader's id."),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="copytrade or leaderboard, for a trader that is not in the config.",
+        show_default=False,
+    ),
 ) -> None:
     """Fetch the trader's positions once and say whether they are readable (nothing traded)."""
     module = "lightspeed_cli.cli.traders_check"
@@ -191,4 +197,14 @@ def check_cmd(
         if exc.name != module:  # the module is there but broken: say so, loudly
             fail(f"`lightspeed traders check` cannot load: {exc}")
         fail("`lightspeed traders check` is not available yet in this version.")
-    check(ctx, trader_id)
+    if source is None:
+        check(ctx, trader_id)
+        return
+    from lightspeed_cli.models import SourceKind
+
+    try:
+        kind = SourceKind(source)
+    except ValueError:
+        allowed = ", ".join(k.value for k in SourceKind)
+        fail(f"--source {source!r}: must be one of {allowed}", EXIT_USAGE)
+    check(ctx, trader_id, source=kind)
