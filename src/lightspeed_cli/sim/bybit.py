@@ -75,7 +75,8 @@ class Fault:
     """Something to go wrong on the next call(s) of one endpoint (see `FakeBybit.inject`).
 
     kind: "lost_response" (processed, connection dropped), "delay" (processed, answered after
-    `delay` seconds), "drop" (connection dropped before processing), "ret_code" (answered
+    `delay` seconds), "drop" (connection dropped before processing), "stall" / "stall_drop"
+    (held `delay` seconds first, then processed / dropped unprocessed), "ret_code" (answered
     `ret_code`/`ret_msg`, not processed), "http" (HTTP `status` with an HTML body, not processed).
     """
 
@@ -87,7 +88,13 @@ class Fault:
 
     @property
     def processes(self) -> bool:
-        return self.kind in ("lost_response", "delay")
+        return self.kind in ("lost_response", "delay", "stall")
+
+    @classmethod
+    def stalled(cls, seconds: float, *, then_process: bool) -> Fault:
+        """Hold the request `seconds` before Bybit sees it, then process it (the order lands
+        after the client may have died) or drop the connection unprocessed."""
+        return cls("stall" if then_process else "stall_drop", delay=seconds)
 
     @classmethod
     def lost_response(cls) -> Fault:
@@ -376,6 +383,8 @@ class FakeBybit:
             self._state.requests.append(RequestRecord(request.method, path, params))
             queue = self._state.faults.get(path)
             fault = queue.popleft() if queue else None
+        if fault is not None and fault.kind in ("stall", "stall_drop"):
+            await asyncio.sleep(fault.delay)
         if fault is not None and not fault.processes:
             return await self._fail(request, fault)
         route = self._routes.get((request.method, path))
@@ -397,7 +406,7 @@ class FakeBybit:
         return web.json_response(payload)
 
     async def _fail(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        if fault.kind == "drop":
+        if fault.kind in ("drop", "stall_drop"):
             return self._hang_up(request)
         if fault.kind == "http":
             what = "The system is under maintenance" if fault.status == 503 else "Bad Gateway"

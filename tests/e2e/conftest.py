@@ -1,0 +1,66 @@
+"""Fakes and a licensed bot process for the end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from e2e_rig import Bot, base_env, write_config
+
+from lightspeed_cli.license.testing import RunningLicenseServer, run_license_server
+from lightspeed_cli.sim.binance import FakeBinance
+from lightspeed_cli.sim.bybit import FakeBybit
+
+MARKS = {"BTCUSDT": "60000", "ETHUSDT": "3000", "SOLUSDT": "150"}
+
+
+@dataclass
+class E2E:
+    bot: Bot
+    binance: FakeBinance
+    bybit: FakeBybit
+    license: RunningLicenseServer
+    key: str
+
+    def bybit_size(self, symbol: str, side: str) -> Decimal:
+        with self.bybit._lock:
+            for p in self.bybit.ledger.open_positions():
+                if p.symbol == symbol and p.side is not None and p.side.value == side:
+                    return p.size
+        return Decimal(0)
+
+
+@pytest.fixture
+def e2e(tmp_path: Path) -> Iterator[E2E]:
+    with (
+        FakeBinance.running() as binance,
+        FakeBybit.running() as bybit,
+        run_license_server(tmp_path / "license-server") as server,
+    ):
+        for symbol, price in MARKS.items():
+            binance.set_mark_price(symbol, price)
+        data_dir = tmp_path / "data"
+        config = tmp_path / "config.toml"
+        write_config(
+            config,
+            binance_url=binance.url,
+            bybit_url=bybit.url,
+            license_url=server.url,
+            public_key=server.public_key,
+            data_dir=data_dir,
+        )
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        bot = Bot(config, data_dir, base_env(tmp_path), logs)
+        key = server.issue(seats=1, days=30)
+        activated = bot.cli("license", "activate", key)
+        assert activated.returncode == 0, activated.stdout + activated.stderr
+        env = E2E(bot, binance, bybit, server, key)
+        try:
+            yield env
+        finally:
+            if bot.alive():
+                bot.kill()

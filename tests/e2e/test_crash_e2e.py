@@ -1,0 +1,84 @@
+"""SIGKILL at the dangerous points, then restart: no order doubled, no close missed.
+
+The fake Bybit's order log is the ground truth: every accepted order is in it exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from e2e_rig import TRADER_A, TRADER_B, wait_for
+
+from lightspeed_cli.sim.binance import FakePosition
+from lightspeed_cli.sim.bybit import Fault
+
+L = FakePosition.long
+CREATE = "/v5/order/create"
+
+
+def _intent_pending(bot) -> bool:
+    return "intent" in bot.order_statuses()
+
+
+def test_sigkill_mid_order_then_restart_never_doubles_nor_misses(e2e) -> None:
+    bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
+    for trader in (TRADER_A, TRADER_B):
+        binance.clear_positions(trader)
+    bot.start()
+    wait_for("baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+
+    # 1. killed while the open is in flight; Bybit executes it after the bot is dead
+    bybit.inject(CREATE, Fault.stalled(2.0, then_process=True))
+    calls = bybit.calls(CREATE)
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    wait_for("intent journaled", lambda: _intent_pending(bot))
+    wait_for("order request reached Bybit", lambda: bybit.calls(CREATE) > calls)
+    bot.kill()
+    wait_for("order lands after the crash", lambda: len(bybit.orders) == 1)
+    # the leader keeps trading while we are down
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "3", "60000")])
+    bot.start()
+    wait_for("increase after restart", lambda: len(bybit.orders) == 2)
+    assert "reconciled: 1 filled, 0 never placed" in bot.latest_log()
+    assert e2e.bybit_size("BTCUSDT", "long") == Decimal("0.3")
+
+    # 2. killed while the close is in flight; Bybit never sees it
+    bybit.inject(CREATE, Fault.stalled(2.0, then_process=False))
+    calls = bybit.calls(CREATE)
+    binance.clear_positions(TRADER_A)
+    wait_for("close intent journaled", lambda: _intent_pending(bot))
+    wait_for("close request reached Bybit", lambda: bybit.calls(CREATE) > calls)
+    bot.kill()
+    time.sleep(2.3)  # the stalled request is dropped unprocessed
+    assert len(bybit.orders) == 2
+    bot.start()
+    wait_for("the missed close is sent after restart", lambda: len(bybit.orders) == 3)
+    assert "reconciled: 0 filled, 1 never placed" in bot.latest_log()
+    assert e2e.bybit_size("BTCUSDT", "long") == 0
+
+    # 3. killed while idle; the restart sends nothing by itself
+    bot.kill()
+    bot.start()
+    wait_for("polling again", lambda: "following" in bot.latest_log())
+    time.sleep(1.0)
+    assert len(bybit.orders) == 3
+    binance.set_positions(TRADER_B, [L("ETHUSDT", "10", "3000")])
+    wait_for("next open", lambda: len(bybit.orders) == 4)
+
+    # 4. killed right after an answer arrived (order filled, journal may lag): restart
+    binance.set_positions(TRADER_B, [])
+    wait_for("close", lambda: len(bybit.orders) == 5)
+    bot.kill()
+    bot.start()
+    wait_for("polling again", lambda: "following" in bot.latest_log())
+    time.sleep(1.0)
+    assert bot.stop() == 0, bot.log_text()
+
+    links = [o.order_link_id for o in bybit.orders]
+    assert len(links) == len(set(links)) == 5, links
+    with bybit._lock:
+        assert bybit.ledger.open_positions() == []
+    assert set(bot.order_statuses()) <= {"filled", "failed"}
+    assert bot.order_statuses().count("filled") == 5
+    assert bot.query("SELECT * FROM mirrored") == []
