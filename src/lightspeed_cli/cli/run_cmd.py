@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -78,6 +77,8 @@ def register(app: typer.Typer) -> None:
         SIGTERM / Ctrl-C stops it cleanly after in-flight orders (exit 0); exit 3 means
         trading was stopped (bad API key or permission); exit 2 a config problem.
         """
+        import asyncio
+
         from lightspeed_cli import logsetup
         from lightspeed_cli.runner import RunOptions, StartupError, run_bot
 
