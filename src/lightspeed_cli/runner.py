@@ -107,8 +107,13 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     if options.duration_seconds is not None:
         loop.call_later(options.duration_seconds, stop.set)
 
+    from lightspeed_cli.execution.base import BrokerError
+
+    try:
+        broker = build_broker(settings, options)
+    except BrokerError as exc:
+        raise StartupError(exc.message) from None
     journal = Journal(journal_path(settings, options.paper))
-    broker = build_broker(settings, options)
     source = build_source(settings)
     engine = Engine(
         settings,

@@ -69,6 +69,8 @@ class Bot:
         self.logs = logs
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
+        self.start_args: list[str] = []
+        self.journal_file = "journal.sqlite3"
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -85,7 +87,7 @@ class Bot:
         self.runs += 1
         log = open(self.logs / f"run-{self.runs}.log", "wb")  # noqa: SIM115 - closed with proc
         self.proc = subprocess.Popen(
-            [*LIGHTSPEED, "--config", str(self.config), "run", "--no-live"],
+            [*LIGHTSPEED, "--config", str(self.config), "run", "--no-live", *self.start_args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -118,7 +120,7 @@ class Bot:
     # ---- reading the journal from outside (WAL lets us read while the bot writes) --------
 
     def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        path = self.data_dir / "journal.sqlite3"
+        path = self.data_dir / self.journal_file
         if not path.exists():
             return []
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
