@@ -21,6 +21,7 @@ from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import Journal, OrderRow, OrderStatus, SignalDecision, utc_day
 from lightspeed_cli.models import (
+    Decision,
     FetchResult,
     FetchStatus,
     Refusal,
@@ -330,7 +331,11 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        decision = await self._decide(trader, signal, mapping, held, cid)
+        conflict = self._one_way_conflict(signal, bybit_symbol)
+        if conflict is not None:
+            decision = Decision(signal=signal, refusal=conflict)
+        else:
+            decision = await self._decide(trader, signal, mapping, held, cid)
         if decision.refusal is not None:
             self.journal.record_refusal(decision, advance=True)
             self.view.refusals += 1
@@ -350,6 +355,28 @@ class Engine:
         result = await self.broker.execute(intent)
         self.view.orders_sent += 1
         await self._apply_result(row, signal, result)
+
+    def _one_way_conflict(self, signal: Signal, bybit_symbol: str) -> Refusal | None:
+        """A one-way account holds one side per symbol: opening the other side for a second
+        trader would silently net against the first trader's mirrored position."""
+        if self.broker.hedge_mode or signal.kind.is_risk_reducing or not bybit_symbol:
+            return None
+        other = signal.side.opposite
+        holders = sorted(
+            m.trader
+            for m in self.journal.mirrored_positions()
+            if m.symbol == bybit_symbol and m.side is other
+        )
+        if not holders:
+            return None
+        return Refusal(
+            check="one_way_conflict",
+            reason=f"the one-way Bybit account holds {bybit_symbol} {other.value} for"
+            f" {', '.join(holders)}; a {signal.side.value} would net against it"
+            " (use a hedge-mode account to follow both)",
+            value=signal.side.value,
+            limit=other.value,
+        )
 
     async def _decide(
         self,

@@ -146,3 +146,26 @@ async def test_reconcile_marks_closed_outside_and_reports_unmanaged(make_rig) ->
     assert report.closed_outside == [f"{TRADER_A}:BTCUSDT:long"]
     assert report.unmanaged == ["ETHUSDT:long"]
     assert rig.engine.journal.mirrored_positions() == []
+
+
+async def test_one_way_account_refuses_opposite_side_for_another_trader(make_rig) -> None:
+    rig = await make_rig()
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll(TRADER_A)
+    rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
+    await rig.poll(TRADER_B)
+    assert len(rig.bybit.orders) == 1
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    row = rig.engine.journal.history()[-1]
+    assert (row["decision"], row["check_name"]) == ("refused", "one_way_conflict")
+    # once A is out, B's later opens on the other side go through again
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll(TRADER_A)
+    rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "20", "3000")])
+    await rig.poll(TRADER_B)  # an increase of a position never mirrored: skipped
+    rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "5", "3000")])
+    await rig.poll(TRADER_B)  # flip: the close is skipped, the open goes through
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.5")
