@@ -94,6 +94,7 @@ class ReconcileReport:
     still_unknown: int = 0
     closed_outside: list[str] = field(default_factory=list)
     unmanaged: list[str] = field(default_factory=list)
+    size_mismatch: list[str] = field(default_factory=list)
 
 
 class FatalTradingError(Exception):
@@ -203,6 +204,15 @@ class Engine:
                 self._event(
                     "warning",
                     f"{m.symbol} {m.side} (for {m.trader}) is no longer on Bybit: marked closed",
+                )
+        for (symbol, side), size in held.items():
+            on_bybit = bybit.get((symbol, side))
+            if on_bybit is not None and on_bybit != size:
+                report.size_mismatch.append(f"{symbol}:{side}")
+                self._event(
+                    "warning",
+                    f"Bybit holds {on_bybit} {symbol} {side}, the journal {size}:"
+                    " changed outside the bot? reduce-only orders are clipped to what Bybit holds",
                 )
         for (symbol, side), size in bybit.items():
             if (symbol, side) not in held:

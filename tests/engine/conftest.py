@@ -77,8 +77,9 @@ async def make_rig(
 ) -> AsyncIterator[Any]:
     made: list[tuple[Engine, Journal]] = []
 
-    async def make(**extra: Any) -> Rig:
-        settings = engine_settings(fake_binance.url, fake_bybit, tmp_path / "data", **extra)
+    async def make(bybit: FakeBybit | None = None, **extra: Any) -> Rig:
+        bybit = bybit or fake_bybit
+        settings = engine_settings(fake_binance.url, bybit, tmp_path / "data", **extra)
         journal = Journal.in_dir(tmp_path / "data")
         engine = Engine(
             settings,
@@ -90,7 +91,7 @@ async def make_rig(
         )
         await engine.start()
         made.append((engine, journal))
-        return Rig(engine, fake_binance, fake_bybit)
+        return Rig(engine, fake_binance, bybit)
 
     yield make
     for engine, journal in made:

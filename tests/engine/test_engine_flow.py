@@ -148,6 +148,22 @@ async def test_reconcile_marks_closed_outside_and_reports_unmanaged(make_rig) ->
     assert rig.engine.journal.mirrored_positions() == []
 
 
+async def test_reconcile_reports_a_size_changed_outside(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    with rig.bybit._lock:
+        rig.bybit.ledger.positions[("ETHUSDT", 0)].size = Decimal("0.4")
+    report = await rig.engine.reconcile()
+    assert report.size_mismatch == ["ETHUSDT:long"]
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()  # the close is clipped to what Bybit holds: flat, not short
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    assert rig.bybit_size("ETHUSDT", "short") == 0
+
+
 async def test_one_way_account_refuses_opposite_side_for_another_trader(make_rig) -> None:
     rig = await make_rig()
     for t in (TRADER_A, TRADER_B):
@@ -169,3 +185,25 @@ async def test_one_way_account_refuses_opposite_side_for_another_trader(make_rig
     rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "5", "3000")])
     await rig.poll(TRADER_B)  # flip: the close is skipped, the open goes through
     assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.5")
+
+
+async def test_hedge_trader_on_hedge_account_mirrors_both_sides(make_rig) -> None:
+    from lightspeed_cli.sim.bybit import FakeBybit
+
+    with FakeBybit.running(hedge_mode=True) as hedge:
+        rig = await make_rig(bybit=hedge)
+        rig.binance.clear_positions(TRADER_A)
+        await rig.poll()
+        rig.binance.set_positions(
+            TRADER_A,
+            [L("SOLUSDT", "100", "150", hedge=True), S("SOLUSDT", "60", "150", hedge=True)],
+        )
+        await rig.poll()
+        assert rig.bybit_size("SOLUSDT", "long") == Decimal(10)
+        assert rig.bybit_size("SOLUSDT", "short") == Decimal(6)
+        rig.binance.set_positions(TRADER_A, [S("SOLUSDT", "30", "150", hedge=True)])
+        await rig.poll()  # long closed, short halved
+        assert rig.bybit_size("SOLUSDT", "long") == 0
+        assert rig.bybit_size("SOLUSDT", "short") == Decimal(3)
+        assert [o.position_idx for o in hedge.orders] == [1, 2, 1, 2]
+        await rig.engine.broker.aclose()
