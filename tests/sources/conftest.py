@@ -24,15 +24,19 @@ MakeSource = Callable[..., BinanceSource]
 
 @pytest.fixture
 async def make_source(fake: FakeBinance) -> AsyncIterator[MakeSource]:
-    """BinanceSource pointed at the fake; defaults keep failing tests fast."""
+    """BinanceSource pointed at the fake (or `url`); defaults keep failing tests fast."""
     sources: list[BinanceSource] = []
 
     def make(
-        *, session: str | None = SESSION_JSON, api: str = "v2-private", **polling: Any
+        *,
+        session: str | None = SESSION_JSON,
+        api: str = "v2-private",
+        url: str | None = None,
+        **polling: Any,
     ) -> BinanceSource:
         polling = {"timeout_seconds": 2, "retries": 0, "requests_per_second": 1000, **polling}
         source = BinanceSource(
-            BinanceSettings(base_url=fake.url, leaderboard_api=api),
+            BinanceSettings(base_url=url or fake.url, leaderboard_api=api),
             PollingSettings(**polling),
             session=session,
         )

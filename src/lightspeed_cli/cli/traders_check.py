@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
-from lightspeed_cli.settings import Settings, TraderSettings, describe_validation_error
+from lightspeed_cli.settings import Settings, TraderSettings
 
 # The reason is printed once by `fail`; keep the source's own log line off stderr here.
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
@@ -41,7 +41,7 @@ def _trader(settings: Settings, trader_id: str, source: SourceKind | None) -> Tr
     try:
         return TraderSettings(id=trader_id, source=source)
     except ValidationError as exc:
-        fail(describe_validation_error(exc, "trader id"), EXIT_USAGE)
+        fail(exc.errors()[0]["msg"].removeprefix("Value error, "), EXIT_USAGE)
 
 
 async def _fetch_once(settings: Settings, trader: TraderSettings) -> FetchResult:

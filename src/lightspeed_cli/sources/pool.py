@@ -56,7 +56,8 @@ class Exit:
         self.block_reason = ""
         self._make_transport = make_transport
         self._max_shards = shards
-        self._shards: list[_Shard] = []
+        # One pool up front: the first transport pays one-off imports (~0.1 s), not the first poll.
+        self._shards = [_Shard(make_transport(proxy))]
 
     @contextmanager
     def lease(self) -> Iterator[httpx.AsyncHTTPTransport]:

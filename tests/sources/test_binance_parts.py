@@ -1,0 +1,126 @@
+"""The source's small parts, on a fake clock: request budget, exits, log throttling, headers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from lightspeed_cli.sources.binance import parse_retry_after
+from lightspeed_cli.sources.failurelog import FailureLog
+from lightspeed_cli.sources.pool import ExitPool, ExitsBlocked, proxy_label
+from lightspeed_cli.sources.ratelimit import TokenBucket
+from lightspeed_cli.sources.session import BinanceSession, parse_session
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_spaces_requests_evenly() -> None:
+    clock = Clock()
+    bucket = TokenBucket(4, clock=clock)
+    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    clock.now += 10  # idle time does not bank a burst
+    assert [bucket.reserve() for _ in range(2)] == [0.0, 0.25]
+
+
+def test_token_bucket_burst_allows_that_many_at_once() -> None:
+    clock = Clock()
+    bucket = TokenBucket(10, burst=3, clock=clock)
+    delays = [bucket.reserve() for _ in range(5)]
+    assert delays[:3] == [0.0, 0.0, 0.0] and delays[3:] == pytest.approx([0.1, 0.2])
+
+
+def test_token_bucket_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(0)
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("7", 2.0) == 7.0
+    assert parse_retry_after("0.5", 2.0) == 0.5
+    assert parse_retry_after(None, 2.0) == 2.0
+    assert parse_retry_after("soon", 2.0) == 2.0
+    assert parse_retry_after("inf", 2.0) == 2.0
+    assert parse_retry_after("-3", 2.0) == 0.0
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 80 <= parse_retry_after(when, 2.0) <= 91
+
+
+def _pool(proxies: list[str], clock: Clock) -> ExitPool:
+    return ExitPool(proxies, concurrency=16, make_transport=lambda proxy: None, clock=clock)  # type: ignore[arg-type,return-value]
+
+
+def test_exits_rotate_and_skip_blocked_ones_until_the_block_ends() -> None:
+    clock = Clock()
+    pool = _pool(["http://a:1", "http://b:2", "http://c:3"], clock)
+    a, b, c = pool.exits
+    assert [pool.open_exit() for _ in range(4)] == [a, b, c, a]
+    assert pool.block(b, 30, "418") is True
+    assert pool.block(b, 10, "429") is False  # a shorter block does not shorten it
+    assert [pool.open_exit() for _ in range(4)] == [c, a, c, a]
+    clock.now += 30
+    assert b in {pool.open_exit() for _ in range(3)}
+
+
+async def test_waiting_for_an_exit_gives_up_past_the_limit() -> None:
+    clock = Clock()
+    pool = _pool([], clock)
+    (direct,) = pool.exits
+    pool.block(direct, 120, "Binance IP banned direct (HTTP 418, Retry-After 120 s)")
+    with pytest.raises(ExitsBlocked) as err:
+        await pool.wait_for_exit(max_wait=10)
+    assert "HTTP 418" in err.value.reason and "120 s" in err.value.reason
+    assert not err.value.retryable
+
+
+def test_proxy_label_never_shows_credentials() -> None:
+    assert proxy_label("http://user:pw@10.0.0.1:3128") == "proxy http://10.0.0.1:3128"
+    assert proxy_label("socks5://u:p@host") == "proxy socks5://host"
+    assert proxy_label(None) == "direct"
+
+
+def test_failure_log_reports_start_changes_repeats_and_recovery(caplog) -> None:
+    caplog.set_level(logging.INFO)
+    clock = Clock()
+    failures = FailureLog(logging.getLogger("t"), repeat_after=300, clock=clock)
+    for _ in range(10):
+        failures.failed("T1", "http-500", "HTTP 500")
+        clock.now += 10
+    clock.now += 300
+    failures.failed("T1", "http-500", "HTTP 500")
+    failures.failed("T1", "timeout", "timed out")
+    failures.failed("T2", "timeout", "timed out")
+    failures.recovered("T1")
+    failures.recovered("T1")  # no streak: nothing to say
+    assert [r.getMessage() for r in caplog.records] == [
+        "trader T1: HTTP 500",
+        "trader T1: still failing (10 more times since the last report): HTTP 500",
+        "trader T1: timed out",
+        "trader T2: timed out",
+        "trader T1: readable again after 12 failed polls",
+    ]
+
+
+def test_session_headers_and_repr() -> None:
+    session = parse_session('{"p20t": "cookie-value", "csrftoken": "csrf-value"}')
+    assert session.headers() == {"csrftoken": "csrf-value", "Cookie": "p20t=cookie-value"}
+    assert "cookie-value" not in repr(session) and "csrf-value" not in repr(session)
+    assert isinstance(session, BinanceSession)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["not json", "[]", '{"p20t": "x"}', '{"p20t": "a;b=c", "csrftoken": "t"}'],
+)
+def test_unusable_sessions_are_refused_without_echo(secret: str) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_session(secret)
+    assert "a;b=c" not in str(err.value)
