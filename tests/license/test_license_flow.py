@@ -96,7 +96,8 @@ async def test_expiry_is_refused_by_the_server_and_extension_restores_it(
         await client.activate(key)
         clock.move_to(T0 + timedelta(days=1) - 5 * SECOND)
         assert (await client.renew()).can_open
-        clock.move_to(T0 + timedelta(days=1))
+        # tick=True: the key was issued a few ms after T0, so step clearly past its expiry
+        clock.move_to(T0 + timedelta(days=1) + 5 * SECOND)
         state = await client.renew()
         assert state.code == "expired" and not state.can_open
         license_server.service.db.extend(license_server.record(key).key_id, 30, clock())
