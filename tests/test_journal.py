@@ -224,3 +224,11 @@ def test_refusal_is_journaled_with_check_and_reason(journal: Journal) -> None:
     assert (row["decision"], row["check_name"]) == ("refused", "price_divergence")
     assert row["client_order_id"] is None
     assert journal.book(TRADER)[("ETHUSDT", Side.LONG)].version == 1
+
+
+def test_bump_attempt_on_a_key_never_held_starts_a_flat_row(journal: Journal) -> None:
+    journal.bump_attempt(TRADER, "SOLUSDT", Side.SHORT)
+    journal.bump_attempt(TRADER, "SOLUSDT", Side.SHORT)
+    entry = journal.book(TRADER)[("SOLUSDT", Side.SHORT)]
+    assert (entry.position, entry.version, entry.attempt) == (None, 0, 2)
+    assert journal.book_snapshot(TRADER) is None  # still no baseline: nothing was seen

@@ -299,17 +299,8 @@ class Engine:
     async def _handle_signal(self, trader: TraderSettings, signal: Signal, received: float) -> None:
         assert self.symbols is not None, "engine.start() must run first"
         mapping = self.symbols.resolve(signal.symbol)
-        entry = self.journal.book(trader.id).get((signal.symbol, signal.side))
-        version, attempt = (entry.version, entry.attempt) if entry else (0, 0)
         bybit_symbol = mapping.market.symbol if isinstance(mapping, SymbolMapping) else ""
-        cid = client_order_id(
-            instance=self._instance,
-            trader=trader.id,
-            symbol=signal.symbol,
-            side=signal.side,
-            version=version,
-            attempt=attempt,
-        )
+        cid = self._client_order_id(trader.id, signal)
         existing = self.journal.order(cid)
         if existing is not None:
             # replay after a crash or a failed lookup: settle the old order before anything else
@@ -321,16 +312,7 @@ class Engine:
                 self.journal.advance_book(signal)
                 return
             # never placed: the attempt was bumped, so the retry gets a fresh id
-            entry = self.journal.book(trader.id).get((signal.symbol, signal.side))
-            attempt = entry.attempt if entry else attempt + 1
-            cid = client_order_id(
-                instance=self._instance,
-                trader=trader.id,
-                symbol=signal.symbol,
-                side=signal.side,
-                version=version,
-                attempt=attempt,
-            )
+            cid = self._client_order_id(trader.id, signal)
         held = (
             self.journal.mirrored_position(trader.id, bybit_symbol, signal.side)
             if bybit_symbol
@@ -365,6 +347,18 @@ class Engine:
         result = await self.broker.execute(intent)
         self.view.orders_sent += 1
         await self._apply_result(row, signal, result)
+
+    def _client_order_id(self, trader: str, signal: Signal) -> str:
+        """The id for this change's current attempt, from the journal's book of the key."""
+        entry = self.journal.book(trader).get((signal.symbol, signal.side))
+        return client_order_id(
+            instance=self._instance,
+            trader=trader,
+            symbol=signal.symbol,
+            side=signal.side,
+            version=entry.version if entry else 0,
+            attempt=entry.attempt if entry else 0,
+        )
 
     def _one_way_conflict(self, signal: Signal, bybit_symbol: str) -> Refusal | None:
         """A one-way account holds one side per symbol: opening the other side for a second

@@ -315,11 +315,16 @@ class Journal:
         self._write_book(db, signal.trader, signal.symbol, signal.side, signal.position)
 
     def bump_attempt(self, trader: str, symbol: str, side: Side) -> None:
-        """A risk-reducing order failed and Bybit confirms it does not exist: next try, new id."""
+        """Bybit confirms an order was never placed: the next try of this change gets a new id.
+
+        A key the book has never held (a first open) gets a flat row, which means the same.
+        """
         with self._tx() as db:
             db.execute(
-                "UPDATE leader_book SET attempt=attempt + 1 WHERE trader=? AND symbol=? AND side=?",
-                (trader, symbol, side.value),
+                "INSERT INTO leader_book (trader, symbol, side, position_json, version, attempt,"
+                " updated_at) VALUES (?, ?, ?, NULL, 0, 1, ?)"
+                " ON CONFLICT(trader, symbol, side) DO UPDATE SET attempt=leader_book.attempt + 1",
+                (trader, symbol, side.value, _ts(datetime.now(UTC))),
             )
 
     # ---- polls ---------------------------------------------------------------------------
