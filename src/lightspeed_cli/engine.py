@@ -525,10 +525,13 @@ class Engine:
                 fill.price,
                 price_scale,
             )
-        change_at = row.leader_change_at or row.snapshot_at
-        latency = (sent_at - change_at).total_seconds() * 1000 if change_at else None
-        if result is not None and result.acked_at and fill.acked_at is None:
-            fill = fill.model_copy(update={"acked_at": result.acked_at, "sent_at": sent_at})
+        latency = (
+            fidelity.detection_latency_ms(sent_at, row.snapshot_at, row.leader_change_at)
+            if row.snapshot_at
+            else None
+        )
+        acked_at = fill.acked_at or (result.acked_at if result else None)
+        fill = fill.model_copy(update={"sent_at": sent_at, "acked_at": acked_at})
         self.journal.record_fill(
             row, fill, signal=signal, slippage_bps=slippage, detection_latency_ms=latency
         )

@@ -40,6 +40,10 @@ async def test_open_increase_reduce_close_mirror_at_ratio(make_rig) -> None:
     assert kinds == [False, False, True, True]
     assert len({o.order_link_id for o in rig.bybit.orders}) == 4
     assert rig.engine.journal.mirrored_positions() == []
+    # every fill carries its fidelity: slippage vs the leader, detection latency, timestamps
+    for row in rig.engine.journal.history():
+        assert row["slippage_bps"] is not None and row["detection_latency_ms"] >= 0
+        assert row["sent_at"] <= row["acked_at"]
     # polling again with nothing new sends nothing
     await rig.poll()
     assert len(rig.bybit.orders) == 4
