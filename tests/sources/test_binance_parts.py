@@ -8,7 +8,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from lightspeed_cli.sources.binance import parse_retry_after
+from lightspeed_cli.sources.binance import _pause, parse_retry_after
+from lightspeed_cli.sources.errors import ThrottledError, TransientError
 from lightspeed_cli.sources.failurelog import FailureLog
 from lightspeed_cli.sources.pool import ExitPool, ExitsBlocked, proxy_label
 from lightspeed_cli.sources.ratelimit import TokenBucket
@@ -54,8 +55,15 @@ def test_retry_after_forms() -> None:
     assert 80 <= parse_retry_after(when, 2.0) <= 91
 
 
+def test_back_off_grows_with_jitter_and_is_skipped_when_throttled() -> None:
+    timeout = TransientError("timeout", "t")
+    for attempt, base in [(1, 0.25), (2, 0.5), (3, 1.0), (6, 4.0), (9, 4.0)]:
+        assert base <= _pause(timeout, attempt) <= base + 0.25
+    assert _pause(ThrottledError(429, 5, "direct"), 1) == 0.0
+
+
 def _pool(proxies: list[str], clock: Clock) -> ExitPool:
-    return ExitPool(proxies, concurrency=16, make_transport=lambda proxy: None, clock=clock)  # type: ignore[arg-type,return-value]
+    return ExitPool(proxies, concurrency=16, make_transport=lambda proxy, limits: None, clock=clock)  # type: ignore[arg-type,return-value]
 
 
 def test_exits_rotate_and_skip_blocked_ones_until_the_block_ends() -> None:

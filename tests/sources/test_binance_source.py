@@ -201,6 +201,17 @@ async def test_transient_failures_are_retried(fake, make_source, fault: dict) ->
     assert fake.request_count(CT_ID) == 2
 
 
+@pytest.mark.parametrize(("failures", "status"), [(2, FetchStatus.OK), (3, FetchStatus.ERROR)])
+async def test_retries_stop_after_the_configured_attempts(
+    fake, make_source, failures: int, status: FetchStatus
+) -> None:
+    _seed(fake)
+    fake.inject(Fault.SERVER_ERROR, times=failures)
+    result = await make_source(retries=2).fetch(COPYTRADE)
+    assert result.status is status
+    assert fake.request_count(CT_ID) == 3
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +25,7 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential, wait_random
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 from lightspeed_cli.settings import (
@@ -42,7 +42,7 @@ from lightspeed_cli.sources.errors import (
 )
 from lightspeed_cli.sources.failurelog import FailureLog
 from lightspeed_cli.sources.pool import (
-    CONNECTIONS_PER_CLIENT,
+    CONNECTIONS_PER_POOL,
     Exit,
     ExitPool,
     shared_ssl_context,
@@ -74,7 +74,7 @@ BROWSER_HEADERS = {
 }
 BAN_SECONDS_DEFAULT = 120.0  # a 418 without Retry-After
 THROTTLE_SECONDS_DEFAULT = 2.0  # a 429 without Retry-After
-_backoff = wait_exponential(multiplier=0.25, max=4.0) + wait_random(0, 0.25)
+BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_JITTER = 0.25, 4.0, 0.25  # seconds
 
 
 def utcnow() -> datetime:
@@ -100,7 +100,10 @@ class BinanceSource:
         *,
         session: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        pool_size: int = CONNECTIONS_PER_POOL,
     ) -> None:
+        """`session`: the stored Binance web session secret (JSON), or None. `pool_size`:
+        connections per keep-alive pool, a tuning knob for benchmarks."""
         self._leaderboard_api = binance.leaderboard_api
         self._timeout = polling.timeout_seconds
         self._timeouts = dict.fromkeys(("connect", "read", "write", "pool"), self._timeout)
@@ -111,7 +114,10 @@ class BinanceSource:
         self._base_url = binance.base_url.rstrip("/")
         self._ssl = shared_ssl_context()
         self._pool = ExitPool(
-            polling.proxies, concurrency=polling.concurrency, make_transport=self._make_transport
+            polling.proxies,
+            concurrency=polling.concurrency,
+            make_transport=self._make_transport,
+            pool_size=pool_size,
         )
         self._bucket = TokenBucket(polling.requests_per_second)
         self._slots = asyncio.Semaphore(polling.concurrency)
@@ -191,9 +197,17 @@ class BinanceSource:
         return _Request(http, parse, needs_session)
 
     async def _with_retries(self, request: _Request) -> Book:
+        """The first attempt runs bare: tenacity's set-up costs ~0.1 ms, a tenth of a poll's
+        CPU (BENCHMARKS.md), and nearly every poll succeeds first time. Retries use tenacity."""
+        try:
+            return await self._attempt(request)
+        except SourceError as error:
+            if not error.retryable or self._attempts == 1:
+                raise
+            await asyncio.sleep(_pause(error, 1))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=_retry_wait,
+            stop=stop_after_attempt(self._attempts - 1),
+            wait=lambda state: _pause(state.outcome.exception(), state.attempt_number + 1),
             retry=retry_if_exception(lambda e: isinstance(e, SourceError) and e.retryable),
             reraise=True,
         )
@@ -250,25 +264,23 @@ class BinanceSource:
             )
         raise SourceError(f"http-{status}", f"unexpected answer from Binance: HTTP {status}")
 
-    def _make_transport(self, proxy: str | None) -> httpx.AsyncHTTPTransport:
+    def _make_transport(self, proxy: str | None, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
             verify=self._ssl,
             proxy=proxy,
-            limits=httpx.Limits(
-                max_connections=CONNECTIONS_PER_CLIENT,
-                max_keepalive_connections=CONNECTIONS_PER_CLIENT,
-                keepalive_expiry=30,
-            ),
+            limits=limits,
             trust_env=False,  # proxies come from config only: polling.proxies
         )
 
 
-def _retry_wait(state: RetryCallState) -> float:
-    """Throttled: no extra sleep (the exit's block is the wait); otherwise back off."""
-    outcome = state.outcome
-    if outcome is not None and isinstance(outcome.exception(), ThrottledError):
+def _pause(error: BaseException | None, failed_attempts: int) -> float:
+    """Sleep before the next attempt: exponential back-off with jitter, none after a 429 or
+    418 (the exit's block is the wait, or another exit is open)."""
+    if isinstance(error, ThrottledError):
         return 0.0
-    return _backoff(state)
+    return min(BACKOFF_FIRST * 2 ** (failed_attempts - 1), BACKOFF_MAX) + random.uniform(
+        0, BACKOFF_JITTER
+    )
 
 
 def parse_retry_after(value: str | None, default: float) -> float:

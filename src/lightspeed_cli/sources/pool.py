@@ -1,7 +1,7 @@
 """HTTP connections to Binance: one "exit" per proxy (or direct), several small pools per exit.
 
 Why small pools: one httpx pool with many requests in flight collapses by ~10x on bookkeeping
-(shared/PERFORMANCE.md), so each exit holds up to `ceil(concurrency / 8)` pools of 8 keep-alive
+(shared/PERFORMANCE.md), so each exit holds up to `ceil(concurrency / 4)` pools of 4 keep-alive
 connections, created on first use and filled in order. A pool is an `httpx.AsyncHTTPTransport`:
 the layer under `AsyncClient`, used directly because the client's per-request work (URL merge,
 cookie jar, auth and redirect flow) doubled the CPU per poll (BENCHMARKS.md, Binance polling).
@@ -26,8 +26,8 @@ import httpx
 
 from lightspeed_cli.sources.errors import SourceError
 
-CONNECTIONS_PER_CLIENT = 8
-MakeTransport = Callable[[str | None], httpx.AsyncHTTPTransport]
+CONNECTIONS_PER_POOL = 4  # 4 beat 8 on CPU per poll (BENCHMARKS.md, Binance polling)
+MakeTransport = Callable[[str | None, httpx.Limits], httpx.AsyncHTTPTransport]
 
 
 def proxy_label(proxy: str | None) -> str:
@@ -49,15 +49,21 @@ class _Shard:
 class Exit:
     """One way out to Binance, with its own pools and its own block (after 429 / 418)."""
 
-    def __init__(self, proxy: str | None, make_transport: MakeTransport, shards: int) -> None:
+    def __init__(
+        self, proxy: str | None, make_transport: MakeTransport, shards: int, pool_size: int
+    ) -> None:
         self.proxy = proxy
         self.name = proxy_label(proxy)
         self.blocked_until = 0.0
         self.block_reason = ""
         self._make_transport = make_transport
         self._max_shards = shards
+        self._pool_size = pool_size
+        self._limits = httpx.Limits(
+            max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=30
+        )
         # One pool up front: the first transport pays one-off imports (~0.1 s), not the first poll.
-        self._shards = [_Shard(make_transport(proxy))]
+        self._shards = [_Shard(make_transport(proxy, self._limits))]
 
     @contextmanager
     def lease(self) -> Iterator[httpx.AsyncHTTPTransport]:
@@ -71,10 +77,10 @@ class Exit:
 
     def _pick(self) -> _Shard:
         for shard in self._shards:
-            if shard.in_flight < CONNECTIONS_PER_CLIENT:
+            if shard.in_flight < self._pool_size:
                 return shard
         if len(self._shards) < self._max_shards:
-            self._shards.append(_Shard(self._make_transport(self.proxy)))
+            self._shards.append(_Shard(self._make_transport(self.proxy, self._limits)))
             return self._shards[-1]
         return min(self._shards, key=lambda s: s.in_flight)
 
@@ -101,10 +107,11 @@ class ExitPool:
         *,
         concurrency: int,
         make_transport: MakeTransport,
+        pool_size: int = CONNECTIONS_PER_POOL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        shards = max(1, math.ceil(concurrency / CONNECTIONS_PER_CLIENT))
-        self.exits = [Exit(p, make_transport, shards) for p in (proxies or [None])]
+        shards = max(1, math.ceil(concurrency / pool_size))
+        self.exits = [Exit(p, make_transport, shards, pool_size) for p in (proxies or [None])]
         self._clock = clock
         self._next = 0
 
