@@ -1,0 +1,274 @@
+"""`lightspeed simulate`: the real engine against the fake Binance and fake Bybit, in-process.
+
+Both fakes serve real HTTP on 127.0.0.1 from their own threads; a temporary config points the
+bot at them (copytrade traders, a hedge-mode Bybit account, ratio sizing, safety caps that fit
+the scenario) and `runner.run_bot` runs it exactly as `lightspeed run` would, minus the license
+and the keyring (the fake account's keys are passed in). Meanwhile the scenario driver plays the
+leaders' moves and moves prices. When the bot stops by itself, the fidelity report compares
+what the leaders did with what the fake Bybit's order log holds.
+
+No keys, no license, no network. Exit 0 when the mirror is exact, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lightspeed_cli.sim.binance import COPYTRADE, FakeBinance
+from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
+from lightspeed_cli.sim.report import FidelityReport, RunFacts, build_report
+from lightspeed_cli.sim.scenario import Driver, Scenario, default_scenario
+
+DEFAULT_SECONDS = 20.0
+DEFAULT_REPORT_PATH = Path("lightspeed-report.json")
+STARTUP_SECONDS = 3.0  # the bot's start: ccxt import, Bybit markets, reconciliation
+BINANCE_LATENCY = 0.05  # seconds the fake Binance adds to each answer (real Binance: 20-200 ms)
+MIN_POLL, MAX_POLL = 0.1, 0.5
+
+
+class SimulationError(Exception):
+    """The simulation could not run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a run of `seconds` is paced: the bot's poll interval and the time left at the end."""
+
+    seconds: float
+    poll_interval: float
+
+    @property
+    def settle(self) -> float:
+        """Time kept after the last step: one poll to see it, and the orders to fill."""
+        return 2 * self.poll_interval + 0.5
+
+    @classmethod
+    def fit(cls, seconds: float, steps: int) -> Timing:
+        per_step = (seconds - STARTUP_SECONDS - 1.5) / max(1, steps)
+        interval = min(MAX_POLL, max(MIN_POLL, round(per_step / 3, 2)))
+        return cls(seconds, interval)
+
+
+def minimum_seconds(scenario: Scenario) -> float:
+    """The shortest run that still leaves every step a poll at the fastest interval."""
+    fastest = Timing(0, MIN_POLL)
+    return round(STARTUP_SECONDS + fastest.settle + len(scenario.steps) * 0.4, 1)
+
+
+@dataclass
+class SimulationResult:
+    report: FidelityReport
+    facts: RunFacts  # what the report was built from (the fake's order log included)
+    engine_exit_code: int
+    data_dir: Path  # holds config.toml and the journal (data/journal.sqlite3)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.engine_exit_code == 0 and self.report.exact else 1
+
+
+def simulation_config(
+    scenario: Scenario, binance_url: str, bybit: FakeBybit, data_dir: Path, poll_interval: float
+) -> dict[str, Any]:
+    """The bot's config for a run: every trader a copytrade portfolio, caps that fit."""
+    traders = []
+    for t in scenario.traders:
+        entry: dict[str, Any] = {"id": t.id, "source": "copytrade", "label": t.label}
+        if t.ratio is not None:
+            entry["sizing"] = {"value": str(t.ratio)}
+        traders.append(entry)
+    return {
+        "traders": traders,
+        "binance": {"base_url": binance_url},
+        "bybit": {"base_url": bybit.url, "account_mode": bybit.settings().account_mode.value},
+        "sizing": {"mode": "ratio", "value": str(scenario.ratio), "leverage": 0},
+        "copy": {"follow_existing": False},
+        "safety": {
+            "max_price_divergence_bps": 50,
+            "max_leverage": 20,
+            "max_position_notional_usdt": 10_000,
+            "max_total_notional_usdt": 50_000,
+            "max_open_positions": 20,
+            "max_snapshot_age_seconds": 30,
+            "daily_loss_limit_usdt": 500,
+        },
+        "polling": {
+            "interval_seconds": poll_interval,
+            "timeout_seconds": 2.0,
+            "retries": 1,
+            "requests_per_second": 200,
+        },
+        "storage": {"data_dir": str(data_dir)},
+        "logging": {"level": "WARNING"},
+    }
+
+
+def write_config(data: dict[str, Any], path: Path):  # type: ignore[no-untyped-def]
+    """Write the config as TOML and load it back the way `lightspeed run` would (file only:
+    LIGHTSPEED_* variables of the user's shell must not change the demo)."""
+    import tomlkit
+
+    from lightspeed_cli.settings import read_toml, validate_file_data
+
+    path.write_text(tomlkit.dumps(data), encoding="utf-8")
+    return validate_file_data(read_toml(path), str(path))
+
+
+async def measure_rtt_ms(url: str, samples: int = 5) -> float:
+    """Median round trip of a GET to `url` (after one warm-up), in milliseconds."""
+    import httpx
+
+    times = []
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for _ in range(samples + 1):
+            started = time.perf_counter()
+            await client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[1:])
+
+
+async def run_simulation(
+    seconds: float = DEFAULT_SECONDS,
+    *,
+    scenario: Scenario | None = None,
+    data_dir: Path,
+    live_view: bool = False,
+    binance_latency: float = BINANCE_LATENCY,
+) -> SimulationResult:
+    """Run the bot against both fakes for `seconds` while the scenario plays; build the report.
+
+    `data_dir` receives the config and the journal (the caller owns and removes it).
+    """
+    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.runner import RunOptions, journal_path, run_bot
+
+    scenario = scenario or default_scenario()
+    if seconds < minimum_seconds(scenario):
+        raise SimulationError(
+            f"--seconds {seconds:g} is too short for the {scenario.name} scenario"
+            f" ({len(scenario.steps)} steps): use at least {minimum_seconds(scenario):g}"
+        )
+    timing = Timing.fit(seconds, len(scenario.steps))
+    fakes = contextlib.ExitStack()
+    with fakes:
+        binance = fakes.enter_context(FakeBinance.running(latency=binance_latency))
+        bybit = fakes.enter_context(
+            FakeBybit.running(hedge_mode=True, instruments=scenario.instruments())
+        )
+        driver = Driver(scenario, binance, bybit, poll_interval=timing.poll_interval)
+        driver.prepare()
+        binance_rtt = await measure_rtt_ms(f"{binance.url}{COPYTRADE}?portfolioId=0")
+        bybit_rtt = await measure_rtt_ms(f"{bybit.url}/v5/market/time")
+        config = simulation_config(
+            scenario, binance.url, bybit, data_dir / "data", timing.poll_interval
+        )
+        settings = write_config(config, data_dir / "config.toml")
+        options = RunOptions(
+            require_license=False,
+            bybit_keys=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+            duration_seconds=seconds,
+            live_view=live_view,
+        )
+        stop_prices = asyncio.Event()
+        deadline = time.monotonic() + seconds
+        helpers = [
+            asyncio.create_task(driver.move_prices(stop_prices), name="sim:prices"),
+            asyncio.create_task(driver.play(deadline, timing.settle), name="sim:scenario"),
+        ]
+        try:
+            code = await run_bot(settings, options)
+        finally:
+            stop_prices.set()
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+        with Journal(journal_path(settings, paper=False)) as journal:
+            history = journal.history(limit=1_000_000)
+        orders = bybit.orders
+        positions = [
+            (p.symbol, p.side, p.size) for p in bybit.ledger.open_positions() if p.side is not None
+        ]
+        facts = RunFacts(
+            scenario=scenario,
+            playback=driver.playback,
+            history=history,
+            orders=orders,
+            rejections=len(bybit.rejections),
+            positions=positions,
+            seconds=seconds,
+            poll_interval=timing.poll_interval,
+            binance_rtt_ms=binance_rtt,
+            bybit_rtt_ms=bybit_rtt,
+        )
+    report = build_report(facts, now=datetime.now(UTC))
+    return SimulationResult(report, facts, code, data_dir)
+
+
+def write_report_json(report: FidelityReport, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def simulate_command(
+    *, seconds: float, report: bool, report_json: Path | None, plot: Path | None
+) -> int:
+    """The CLI entry: run, print the summary (and the fidelity report), write JSON / PNG."""
+    from rich.markup import escape
+
+    from lightspeed_cli import logsetup
+    from lightspeed_cli.cli.common import console, err_console
+    from lightspeed_cli.runner import StartupError
+    from lightspeed_cli.sim import views
+
+    if plot is not None:
+        from lightspeed_cli.sim.plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            return 2
+    logsetup.configure("ERROR")  # refusals are in the summary; errors still show
+    scenario = default_scenario()
+    console.print(views.intro(scenario, seconds))
+    try:
+        with tempfile.TemporaryDirectory(prefix="lightspeed-simulate-") as tmp:
+            result = asyncio.run(
+                run_simulation(
+                    seconds, scenario=scenario, data_dir=Path(tmp), live_view=sys.stdout.isatty()
+                )
+            )
+    except SimulationError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        return 2
+    except StartupError as exc:
+        err_console.print(f"[red]the bot did not start:[/] {escape(str(exc))}", highlight=False)
+        return 1
+    console.print(views.summary(result.report))
+    if report:
+        console.print(views.fidelity(result.report))
+    json_path = report_json or (DEFAULT_REPORT_PATH if report else None)
+    if json_path is not None:
+        write_report_json(result.report, json_path)
+        console.print(f"report written to {json_path}")
+    if plot is not None:
+        from lightspeed_cli.sim.plot import plot_exposure
+
+        plot_exposure(result.report, plot)
+        console.print(f"exposure plot written to {plot}")
+    console.print(views.verdict(result.report, result.engine_exit_code))
+    if not report:
+        console.print(
+            "[dim]--report adds the fidelity figures (exposure error, latency, slippage) and"
+            " writes them as JSON; --plot FILE.png draws the exposure over time[/]"
+        )
+    return result.exit_code

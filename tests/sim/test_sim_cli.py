@@ -1,0 +1,59 @@
+"""`lightspeed simulate` as a user runs it, and its refusals of bad options."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightspeed_cli.sim import simulate
+from lightspeed_cli.sim.plot import INSTALL_HINT
+
+
+def lightspeed() -> str:
+    """The console script next to this interpreter (the one `pip install` put on PATH)."""
+    script = Path(sys.executable).with_name("lightspeed")
+    return str(script) if script.exists() else "lightspeed"
+
+
+def test_lightspeed_simulate_runs_by_itself_and_exits_0(tmp_path: Path) -> None:
+    """The README's first command, shortened: a fresh process, no config, no keys."""
+    proc = subprocess.run(
+        [lightspeed(), "simulate", "--seconds", "12", "--report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "EXACT" in proc.stdout
+    assert "Not mirrored, and why" in proc.stdout and "symbol_mapping" in proc.stdout
+    report = json.loads((tmp_path / "lightspeed-report.json").read_text())
+    refused = [c for c in report["changes"] if c["outcome"] == "refused"]
+    assert [c["symbol"] for c in refused] == ["WIFUSDT"]
+    assert "no Bybit market for WIFUSDT" in refused[0]["reason"]
+    assert (report["missed"], report["extra"]) == (0, 0)
+    assert report["bybit_orders"] == report["mirrored"] == 22
+    assert not (tmp_path / "lightspeed").exists()  # nothing else left behind in the cwd
+
+
+def test_too_few_seconds_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = simulate.simulate_command(seconds=3, report=False, report_json=None, plot=None)
+    assert code == 2
+    assert "too short" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code = simulate.simulate_command(
+        seconds=20, report=False, report_json=None, plot=tmp_path / "x.png"
+    )
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert " ".join(INSTALL_HINT.split()) in err
+    assert not (tmp_path / "x.png").exists()
