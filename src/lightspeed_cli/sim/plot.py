@@ -52,11 +52,21 @@ def exposure_series(report: FidelityReport) -> tuple[dict[str, Series], dict[str
     follower: dict[str, Series] = defaultdict(lambda: [(0.0, 0.0)])
     targets: dict[tuple[str, str, Side], Decimal] = {}
     bybit_to_binance = {r.bybit_symbol: r.symbol for r in report.changes if r.bybit_symbol}
-    for r in sorted(report.changes, key=lambda r: r.t or 0.0):
-        target = r.target_qty if r.target_qty is not None else r.new_size * r.ratio
-        targets[(r.trader, r.symbol, r.side)] = target * _sign(r.side)
-        net = sum((v for (_, s, _), v in targets.items() if s == r.symbol), Decimal(0))
-        leader[r.symbol].append((r.t or 0.0, float(net)))
+    steps: dict[int, list[Any]] = defaultdict(list)
+    for r in report.changes:
+        steps[r.step].append(r)
+    for step in sorted(steps):  # one point per step: its traders moved within microseconds
+        rows = steps[step]
+        played = [r.t for r in rows if r.t is not None]
+        if not played:
+            continue  # the run stopped before this step
+        t = min(played)
+        for r in rows:
+            target = r.target_qty if r.target_qty is not None else r.new_size * r.ratio
+            targets[(r.trader, r.symbol, r.side)] = target * _sign(r.side)
+        for symbol in dict.fromkeys(r.symbol for r in rows):
+            net = sum((v for (_, s, _), v in targets.items() if s == symbol), Decimal(0))
+            leader[symbol].append((t, float(net)))
     nets: dict[str, Decimal] = defaultdict(Decimal)
     for o in sorted(report.orders, key=lambda o: o.t):
         symbol = o.symbol or bybit_to_binance.get(o.bybit_symbol, o.bybit_symbol)
