@@ -31,6 +31,10 @@ from lightspeed_cli.sim.scenario import (
     leader_changes,
 )
 
+STEPS_PLACES = Decimal("0.0001")  # exposure error, in quantity steps
+BPS_PLACES = Decimal("0.01")  # slippage
+RATIO_PLACES = Decimal("0.000001")
+
 Outcome = Literal["mirrored", "refused", "skipped", "failed", "unseen"]
 ONE_STEP = Decimal(1)
 
@@ -183,6 +187,15 @@ def _row_key(r: Mapping[str, Any]) -> _Key:
         Decimal(r["previous_size"]),
         Decimal(r["new_size"]),
     )
+
+
+def _q(value: Decimal | None, places: Decimal) -> Decimal | None:
+    """Rounded for reading (the report's tables and JSON); exact values stay in the journal."""
+    return None if value is None else value.quantize(places)
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -411,11 +424,11 @@ def _change_row(
         ratio=ratio,
         target_qty=target,
         follower_qty=follower,
-        follower_ratio=follower_ratio,
-        error_steps=error,
-        detection_latency_ms=latency,
-        bot_latency_ms=bot_latency,
-        slippage_bps=slippage,
+        follower_ratio=_q(follower_ratio, RATIO_PLACES),
+        error_steps=_q(error, STEPS_PLACES),
+        detection_latency_ms=_ms(latency),
+        bot_latency_ms=_ms(bot_latency),
+        slippage_bps=_q(slippage, BPS_PLACES),
     )
 
 
@@ -467,7 +480,7 @@ def _positions(
         step = steps.get(symbol, Decimal(1))
         error = exposure_error_steps(want, got, Decimal(1), Decimal(1), step)
         out.append(PositionRow(bybit_symbol=symbol, side=side, follower_qty=got, expected_qty=want,
-                               error_steps=error))  # fmt: skip
+                               error_steps=error.quantize(STEPS_PLACES)))  # fmt: skip
     return out
 
 
@@ -479,15 +492,15 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
     interval_ms = facts.poll_interval * 1000
     return LatencySummary(
         samples=true.count if true else 0,
-        median_ms=true.median if true else None,
-        p99_ms=true.p99 if true else None,
-        worst_ms=true.worst if true else None,
-        bot_median_ms=bot.median if bot else None,
-        bot_p99_ms=bot.p99 if bot else None,
+        median_ms=_ms(true.median) if true else None,
+        p99_ms=_ms(true.p99) if true else None,
+        worst_ms=_ms(true.worst) if true else None,
+        bot_median_ms=_ms(bot.median) if bot else None,
+        bot_p99_ms=_ms(bot.p99) if bot else None,
         poll_interval_ms=interval_ms,
-        binance_rtt_ms=facts.binance_rtt_ms,
-        bybit_rtt_ms=facts.bybit_rtt_ms,
-        expected_ms=interval_ms / 2 + facts.binance_rtt_ms + facts.bybit_rtt_ms,
+        binance_rtt_ms=round(facts.binance_rtt_ms, 1),
+        bybit_rtt_ms=round(facts.bybit_rtt_ms, 1),
+        expected_ms=round(interval_ms / 2 + facts.binance_rtt_ms + facts.bybit_rtt_ms, 1),
     )
 
 
@@ -496,8 +509,8 @@ def _slippage(rows: Sequence[ChangeRow]) -> SlippageSummary:
     dist = Distribution[Decimal].of(values)
     return SlippageSummary(
         samples=len(values),
-        median_bps=dist.median if dist else None,
-        p99_bps=dist.p99 if dist else None,
+        median_bps=_q(dist.median, BPS_PLACES) if dist else None,
+        p99_bps=_q(dist.p99, BPS_PLACES) if dist else None,
         worst_bps=dist.worst if dist else None,
         best_bps=min(values) if values else None,
     )
