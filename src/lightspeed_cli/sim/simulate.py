@@ -7,7 +7,14 @@ and the keyring (the fake account's keys are passed in). Meanwhile the scenario 
 leaders' moves and moves prices. When the bot stops by itself, the fidelity report compares
 what the leaders did with what the fake Bybit's order log holds.
 
-No keys, no license, no network. Exit 0 when the mirror is exact, 1 otherwise.
+No keys, no license, no network. Exit 0 when the mirror is exact (0 missed, 0 extra, every
+exposure error within one quantity step), 1 otherwise, 2 for a bad option.
+
+Options (`lightspeed simulate --help`): `--seconds N` (default 20; the bot's poll interval is
+fitted to it, 0.1-0.5 s), `--report` prints the fidelity figures and writes the JSON report to
+`./lightspeed-report.json` (the run's data dir is temporary and removed afterwards), `--json PATH`
+writes the JSON there instead (with or without --report), `--plot PATH` draws leader vs follower
+exposure to a PNG (needs the `plot` extra: matplotlib).
 """
 
 from __future__ import annotations
@@ -152,11 +159,9 @@ async def run_simulation(
     from lightspeed_cli.runner import RunOptions, journal_path, run_bot
 
     scenario = scenario or default_scenario()
-    if seconds < minimum_seconds(scenario):
-        raise SimulationError(
-            f"--seconds {seconds:g} is too short for the {scenario.name} scenario"
-            f" ({len(scenario.steps)} steps): use at least {minimum_seconds(scenario):g}"
-        )
+    problem = _option_problem(seconds, scenario, None)
+    if problem:
+        raise SimulationError(problem)
     timing = Timing.fit(seconds, len(scenario.steps))
     fakes = contextlib.ExitStack()
     with fakes:
@@ -229,16 +234,12 @@ def simulate_command(
     from lightspeed_cli.runner import StartupError
     from lightspeed_cli.sim import views
 
-    if plot is not None:
-        from lightspeed_cli.sim.plot import PlotUnavailable, require_matplotlib
-
-        try:
-            require_matplotlib()
-        except PlotUnavailable as exc:
-            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-            return 2
-    logsetup.configure("ERROR")  # refusals are in the summary; errors still show
     scenario = default_scenario()
+    problem = _option_problem(seconds, scenario, plot)
+    if problem:
+        err_console.print(f"[red]error:[/] {escape(problem)}", highlight=False)
+        return 2
+    logsetup.configure("ERROR")  # refusals are in the summary; errors still show
     console.print(views.intro(scenario, seconds))
     try:
         with tempfile.TemporaryDirectory(prefix="lightspeed-simulate-") as tmp:
@@ -247,24 +248,22 @@ def simulate_command(
                     seconds, scenario=scenario, data_dir=Path(tmp), live_view=sys.stdout.isatty()
                 )
             )
-    except SimulationError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        return 2
     except StartupError as exc:
         err_console.print(f"[red]the bot did not start:[/] {escape(str(exc))}", highlight=False)
         return 1
     console.print(views.summary(result.report))
     if report:
         console.print(views.fidelity(result.report))
-    json_path = report_json or (DEFAULT_REPORT_PATH if report else None)
-    if json_path is not None:
-        write_report_json(result.report, json_path)
-        console.print(f"report written to {json_path}")
-    if plot is not None:
-        from lightspeed_cli.sim.plot import plot_exposure
-
-        plot_exposure(result.report, plot)
-        console.print(f"exposure plot written to {plot}")
+    try:
+        for line in _write_outputs(
+            result.report, report_json or (DEFAULT_REPORT_PATH if report else None), plot
+        ):
+            console.print(escape(line))
+    except OSError as exc:
+        err_console.print(
+            f"[red]error:[/] cannot write {escape(str(exc.filename))}: {exc.strerror}"
+        )
+        return 1
     console.print(views.verdict(result.report, result.engine_exit_code))
     if not report:
         console.print(
@@ -272,3 +271,34 @@ def simulate_command(
             " writes them as JSON; --plot FILE.png draws the exposure over time[/]"
         )
     return result.exit_code
+
+
+def _option_problem(seconds: float, scenario: Scenario, plot: Path | None) -> str:
+    """What is wrong with the options, before anything starts ("" if nothing)."""
+    if seconds < minimum_seconds(scenario):
+        return (
+            f"--seconds {seconds:g} is too short for the {scenario.name} scenario"
+            f" ({len(scenario.steps)} steps): use at least {minimum_seconds(scenario):g}"
+        )
+    if plot is not None:
+        from lightspeed_cli.sim.plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            return str(exc)
+    return ""
+
+
+def _write_outputs(report: FidelityReport, json_path: Path | None, plot: Path | None) -> list[str]:
+    """Write the JSON report and the PNG that were asked for; say what was written."""
+    written = []
+    if json_path is not None:
+        write_report_json(report, json_path)
+        written.append(f"report written to {json_path}")
+    if plot is not None:
+        from lightspeed_cli.sim.plot import plot_exposure
+
+        plot_exposure(report, plot)
+        written.append(f"exposure plot written to {plot}")
+    return written
