@@ -203,7 +203,7 @@ def _ts(value: str | None) -> datetime | None:
 
 
 def _seconds(start: datetime, moment: datetime | None) -> float | None:
-    return None if moment is None else (moment - start).total_seconds()
+    return None if moment is None else round((moment - start).total_seconds(), 3)
 
 
 class _Journal:
@@ -436,7 +436,7 @@ def _order_row(o: OrderRecord, start: datetime, journal: _Journal, matched: bool
     row = journal.by_cid.get(o.order_link_id)
     note = "" if matched else ("not in the journal" if row is None else "matches no leader change")
     return OrderRow(
-        t=(o.created_at - start).total_seconds(),
+        t=round((o.created_at - start).total_seconds(), 3),
         client_order_id=o.order_link_id,
         bybit_symbol=o.symbol,
         symbol=row["symbol"] if row else None,
