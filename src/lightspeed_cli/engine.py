@@ -127,6 +127,7 @@ class Engine:
         self.fatal: str | None = None
         self._equity: tuple[Decimal, float] | None = None
         self._instance = journal.instance_id
+        self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
         self.signal_overhead_ms: list[float] = []
 
     @property
@@ -273,6 +274,8 @@ class Engine:
 
     async def handle_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
         received = time.perf_counter()
+        for position in snapshot.positions:
+            self._marks[position.symbol] = position.mark_price
         previous = self.journal.book_snapshot(trader.id)
         copy = self.settings.copy_settings
         if previous is None and not copy.follow_existing:
@@ -327,7 +330,9 @@ class Engine:
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
-            decision = await self._decide(trader, signal, mapping, held, cid)
+            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid)
+            if decision.intent is not None and signal.kind is SignalKind.CLOSE:
+                decision = self._with_close_reference(decision, mapping, bybit_last)
         if decision.refusal is not None:
             self.journal.record_refusal(decision, advance=True)
             self.view.refusals += 1
@@ -347,6 +352,21 @@ class Engine:
         result = await self.broker.execute(intent)
         self.view.orders_sent += 1
         await self._apply_result(row, signal, result)
+
+    def _with_close_reference(
+        self, decision: Decision, mapping: SymbolMapping | Refusal, bybit_last: Decimal
+    ) -> Decision:
+        """Binance gives no exit price, and the book's mark dates from the position's last
+        change: a close is measured against the freshest Binance mark seen for the symbol (at
+        most one poll old), else Bybit's price when the close was seen."""
+        assert decision.intent is not None and isinstance(mapping, SymbolMapping)
+        reference = self._marks.get(decision.signal.symbol)
+        if reference is None and bybit_last > 0:
+            reference = bybit_last / mapping.price_scale
+        if reference is None:
+            return decision
+        intent = decision.intent.model_copy(update={"reference_price": reference})
+        return decision.model_copy(update={"intent": intent})
 
     def _client_order_id(self, trader: str, signal: Signal) -> str:
         """The id for this change's current attempt, from the journal's book of the key."""
@@ -389,14 +409,16 @@ class Engine:
         mapping: SymbolMapping | Refusal,
         held: Any,
         cid: str,
-    ) -> Any:
+    ) -> tuple[Decision, Decimal]:
+        """The pure decision, fed with what it needs from Bybit and the journal."""
         from lightspeed_cli.decide import DecisionContext, decide
 
         now = self.clock()
         mirrored = self.journal.mirrored_positions()
         bybit_last = Decimal(0)
         mapped = mapping if isinstance(mapping, SymbolMapping) else None
-        leader_mark = signal.position.mark_price if signal.position else Decimal(0)
+        leader_position = signal.position or signal.previous_position
+        leader_mark = leader_position.mark_price if leader_position else Decimal(0)
         if mapped is not None:
             try:
                 bybit_last = await self.broker.last_price(mapped.market.symbol)
@@ -429,13 +451,14 @@ class Engine:
         if self.license is not None:
             state = self.license.state()
             can_open = state.can_open
-        return decide(
+        decision = decide(
             signal,
             ctx,
             sizing=trader.effective_sizing(self.settings.sizing),
             safety=self.settings.safety,
             license_can_open=can_open,
         )
+        return decision, bybit_last
 
     async def _equity_usdt(self) -> Decimal:
         now = time.monotonic()
@@ -513,9 +536,11 @@ class Engine:
 
         sent_at = (result.sent_at if result else None) or fill.sent_at or row.created_at
         slippage = None
-        leader_price = (fidelity.leader_reference_price(signal) if signal else None) or (
-            row.reference_price
-        )
+        leader_price = (
+            fidelity.leader_reference_price(signal)
+            if signal is not None and signal.kind is not SignalKind.CLOSE
+            else None
+        ) or row.reference_price
         mapping = self.symbols.resolve(row.binance_symbol) if self.symbols else None
         price_scale = mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
         if fill.price is not None and leader_price > 0:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -556,7 +556,9 @@ class Journal:
                     new_entry, new_qty, opened = price, qty, now
                 else:
                     new_qty = held.quantity + qty
-                    new_entry = (held.entry_price * held.quantity + price * qty) / new_qty
+                    with localcontext() as exact:
+                        exact.prec = 16  # a weighted mean: keep it readable, not 28 digits
+                        new_entry = +((held.entry_price * held.quantity + price * qty) / new_qty)
                     opened = held.opened_at
                 self._write_mirrored(
                     db,

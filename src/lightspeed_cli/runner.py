@@ -36,6 +36,7 @@ class RunOptions:
     require_license: bool = True
     duration_seconds: float | None = None  # stop by itself after this long (simulate, tests)
     bybit_keys: tuple[str, str] | None = None  # explicit (key, secret): simulate's fake account
+    use_binance_session: bool = True  # False: never read the Binance session (simulate)
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:
@@ -60,17 +61,23 @@ def build_broker(settings: Settings, options: RunOptions):  # type: ignore[no-un
     return BybitBroker.from_settings(settings.bybit)
 
 
-def build_source(settings: Settings):  # type: ignore[no-untyped-def]
+def build_source(settings: Settings, options: RunOptions):  # type: ignore[no-untyped-def]
     from lightspeed_cli.logsetup import register_secret
     from lightspeed_cli.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource
 
-    session = get_secret(SecretName.BINANCE_SESSION)
+    session = get_secret(SecretName.BINANCE_SESSION) if options.use_binance_session else None
     if session is not None:
         register_secret(session.value)
     return BinanceSource(
         settings.binance, settings.polling, session=session.value if session else None
     )
+
+
+def license_label(options: RunOptions) -> str:
+    if options.paper:
+        return "paper (no license needed)"
+    return "not checked (simulation)" if not options.require_license else "valid"
 
 
 async def run_bot(settings: Settings, options: RunOptions) -> int:
@@ -114,7 +121,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     except BrokerError as exc:
         raise StartupError(exc.message) from None
     journal = Journal(journal_path(settings, options.paper))
-    source = build_source(settings)
+    source = build_source(settings, options)
     engine = Engine(
         settings,
         broker=broker,
@@ -142,7 +149,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
         if live:
             from lightspeed_cli.live import run_with_live_view
 
-            code = await run_with_live_view(engine, stop, settings)
+            code = await run_with_live_view(engine, stop, settings, license_label(options))
         else:
             code = await engine.run(stop)
         if engine.fatal:

@@ -211,3 +211,20 @@ async def test_hedge_trader_on_hedge_account_mirrors_both_sides(make_rig) -> Non
         assert rig.bybit_size("SOLUSDT", "short") == Decimal(3)
         assert [o.position_idx for o in hedge.orders] == [1, 2, 1, 2]
         await rig.engine.broker.aclose()
+
+
+async def test_close_slippage_is_measured_against_the_latest_mark(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    # the market rallies while the leader holds; polls see the new mark, no signal
+    rig.binance.set_mark_price("BTCUSDT", "66000")
+    rig.bybit.set_price("BTCUSDT", "66000")
+    await rig.poll()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    close = rig.engine.journal.history()[-1]
+    assert close["kind"] == "close" and close["fill_price"] == "66000"
+    assert Decimal(close["slippage_bps"]) == 0  # not -909 bps against the stale 60000

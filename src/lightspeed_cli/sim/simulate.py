@@ -180,6 +180,7 @@ async def run_simulation(
         options = RunOptions(
             require_license=False,
             bybit_keys=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+            use_binance_session=False,
             duration_seconds=seconds,
             live_view=live_view,
         )
