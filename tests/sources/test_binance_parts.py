@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -24,19 +25,52 @@ class Clock:
         return self.now
 
 
-def test_token_bucket_spaces_requests_evenly() -> None:
-    clock = Clock()
-    bucket = TokenBucket(4, clock=clock)
-    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
+class SleepyClock(Clock):
+    """A clock that `sleep` moves forward, oversleeping by `late` seconds (a busy loop)."""
+
+    def __init__(self, late: float = 0.0) -> None:
+        super().__init__()
+        self.late = late
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds + self.late
+
+
+async def test_token_bucket_spaces_requests_evenly() -> None:
+    clock = SleepyClock()
+    bucket = TokenBucket(4, clock=clock, sleep=clock.sleep)
+    for _ in range(4):
+        await bucket.acquire()
+    assert clock.slept == [0.25, 0.25, 0.25]
     clock.now += 10  # idle time does not bank a burst
-    assert [bucket.reserve() for _ in range(2)] == [0.0, 0.25]
+    await bucket.acquire()
+    await bucket.acquire()
+    assert clock.slept == [0.25, 0.25, 0.25, 0.25]
 
 
-def test_token_bucket_burst_allows_that_many_at_once() -> None:
-    clock = Clock()
-    bucket = TokenBucket(10, burst=3, clock=clock)
-    delays = [bucket.reserve() for _ in range(5)]
-    assert delays[:3] == [0.0, 0.0, 0.0] and delays[3:] == pytest.approx([0.1, 0.2])
+async def test_token_bucket_spaces_from_the_actual_send_time() -> None:
+    clock = SleepyClock(late=0.4)  # every wake-up comes 0.4 s late
+    bucket = TokenBucket(4, clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(3):
+        await bucket.acquire()
+        sent.append(clock.now)
+    assert [b - a for a, b in zip(sent, sent[1:], strict=False)] == pytest.approx([0.65, 0.65])
+
+
+async def test_token_bucket_serves_concurrent_callers_in_turn() -> None:
+    clock = SleepyClock()
+    bucket = TokenBucket(10, clock=clock, sleep=clock.sleep)
+    sent: list[float] = []
+
+    async def one() -> None:
+        await bucket.acquire()
+        sent.append(round(clock.now - 1000.0, 6))
+
+    await asyncio.gather(*(one() for _ in range(5)))
+    assert sent == [0.0, 0.1, 0.2, 0.3, 0.4]
 
 
 def test_token_bucket_rejects_nonsense() -> None:

@@ -1,8 +1,9 @@
-"""A global request budget: every request to Binance, retries included, takes one slot.
+"""A global request budget: every request to Binance, retries included, takes one token.
 
-Implemented as a virtual schedule (GCRA): each caller reserves the next free send time and sleeps
-until it. No lock and no background task; callers are served in arrival order, and with
-`burst=1` requests are evenly spaced, so any one-second window holds at most `rate + 1`.
+A token bucket of capacity 1, refilled at `rate` per second and measured on the time each
+request actually goes: callers queue (FIFO) and the next one may leave `1 / rate` seconds after
+the previous one did. A stalled event loop therefore delays requests but never bunches them, so
+any one-second window holds at most `rate + 1` requests, however many traders are followed.
 """
 
 from __future__ import annotations
@@ -17,26 +18,20 @@ class TokenBucket:
         self,
         rate: float,
         *,
-        burst: int = 1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
         self._interval = 1.0 / rate
-        self._tolerance = (burst - 1) * self._interval
         self._clock = clock
         self._sleep = sleep
-        self._next = float("-inf")  # theoretical send time of the next request
-
-    def reserve(self) -> float:
-        """Claim the next slot; return how long to wait before using it (0 if now)."""
-        now = self._clock()
-        start = max(self._next, now - self._tolerance)
-        self._next = start + self._interval
-        return max(0.0, start - now)
+        self._next = float("-inf")  # earliest time the next request may go
+        self._queue = asyncio.Lock()
 
     async def acquire(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await self._sleep(delay)
+        async with self._queue:
+            delay = self._next - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            self._next = self._clock() + self._interval

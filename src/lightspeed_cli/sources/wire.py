@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lightspeed_cli.models import PositionKey, Side, TraderPosition
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
@@ -33,18 +33,21 @@ class _Envelope(_Wire):
     message: str | None = None
 
 
-class LeaderboardRow(_Wire):
+class PositionRow(_Wire):
+    """One position row, in the leaderboard's field names (copy-trade rows alias theirs)."""
+
     symbol: str | None = None
-    amount: Decimal | None = None  # signed: positive long, negative short
+    amount: Decimal | None = None  # signed: positive long, negative short; 0 = closed
     entryPrice: Decimal | None = None
     markPrice: Decimal | None = None
     pnl: Decimal | None = None
     leverage: Decimal | None = None
     updateTimeStamp: int | None = None  # ms
+    positionSide: Literal["BOTH", "LONG", "SHORT"] | None = None  # hedge rows name their side
 
 
 class LeaderboardData(_Wire):
-    otherPositionRetList: list[LeaderboardRow] | None = None
+    otherPositionRetList: list[PositionRow] | None = None
     updateTimeStamp: int | None = None
 
 
@@ -52,14 +55,9 @@ class LeaderboardAnswer(_Envelope):
     data: LeaderboardData | None = None
 
 
-class CopytradeRow(_Wire):
-    symbol: str | None = None
-    positionAmount: Decimal | None = None  # signed; "0" rows are closed symbols
-    entryPrice: Decimal | None = None
-    markPrice: Decimal | None = None
-    unrealizedProfit: Decimal | None = None
-    leverage: Decimal | None = None
-    positionSide: Literal["BOTH", "LONG", "SHORT"] | None = None
+class CopytradeRow(PositionRow):
+    amount: Decimal | None = Field(default=None, alias="positionAmount")
+    pnl: Decimal | None = Field(default=None, alias="unrealizedProfit")
 
 
 class CopytradeAnswer(_Envelope):
@@ -90,21 +88,8 @@ def parse_leaderboard(body: bytes | str) -> Book:
         raise MalformedAnswer("no `data.otherPositionRetList` field")
     if data.otherPositionRetList is None:
         return Book(None, hidden_reason=HIDDEN_LEADERBOARD)
-    rows = (
-        _position(
-            i,
-            r.symbol,
-            r.amount,
-            None,
-            r.entryPrice,
-            r.markPrice,
-            r.leverage,
-            r.pnl,
-            r.updateTimeStamp,
-        )
-        for i, r in enumerate(data.otherPositionRetList)
-    )
-    return Book(_unique(rows), source_time=_ms_to_datetime(data.updateTimeStamp, "updateTimeStamp"))
+    positions = _positions(data.otherPositionRetList)
+    return Book(positions, source_time=_ms_to_datetime(data.updateTimeStamp, "updateTimeStamp"))
 
 
 def parse_copytrade(body: bytes | str) -> Book:
@@ -113,21 +98,7 @@ def parse_copytrade(body: bytes | str) -> Book:
         raise MalformedAnswer("no `data` field")
     if answer.data is None:
         return Book(None, hidden_reason=HIDDEN_COPYTRADE)
-    rows = (
-        _position(
-            i,
-            r.symbol,
-            r.positionAmount,
-            _HEDGE_SIDES.get(r.positionSide or "BOTH"),
-            r.entryPrice,
-            r.markPrice,
-            r.leverage,
-            r.unrealizedProfit,
-            None,
-        )
-        for i, r in enumerate(answer.data)
-    )
-    return Book(_unique(rows))
+    return Book(_positions(answer.data))
 
 
 _HEDGE_SIDES: dict[str, Side | None] = {"BOTH": None, "LONG": Side.LONG, "SHORT": Side.SHORT}
@@ -151,18 +122,23 @@ def _decode(body: bytes | str, model: type[_A]) -> _A:
     return answer
 
 
-def _position(
-    index: int,
-    symbol: str | None,
-    amount: Decimal | None,
-    side: Side | None,
-    entry: Decimal | None,
-    mark: Decimal | None,
-    leverage: Decimal | None,
-    pnl: Decimal | None,
-    update_ms: int | None,
-) -> TraderPosition | None:
+def _positions(rows: Iterable[PositionRow]) -> tuple[TraderPosition, ...]:
+    """Open positions in wire order; two rows for one (symbol, side) is a shape we do not know."""
+    seen: dict[PositionKey, TraderPosition] = {}
+    for index, row in enumerate(rows):
+        position = _position(index, row)
+        if position is None:
+            continue
+        if position.key in seen:
+            symbol, side = position.key
+            raise MalformedAnswer(f"two rows for {symbol} {side.value}")
+        seen[position.key] = position
+    return tuple(seen.values())
+
+
+def _position(index: int, row: PositionRow) -> TraderPosition | None:
     """One wire row → a position; None for a zero-amount (closed) row."""
+    symbol, amount, leverage = row.symbol, row.amount, row.leverage
     if not symbol or not symbol.strip():
         raise MalformedAnswer(f"position row {index}: no symbol")
     if amount is None:
@@ -176,29 +152,17 @@ def _position(
         return TraderPosition(
             symbol=symbol.strip(),
             # Hedge rows name their side; one-way rows carry it in the amount's sign.
-            side=side or (Side.LONG if amount > 0 else Side.SHORT),
+            side=_HEDGE_SIDES[row.positionSide or "BOTH"]
+            or (Side.LONG if amount > 0 else Side.SHORT),
             size=abs(amount),
-            entry_price=entry or 0,
-            mark_price=mark or 0,
+            entry_price=row.entryPrice or 0,
+            mark_price=row.markPrice or 0,
             leverage=int(leverage) if leverage is not None else 1,
-            pnl=pnl or 0,
-            update_time=_ms_to_datetime(update_ms, f"{where}: updateTimeStamp"),
+            pnl=row.pnl or 0,
+            update_time=_ms_to_datetime(row.updateTimeStamp, f"{where}: updateTimeStamp"),
         )
     except ValidationError as exc:
         raise MalformedAnswer(f"{where}: {describe(exc)}") from None
-
-
-def _unique(rows: Iterable[TraderPosition | None]) -> tuple[TraderPosition, ...]:
-    """Open positions in wire order; two rows for one (symbol, side) is a shape we do not know."""
-    seen: dict[PositionKey, TraderPosition] = {}
-    for position in rows:
-        if position is None:
-            continue
-        if position.key in seen:
-            symbol, side = position.key
-            raise MalformedAnswer(f"two rows for {symbol} {side.value}")
-        seen[position.key] = position
-    return tuple(seen.values())
 
 
 def _ms_to_datetime(ms: int | None, what: str) -> datetime | None:
