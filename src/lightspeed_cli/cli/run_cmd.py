@@ -77,10 +77,8 @@ def register(app: typer.Typer) -> None:
         SIGTERM / Ctrl-C stops it cleanly after in-flight orders (exit 0); exit 3 means
         trading was stopped (bad API key or permission); exit 2 a config problem.
         """
-        import asyncio
-
         from lightspeed_cli import logsetup
-        from lightspeed_cli.runner import RunOptions, StartupError, run_bot
+        from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
         settings = get_settings(ctx)
         live = None if not no_live else False
@@ -97,7 +95,7 @@ def register(app: typer.Typer) -> None:
             duration_seconds=duration,
         )
         try:
-            code = asyncio.run(run_bot(settings, options))
+            code = run_async(run_bot(settings, options))
         except StartupError as exc:
             fail(str(exc))
         raise typer.Exit(code)
