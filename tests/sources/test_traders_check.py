@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,18 +11,32 @@ from typer.testing import CliRunner
 
 from lightspeed_cli.cli import app
 from lightspeed_cli.sim.binance import FakeBinance, FakePosition, Fault
+from lightspeed_cli.sim.bybit import FakeBybit
 from lightspeed_cli.sources.errors import SESSION_NEEDED
 
 
+@pytest.fixture(scope="module")
+def fake_bybit() -> Iterator[FakeBybit]:
+    with FakeBybit.running() as fake:
+        yield fake
+
+
 @pytest.fixture
-def check(threaded_fake: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def check(
+    threaded_fake: FakeBinance,
+    fake_bybit: FakeBybit,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     config = tmp_path / "config.toml"
     config.write_text(
         f'[binance]\nbase_url = "{threaded_fake.url}"\nleaderboard_api = "v2-private"\n'
+        f'[bybit]\nbase_url = "{fake_bybit.url}"\n'
         "[polling]\ntimeout_seconds = 1\nretries = 0\n"
         f'[[traders]]\nid = "{CT_ID}"\nsource = "copytrade"\nlabel = "Whale"\n'
     )
     monkeypatch.setenv("LIGHTSPEED_BINANCE_SESSION", SESSION_JSON)
+    monkeypatch.setenv("COLUMNS", "200")
     runner = CliRunner()
 
     def run(trader_id: str):
@@ -88,3 +103,20 @@ def test_missing_session_is_named(
 def test_an_id_of_no_known_shape_is_a_usage_error(check) -> None:
     result = check("not-a-trader")
     assert result.exit_code == 2 and "encryptedUid" in result.stderr
+
+
+def test_shows_the_bybit_market_each_position_maps_to(threaded_fake: FakeBinance, check) -> None:
+    threaded_fake.set_positions(
+        CT_ID,
+        [
+            FakePosition.long("BTCUSDT", "0.25", "60000"),
+            FakePosition.short("1000SHIBUSDT", "400000", "0.025"),
+            FakePosition.long("WIFUSDT", "100", "2.5"),
+        ],
+    )
+    result = check(CT_ID)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if "USDT" in line}
+    assert "BTCUSDT" in rows["BTCUSDT"].split("│")[-2]
+    assert "SHIB1000USDT" in rows["1000SHIBUSDT"]
+    assert "none: no Bybit market for WIFUSDT" in rows["WIFUSDT"]

@@ -28,7 +28,34 @@ def check(ctx: typer.Context, trader_id: str, source: SourceKind | None = None) 
     if result.status is not FetchStatus.OK or result.snapshot is None:
         what = "hides its positions" if result.status is FetchStatus.HIDDEN else "is unreadable"
         fail(f"trader {trader.id} {what}: {result.reason}")
-    _print_snapshot(trader, result.snapshot)
+    symbols = {p.symbol for p in result.snapshot.positions}
+    bybit = asyncio.run(_bybit_markets(settings, symbols)) if symbols else {}
+    _print_snapshot(trader, result.snapshot, bybit)
+
+
+async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, str]:
+    """Binance symbol -> the Bybit market it maps to, or why none, from Bybit's public list."""
+    from lightspeed_cli.execution.ccxt_client import RetryPolicy, create_exchange, load_markets
+    from lightspeed_cli.models import SymbolMapping
+    from lightspeed_cli.symbols import SymbolMap
+
+    exchange = create_exchange(settings.bybit, timeout_ms=5_000)
+    try:
+        markets = await load_markets(exchange, RetryPolicy(attempts=1))
+    except Exception as exc:  # shown in the table: the positions are still worth seeing
+        return dict.fromkeys(symbols, f"? (Bybit markets unavailable: {type(exc).__name__})")
+    finally:
+        await exchange.close()
+    symbol_map = SymbolMap.from_markets(markets.values())
+    shown = {}
+    for symbol in symbols:
+        mapping = symbol_map.resolve(symbol)
+        if isinstance(mapping, SymbolMapping):
+            scale = f" (qty x{mapping.qty_scale:f})" if mapping.qty_scale != 1 else ""
+            shown[symbol] = mapping.market.symbol + scale
+        else:
+            shown[symbol] = f"none: {mapping.reason}"
+    return shown
 
 
 def _trader(settings: Settings, trader_id: str, source: SourceKind | None) -> TraderSettings:
@@ -54,7 +81,7 @@ async def _fetch_once(settings: Settings, trader: TraderSettings) -> FetchResult
         return await source.fetch(trader)
 
 
-def _print_snapshot(trader: TraderSettings, snapshot: Snapshot) -> None:
+def _print_snapshot(trader: TraderSettings, snapshot: Snapshot, bybit: dict[str, str]) -> None:
     from rich.table import Table
 
     name = f"{trader.id} ({trader.source.value}{', ' + trader.label if trader.label else ''})"
@@ -62,8 +89,9 @@ def _print_snapshot(trader: TraderSettings, snapshot: Snapshot) -> None:
         console.print(f"Trader {name}: no open positions (flat).", highlight=False)
         return
     table = Table(title=f"Trader {name}: {len(snapshot.positions)} open position(s)")
-    for column in ("Symbol", "Side", "Size", "Entry", "Mark", "Leverage", "PnL"):
-        table.add_column(column, justify="left" if column in ("Symbol", "Side") else "right")
+    left = ("Symbol", "Side", "Bybit market")
+    for column in ("Symbol", "Side", "Size", "Entry", "Mark", "Leverage", "PnL", "Bybit market"):
+        table.add_column(column, justify="left" if column in left else "right")
     for p in snapshot.positions:
         side = f"[green]{p.side.value}[/]" if p.side.value == "long" else f"[red]{p.side.value}[/]"
         table.add_row(
@@ -74,6 +102,7 @@ def _print_snapshot(trader: TraderSettings, snapshot: Snapshot) -> None:
             f"{p.mark_price:f}",
             f"{p.leverage}x",
             f"{p.pnl:f}",
+            bybit[p.symbol],
         )
     console.print(table)
     when = snapshot.source_time or snapshot.fetched_at
