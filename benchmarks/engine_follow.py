@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -95,6 +96,25 @@ def product_logging() -> Iterator[None]:
             logging.getLogger().handlers.clear()
 
 
+@contextlib.contextmanager
+def full_gc_pauses() -> Iterator[list[float]]:
+    """CPU ms of each full (generation 2) garbage collection while inside."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.thread_time()
+        elif info["generation"] == 2:
+            pauses.append((time.thread_time() - started[0]) * 1000)
+
+    gc.callbacks.append(callback)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(callback)
+
+
 def vm_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -159,7 +179,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
             rss_ready = vm_kb("VmRSS")
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(args["seconds"], stop.set)
-            with timed_steps(steps, add):
+            with timed_steps(steps, add), full_gc_pauses() as gc_pauses:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 code = await engine.run(stop)
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -185,6 +205,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
         "peak_rss_mb": round(vm_kb("VmHWM") / 1024, 1),
         "ru_maxrss_mb": round(usage.ru_maxrss / 1024, 1),
         "orders": engine.view.orders_sent,
+        "full_gc_ms": [round(p, 1) for p in gc_pauses],
         "steps_ms_per_poll": {k: round(v * 1000 / max(1, polls), 3) for k, v in totals.items()},
     }
 

@@ -181,16 +181,19 @@ def _timed(
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Changes to try without editing the engine; both default off (the product as it is)."""
+    """Changes to try without editing the engine; all off = the product as it is."""
 
     cached_reads: bool = False  # last price and equity served from memory after the first read
+    no_autocheckpoint: bool = False  # no WAL checkpoint inside a commit (wal_autocheckpoint=0)
     sync_normal: bool = False  # the journal's SQLite connection at synchronous=NORMAL
 
     @property
     def label(self) -> str:
-        parts = ["reads from a cache"] * self.cached_reads + [
-            "synchronous=NORMAL"
-        ] * self.sync_normal
+        parts = (
+            ["reads from a cache"] * self.cached_reads
+            + ["no WAL auto-checkpoint"] * self.no_autocheckpoint
+            + ["synchronous=NORMAL"] * self.sync_normal
+        )
         return " + ".join(parts) or "the product as it is"
 
 
@@ -233,6 +236,8 @@ async def measure(signals: int, warmup: int, what_if: WhatIf = WhatIf()) -> dict
         engine = Engine(settings, broker=broker, source=source, journal=journal)
         if what_if.sync_normal:
             journal._db.execute("PRAGMA synchronous=NORMAL")
+        if what_if.no_autocheckpoint:
+            journal._db.execute("PRAGMA wal_autocheckpoint=0")
         if what_if.cached_reads:
             _cache_reads(broker)
         try:
