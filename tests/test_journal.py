@@ -232,3 +232,18 @@ def test_bump_attempt_on_a_key_never_held_starts_a_flat_row(journal: Journal) ->
     entry = journal.book(TRADER)[("SOLUSDT", Side.SHORT)]
     assert (entry.position, entry.version, entry.attempt) == (None, 0, 2)
     assert journal.book_snapshot(TRADER) is None  # still no baseline: nothing was seen
+
+
+def test_without_autocheckpoint_the_wal_grows_until_checkpoint(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3", autocheckpoint=False) as journal:
+        for i in range(1500):  # past the default 1,000-page auto-checkpoint threshold
+            journal.record_event("info", "x" * 4000, T0)
+        wal = tmp_path / "j.sqlite3-wal"
+        grown = wal.stat().st_size
+        assert grown > 1000 * 4096
+        journal.checkpoint()
+        assert len(journal.recent_events(3)) == 3
+        # a checkpointed WAL is reused from its start: more writes do not grow it
+        for i in range(10):
+            journal.record_event("info", "y", T0)
+        assert wal.stat().st_size == grown

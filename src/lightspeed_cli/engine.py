@@ -32,7 +32,7 @@ from lightspeed_cli.models import (
     SymbolMapping,
 )
 from lightspeed_cli.order_ids import client_order_id
-from lightspeed_cli.settings import Settings, TraderSettings
+from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FATAL = 3  # trading stopped: bad keys / permissions, or the license is unusable
 EQUITY_CACHE_SECONDS = 5.0
+POLL_STATE_WRITE_SECONDS = 5.0  # an unchanged poll status is journaled at most this often
+CHECKPOINT_SECONDS = 30.0
 
 
 class Source(Protocol):
@@ -128,6 +130,7 @@ class Engine:
         self._equity: tuple[Decimal, float] | None = None
         self._instance = journal.instance_id
         self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
+        self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
         self.signal_overhead_ms: list[float] = []
 
     @property
@@ -152,10 +155,12 @@ class Engine:
             asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
             for t in self._traders
         ]
+        checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
         try:
             await asyncio.gather(*tasks)
         finally:
             stop.set()
+            await checkpoints
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -163,6 +168,16 @@ class Engine:
             if self.notifier is not None:
                 await self.notifier.aclose()
         return EXIT_FATAL if self.fatal else EXIT_OK
+
+    async def _checkpoints(self, stop: asyncio.Event) -> None:
+        """WAL checkpoints in a thread, so no trading commit ever pays for one."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=CHECKPOINT_SECONDS)
+            try:
+                await asyncio.to_thread(self.journal.checkpoint)
+            except Exception as exc:  # a busy database just means next time
+                log.debug("journal checkpoint skipped: %s", exc)
 
     async def _trader_loop(self, trader: TraderSettings, stop: asyncio.Event) -> None:
         interval = self.settings.polling.interval_seconds
@@ -257,13 +272,7 @@ class Engine:
             result.status.value,
             result.reason,
         )
-        self.journal.record_poll(
-            trader.id,
-            result.status.value,
-            result.reason,
-            result.fetched_at,
-            result.snapshot.source_time if result.snapshot else None,
-        )
+        self._journal_poll(trader.id, result, changed=previous_status != result.status.value)
         if result.status is not FetchStatus.OK or result.snapshot is None:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
             if previous_status != result.status.value:
@@ -271,6 +280,21 @@ class Engine:
                 self._event(level, f"{trader.id}: {result.status.value}: {result.reason}")
             return
         await self.handle_snapshot(trader, result.snapshot)
+
+    def _journal_poll(self, trader: str, result: FetchResult, *, changed: bool) -> None:
+        """A status change is written at once; an unchanged one every few seconds, so 200
+        traders polled every second do not cost 200 fsyncs a second."""
+        now = time.monotonic()
+        if not changed and now - self._poll_written.get(trader, -1e9) < POLL_STATE_WRITE_SECONDS:
+            return
+        self._poll_written[trader] = now
+        self.journal.record_poll(
+            trader,
+            result.status.value,
+            result.reason,
+            result.fetched_at,
+            result.snapshot.source_time if result.snapshot else None,
+        )
 
     async def handle_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
         received = time.perf_counter()
@@ -415,17 +439,14 @@ class Engine:
 
         now = self.clock()
         mirrored = self.journal.mirrored_positions()
-        bybit_last = Decimal(0)
         mapped = mapping if isinstance(mapping, SymbolMapping) else None
-        leader_position = signal.position or signal.previous_position
-        leader_mark = leader_position.mark_price if leader_position else Decimal(0)
-        if mapped is not None:
-            try:
-                bybit_last = await self.broker.last_price(mapped.market.symbol)
-            except Exception as exc:
-                log.warning("Bybit price for %s unavailable: %s", mapped.market.symbol, exc)
-                if signal.kind.is_risk_reducing:
-                    bybit_last = leader_mark * mapped.price_scale
+        sizing = trader.effective_sizing(self.settings.sizing)
+        if sizing.mode is SizingMode.EQUITY_PCT:  # the only mode that reads the balance
+            bybit_last, equity = await asyncio.gather(
+                self._bybit_price(signal, mapped), self._equity_usdt()
+            )
+        else:
+            bybit_last, equity = await self._bybit_price(signal, mapped), Decimal(0)
         position_notional = sum(
             (
                 m.quantity * m.entry_price
@@ -438,7 +459,7 @@ class Engine:
             mapping=mapped,
             mapping_refusal=mapping if isinstance(mapping, Refusal) else None,
             bybit_last=bybit_last,
-            equity_usdt=await self._equity_usdt(),
+            equity_usdt=equity,
             held_qty=held.quantity if held is not None else Decimal(0),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
             total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
@@ -454,11 +475,25 @@ class Engine:
         decision = decide(
             signal,
             ctx,
-            sizing=trader.effective_sizing(self.settings.sizing),
+            sizing=sizing,
             safety=self.settings.safety,
             license_can_open=can_open,
         )
         return decision, bybit_last
+
+    async def _bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
+        """Bybit's last price; for a reduce or close that must go out anyway, the leader's
+        mark stands in when Bybit cannot be read (opens refuse on a 0 price)."""
+        if mapped is None:
+            return Decimal(0)
+        try:
+            return await self.broker.last_price(mapped.market.symbol)
+        except Exception as exc:
+            log.warning("Bybit price for %s unavailable: %s", mapped.market.symbol, exc)
+            leader = signal.position or signal.previous_position
+            if signal.kind.is_risk_reducing and leader is not None:
+                return leader.mark_price * mapped.price_scale
+            return Decimal(0)
 
     async def _equity_usdt(self) -> Decimal:
         now = time.monotonic()
@@ -477,7 +512,6 @@ class Engine:
         label = f"{row.trader} {signal.kind.value} {row.symbol} {row.side.value} {row.quantity}"
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
-            self._equity = None
             price = result.fill.price
             self._event("info", f"EXECUTED {label} @ {price}", notify=True)
             return

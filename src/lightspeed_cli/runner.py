@@ -132,7 +132,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
         broker = build_broker(settings, options)
     except BrokerError as exc:
         raise StartupError(exc.message) from None
-    journal = Journal(journal_path(settings, options.paper))
+    journal = Journal(journal_path(settings, options.paper), autocheckpoint=False)
     source = build_source(settings, options)
     engine = Engine(
         settings,
