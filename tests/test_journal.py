@@ -236,7 +236,7 @@ def test_bump_attempt_on_a_key_never_held_starts_a_flat_row(journal: Journal) ->
 
 def test_without_autocheckpoint_the_wal_grows_until_checkpoint(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite3", autocheckpoint=False) as journal:
-        for i in range(1500):  # past the default 1,000-page auto-checkpoint threshold
+        for _ in range(1500):  # past the default 1,000-page auto-checkpoint threshold
             journal.record_event("info", "x" * 4000, T0)
         wal = tmp_path / "j.sqlite3-wal"
         grown = wal.stat().st_size
@@ -244,6 +244,6 @@ def test_without_autocheckpoint_the_wal_grows_until_checkpoint(tmp_path: Path) -
         journal.checkpoint()
         assert len(journal.recent_events(3)) == 3
         # a checkpointed WAL is reused from its start: more writes do not grow it
-        for i in range(10):
+        for _ in range(10):
             journal.record_event("info", "y", T0)
         assert wal.stat().st_size == grown
