@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
-from lightspeed_cli.journal import Journal, OrderRow, OrderStatus, SignalDecision, utc_day
+from lightspeed_cli.journal import (
+    Journal,
+    MirroredPosition,
+    OrderRow,
+    OrderStatus,
+    SignalDecision,
+    utc_day,
+)
 from lightspeed_cli.models import (
     Decision,
     FetchResult,
@@ -340,21 +347,25 @@ class Engine:
                 return
             # never placed: the attempt was bumped, so the retry gets a fresh id
             cid = self._client_order_id(trader.id, signal)
-        held = (
-            self.journal.mirrored_position(trader.id, bybit_symbol, signal.side)
-            if bybit_symbol
-            else None
+        mirrored = self.journal.mirrored_positions()  # read once per signal
+        held = next(
+            (
+                m
+                for m in mirrored
+                if (m.trader, m.symbol, m.side) == (trader.id, bybit_symbol, signal.side)
+            ),
+            None,
         )
         if signal.kind is not SignalKind.OPEN and held is None:
             self.journal.record_skip(
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = self._one_way_conflict(signal, bybit_symbol)
+        conflict = self._one_way_conflict(signal, bybit_symbol, mirrored)
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
-            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid)
+            decision, bybit_last = await self._decide(trader, signal, mapping, held, mirrored, cid)
             if decision.intent is not None and signal.kind is SignalKind.CLOSE:
                 decision = self._with_close_reference(decision, mapping, bybit_last)
         if decision.refusal is not None:
@@ -394,7 +405,7 @@ class Engine:
 
     def _client_order_id(self, trader: str, signal: Signal) -> str:
         """The id for this change's current attempt, from the journal's book of the key."""
-        entry = self.journal.book(trader).get((signal.symbol, signal.side))
+        entry = self.journal.book_entry(trader, signal.symbol, signal.side)
         return client_order_id(
             instance=self._instance,
             trader=trader,
@@ -404,17 +415,15 @@ class Engine:
             attempt=entry.attempt if entry else 0,
         )
 
-    def _one_way_conflict(self, signal: Signal, bybit_symbol: str) -> Refusal | None:
+    def _one_way_conflict(
+        self, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
+    ) -> Refusal | None:
         """A one-way account holds one side per symbol: opening the other side for a second
         trader would silently net against the first trader's mirrored position."""
         if self.broker.hedge_mode or signal.kind.is_risk_reducing or not bybit_symbol:
             return None
         other = signal.side.opposite
-        holders = sorted(
-            m.trader
-            for m in self.journal.mirrored_positions()
-            if m.symbol == bybit_symbol and m.side is other
-        )
+        holders = sorted(m.trader for m in mirrored if m.symbol == bybit_symbol and m.side is other)
         if not holders:
             return None
         return Refusal(
@@ -431,14 +440,14 @@ class Engine:
         trader: TraderSettings,
         signal: Signal,
         mapping: SymbolMapping | Refusal,
-        held: Any,
+        held: MirroredPosition | None,
+        mirrored: list[MirroredPosition],
         cid: str,
     ) -> tuple[Decision, Decimal]:
         """The pure decision, fed with what it needs from Bybit and the journal."""
         from lightspeed_cli.decide import DecisionContext, decide
 
         now = self.clock()
-        mirrored = self.journal.mirrored_positions()
         mapped = mapping if isinstance(mapping, SymbolMapping) else None
         sizing = trader.effective_sizing(self.settings.sizing)
         if sizing.mode is SizingMode.EQUITY_PCT:  # the only mode that reads the balance

@@ -250,16 +250,16 @@ class Journal:
             "SELECT symbol, side, position_json, version, attempt FROM leader_book WHERE trader=?",
             (trader,),
         ).fetchall()
-        return {
-            (r["symbol"], Side(r["side"])): BookEntry(
-                position=TraderPosition.model_validate_json(r["position_json"])
-                if r["position_json"]
-                else None,
-                version=r["version"],
-                attempt=r["attempt"],
-            )
-            for r in rows
-        }
+        return {(r["symbol"], Side(r["side"])): _book_entry(r) for r in rows}
+
+    def book_entry(self, trader: str, symbol: str, side: Side) -> BookEntry | None:
+        """One key of the book: what a client order id is derived from."""
+        row = self._db.execute(
+            "SELECT position_json, version, attempt FROM leader_book"
+            " WHERE trader=? AND symbol=? AND side=?",
+            (trader, symbol, side.value),
+        ).fetchone()
+        return _book_entry(row) if row is not None else None
 
     def book_snapshot(self, trader: str) -> Snapshot | None:
         """The trader's book as acted on, or None before the first good snapshot."""
@@ -707,6 +707,15 @@ class Journal:
             (OrderStatus.FILLED.value, _ts(since)),
         )
         return [_order_row(r) for r in rows]
+
+
+def _book_entry(row: sqlite3.Row) -> BookEntry:
+    position = row["position_json"]
+    return BookEntry(
+        position=TraderPosition.model_validate_json(position) if position else None,
+        version=row["version"],
+        attempt=row["attempt"],
+    )
 
 
 def _order_row(row: sqlite3.Row) -> OrderRow:
