@@ -180,3 +180,13 @@ def test_success_false_wins_over_an_odd_data_shape() -> None:
     body = b'{"code":"100001","message":"busy","success":false,"data":"n/a"}'
     with pytest.raises(RejectedAnswer, match="code 100001: busy"):
         parse_leaderboard(body)
+
+
+@pytest.mark.parametrize("parse", [parse_leaderboard, parse_copytrade])
+def test_success_true_with_an_error_code_is_rejected_not_flat(parse) -> None:
+    data = {"otherPositionRetList": []} if parse is parse_leaderboard else []
+    body = json.dumps({"code": "100001005", "message": "x", "success": True, "data": data})
+    with pytest.raises(RejectedAnswer, match="with an error code"):
+        parse(body)
+    ok = json.dumps({"code": "000000", "success": True, "data": data})
+    assert parse(ok).positions == ()

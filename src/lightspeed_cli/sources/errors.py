@@ -51,10 +51,11 @@ class MalformedAnswer(SourceError):
 
 
 class RejectedAnswer(SourceError):
-    """`success: false` with Binance's own code and message."""
+    """`success: false`, or an error code, with Binance's own code and message."""
 
-    def __init__(self, code: object, message: object) -> None:
+    def __init__(self, code: object, message: object, *, success: bool = False) -> None:
+        what = "with an error code" if success else "success:false"
         super().__init__(
             f"rejected-{code}",
-            f"Binance answered success:false (code {code!s}: {message or 'no message'})",
+            f"Binance answered {what} (code {code!s}: {message or 'no message'})",
         )
