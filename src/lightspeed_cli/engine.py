@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
@@ -31,6 +31,7 @@ from lightspeed_cli.models import (
     Decision,
     FetchResult,
     FetchStatus,
+    Fill,
     Refusal,
     Side,
     Signal,
@@ -571,7 +572,7 @@ class Engine:
     def _record_fill(
         self,
         row: OrderRow,
-        fill: Any,
+        fill: Fill,
         signal: Signal | None,
         result: ExecutionResult | None = None,
     ) -> None:

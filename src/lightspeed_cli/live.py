@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -35,13 +35,14 @@ def _events(engine: Engine) -> Table:
     return table
 
 
-def render(engine: Engine, settings: Settings) -> Group:
+def render(engine: Engine, settings: Settings, license_label: str) -> Group:
     now = datetime.now(UTC)
-    license_line = (
-        "paper (no license needed)"
-        if engine.license is None
-        else (engine.license.state().reason or "valid")
-    )
+    license_line = license_label
+    if engine.license is not None:
+        state = engine.license.state()
+        license_line = "valid" if state.can_open else state.reason
+        if state.warning:
+            license_line += f" ({state.warning})"
     return Group(
         _traders(engine, now),
         positions_table(engine.journal),
@@ -50,11 +51,18 @@ def render(engine: Engine, settings: Settings) -> Group:
     )
 
 
-async def run_with_live_view(engine: Engine, stop: asyncio.Event, settings: Settings) -> int:
+async def run_with_live_view(
+    engine: Engine,
+    stop: asyncio.Event,
+    settings: Settings,
+    license_label: str,
+    console: Console | None = None,
+) -> int:
     task = asyncio.create_task(engine.run(stop))
-    with Live(render(engine, settings), refresh_per_second=2, transient=False) as live:
+    view = render(engine, settings, license_label)
+    with Live(view, console=console, refresh_per_second=2, transient=False) as live:
         while not task.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=0.5)
-            live.update(render(engine, settings))
+            live.update(render(engine, settings, license_label))
     return task.result()

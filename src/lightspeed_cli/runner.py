@@ -15,10 +15,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from lightspeed_cli.execution.base import Broker
+    from lightspeed_cli.sources.binance import BinanceSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +59,7 @@ def journal_path(settings: Settings, paper: bool) -> Path:
     return settings.storage.resolved_data_dir() / (PAPER_JOURNAL if paper else LIVE_JOURNAL)
 
 
-def build_broker(settings: Settings, options: RunOptions):  # type: ignore[no-untyped-def]
+def build_broker(settings: Settings, options: RunOptions) -> Broker:
     data_dir = settings.storage.resolved_data_dir()
     if options.paper:
         from lightspeed_cli.execution.paper import PaperBroker
@@ -73,7 +77,7 @@ def build_broker(settings: Settings, options: RunOptions):  # type: ignore[no-un
     return BybitBroker.from_settings(settings.bybit)
 
 
-def build_source(settings: Settings, options: RunOptions):  # type: ignore[no-untyped-def]
+def build_source(settings: Settings, options: RunOptions) -> BinanceSource:
     from lightspeed_cli.logsetup import register_secret
     from lightspeed_cli.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource

@@ -228,3 +228,24 @@ async def test_close_slippage_is_measured_against_the_latest_mark(make_rig) -> N
     close = rig.engine.journal.history()[-1]
     assert close["kind"] == "close" and close["fill_price"] == "66000"
     assert Decimal(close["slippage_bps"]) == 0  # not -909 bps against the stale 60000
+
+
+async def test_live_view_renders_while_running_and_returns_the_exit_code(make_rig) -> None:
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from lightspeed_cli.live import run_with_live_view
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    rig.binance.clear_positions(TRADER_B)
+    out = io.StringIO()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(1.0, stop.set)
+    console = Console(file=out, force_terminal=True, width=160)
+    code = await run_with_live_view(rig.engine, stop, rig.engine.settings, "valid", console)
+    assert code == 0
+    text = out.getvalue()
+    assert "alpha" in text and "Open mirrored positions" in text and "realized PnL" in text
