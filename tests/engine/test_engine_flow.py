@@ -249,3 +249,26 @@ async def test_live_view_renders_while_running_and_returns_the_exit_code(make_ri
     assert code == 0
     text = out.getvalue()
     assert "alpha" in text and "Open mirrored positions" in text and "realized PnL" in text
+
+
+async def test_a_refused_api_key_stops_trading_with_exit_code_3(make_rig) -> None:
+    import asyncio
+
+    from lightspeed_cli.engine import EXIT_FATAL
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    rig.binance.clear_positions(TRADER_B)
+    await rig.poll(TRADER_A)
+    await rig.poll(TRADER_B)
+    rig.bybit.inject("/v5/order/create", BybitFault.error(10003, "API key is invalid."), times=5)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(10, stop.set)  # a bound, should it never stop
+    code = await rig.engine.run(stop)
+    assert code == EXIT_FATAL
+    assert "API key" in (rig.engine.fatal or "")
+    assert rig.bybit.orders == []
+    row = rig.engine.journal.history()[-1]
+    assert row["decision"] == "failed"
