@@ -78,26 +78,30 @@ def test_scripted_session_mirrors_exactly_and_stops_on_sigterm(e2e) -> None:
     assert sum(",refused,price_divergence_bps," in line for line in lines) == 1
 
 
-def test_sigint_stops_cleanly_and_revoked_license_stops_opens(e2e) -> None:
+def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e) -> None:
     bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
+    bot.env["LIGHTSPEED_LICENSE__RENEW_INTERVAL_MINUTES"] = "0.01"  # a heartbeat every 0.6 s
     for trader in (TRADER_A, TRADER_B):
         binance.clear_positions(trader)
     bot.start()
     wait_for("baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
     binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     wait_for("open", lambda: len(bybit.orders) == 1)
-    assert bot.stop(signal.SIGINT) == 0, bot.log_text()
 
-    # revoked while stopped: the restarted bot still closes, but opens nothing new
-    e2e.license.revoke(e2e.key)
-    bot.start()
-    wait_for("restarted and polling", lambda: "following" in bot.latest_log())
-    binance.set_positions(TRADER_A, [])
+    e2e.license.revoke(e2e.key)  # while running: the next heartbeat is refused
+    wait_for("heartbeat refused", lambda: "revoked" in bot.latest_log())
     binance.set_positions(TRADER_B, [L("BTCUSDT", "1", "60000")])
-    wait_for("close mirrored", lambda: len(bybit.orders) == 2)
     wait_for(
         "open refused by license",
         lambda: bot.query("SELECT * FROM signals WHERE check_name='license'"),
     )
+    binance.set_positions(TRADER_A, [])
+    wait_for("close still mirrored", lambda: len(bybit.orders) == 2)
     assert e2e.bybit_size("BTCUSDT", "long") == 0
+    assert e2e.bybit_size("ETHUSDT", "long") == 0
+    assert bot.stop(signal.SIGINT) == 0, bot.log_text()
+
+    # restarted with the revoked lease: it runs, closing only, and says why
+    bot.start()
+    wait_for("restarted", lambda: "no new positions will be opened" in bot.latest_log())
     assert bot.stop() == 0
