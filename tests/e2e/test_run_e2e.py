@@ -66,6 +66,9 @@ def test_scripted_session_mirrors_exactly_and_stops_on_sigterm(e2e) -> None:
     with bybit._lock:
         assert bybit.ledger.open_positions() == []
     assert set(bot.order_statuses()) == {"filled"}
+    logs = bot.log_text()
+    for secret in ("fake-bybit-key", "fake-bybit-secret", e2e.key):
+        assert secret not in logs  # DESIGN rule 5: never logged
 
     status = bot.cli("status")
     assert status.returncode == 0, status.stderr
