@@ -247,3 +247,28 @@ def test_without_autocheckpoint_the_wal_grows_until_checkpoint(tmp_path: Path) -
         for _ in range(10):
             journal.record_event("info", "y", T0)
         assert wal.stat().st_size == grown
+
+
+def test_a_partial_close_keeps_the_change_open_under_a_new_attempt(journal: Journal) -> None:
+    open_sig = signal(SignalKind.OPEN, "0", "1")
+    journal.record_intent(intent("ls-o", SignalKind.OPEN, "1"), open_sig, leader_change_at=T0)
+    journal.record_fill(
+        journal.order("ls-o"),  # type: ignore[arg-type]
+        fill("ls-o", "1", "100"),
+        signal=open_sig,
+        slippage_bps=None,
+        detection_latency_ms=None,
+    )
+    close_sig = signal(SignalKind.CLOSE, "1", "0")
+    journal.record_intent(intent("ls-c1", SignalKind.CLOSE, "0.3"), close_sig, leader_change_at=T0)
+    journal.record_fill(
+        journal.order("ls-c1"),  # type: ignore[arg-type]
+        fill("ls-c1", "0.3", "100", side="sell"),
+        signal=close_sig,
+        slippage_bps=None,
+        detection_latency_ms=None,
+    )
+    entry = journal.book(TRADER)[("ETHUSDT", Side.LONG)]
+    assert entry.position is not None and (entry.version, entry.attempt) == (1, 1)
+    held = journal.mirrored_position(TRADER, "ETHUSDT", Side.LONG)
+    assert held is not None and held.quantity == Decimal("0.7")

@@ -32,6 +32,7 @@ from lightspeed_cli.models import (
     FetchResult,
     FetchStatus,
     Fill,
+    OrderIntent,
     Refusal,
     Side,
     Signal,
@@ -41,6 +42,7 @@ from lightspeed_cli.models import (
 )
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
+from lightspeed_cli.sizing import floor_to_step
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -379,8 +381,8 @@ class Engine:
                 notify=True,
             )
             return
-        intent = decision.intent
-        assert intent is not None
+        assert decision.intent is not None
+        intent = self._within_market_max(decision.intent)
         self.journal.record_intent(intent, signal, leader_change_at=signal.source_time)
         row = self.journal.order(intent.client_order_id)
         assert row is not None
@@ -388,6 +390,22 @@ class Engine:
         result = await self.broker.execute(intent)
         self.view.orders_sent += 1
         await self._apply_result(row, signal, result)
+
+    def _within_market_max(self, intent: OrderIntent) -> OrderIntent:
+        """Bybit caps one market order at maxMktOrderQty. A close above it goes out in chunks,
+        one per poll, until nothing is left (the journal keeps the change open meanwhile); a
+        reduce is trimmed to the cap. Opens were already clamped by sizing."""
+        market = self.broker.markets.get(intent.symbol)
+        if market is None or market.max_qty is None or intent.quantity <= market.max_qty:
+            return intent
+        capped = floor_to_step(market.max_qty, market.qty_step)
+        what = "closing in chunks" if intent.signal_kind is SignalKind.CLOSE else "reduce trimmed"
+        self._event(
+            "warning",
+            f"{intent.trader} {intent.symbol}: {intent.quantity} is above Bybit's market-order"
+            f" maximum {market.max_qty}: {what} of {capped}",
+        )
+        return intent.model_copy(update={"quantity": capped})
 
     def _with_close_reference(
         self, decision: Decision, mapping: SymbolMapping | Refusal, bybit_last: Decimal

@@ -336,12 +336,15 @@ class Journal:
         A key the book has never held (a first open) gets a flat row, which means the same.
         """
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO leader_book (trader, symbol, side, position_json, version, attempt,"
-                " updated_at) VALUES (?, ?, ?, NULL, 0, 1, ?)"
-                " ON CONFLICT(trader, symbol, side) DO UPDATE SET attempt=leader_book.attempt + 1",
-                (trader, symbol, side.value, _ts(datetime.now(UTC))),
-            )
+            self._bump(db, trader, symbol, side)
+
+    def _bump(self, db: sqlite3.Connection, trader: str, symbol: str, side: Side) -> None:
+        db.execute(
+            "INSERT INTO leader_book (trader, symbol, side, position_json, version, attempt,"
+            " updated_at) VALUES (?, ?, ?, NULL, 0, 1, ?)"
+            " ON CONFLICT(trader, symbol, side) DO UPDATE SET attempt=leader_book.attempt + 1",
+            (trader, symbol, side.value, _ts(datetime.now(UTC))),
+        )
 
     # ---- polls ---------------------------------------------------------------------------
 
@@ -558,6 +561,7 @@ class Journal:
                 (SignalDecision.EXECUTED.value, row.client_order_id),
             )
             held = self._mirrored_row(db, row.trader, row.symbol, row.side)
+            remaining = Decimal(0)
             if row.reduce_only:
                 if held is not None:
                     closed = min(qty, held.quantity)
@@ -594,7 +598,11 @@ class Journal:
                 )
                 realized = -fill.fee
             self._add_pnl(db, now, realized)
-            if signal is not None:
+            if signal is not None and row.kind == "close" and remaining > 0:
+                # a close is done only when nothing is left (chunked above Bybit's market-order
+                # maximum, or partly filled): the same change goes again, under a new id
+                self._bump(db, row.trader, row.binance_symbol, row.side)
+            elif signal is not None:
                 self._advance(db, signal)
         return realized
 

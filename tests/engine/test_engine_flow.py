@@ -272,3 +272,25 @@ async def test_a_refused_api_key_stops_trading_with_exit_code_3(make_rig) -> Non
     assert rig.bybit.orders == []
     row = rig.engine.journal.history()[-1]
     assert row["decision"] == "failed"
+
+
+async def test_a_close_above_bybits_market_order_max_goes_out_in_chunks(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    # Bybit lowers the market-order cap; a restarted bot loads it
+    rig.bybit.set_lot_size("ETHUSDT", maxMktOrderQty="0.3")
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    sizes = []
+    for _ in range(6):
+        await rig.poll()
+        sizes.append(rig.bybit_size("ETHUSDT", "long"))
+    assert sizes == [Decimal("0.7"), Decimal("0.4"), Decimal("0.1"), 0, 0, 0]
+    closes = [o for o in rig.bybit.orders if o.reduce_only]
+    assert [o.qty for o in closes] == [Decimal("0.3")] * 3 + [Decimal("0.1")]
+    assert len({o.order_link_id for o in rig.bybit.orders}) == len(rig.bybit.orders)
+    assert rig.engine.journal.mirrored_positions() == []
