@@ -294,3 +294,27 @@ async def test_a_close_above_bybits_market_order_max_goes_out_in_chunks(make_rig
     assert [o.qty for o in closes] == [Decimal("0.3")] * 3 + [Decimal("0.1")]
     assert len({o.order_link_id for o in rig.bybit.orders}) == len(rig.bybit.orders)
     assert rig.engine.journal.mirrored_positions() == []
+
+
+async def test_a_slow_trader_never_stalls_the_others(make_rig) -> None:
+    import asyncio
+
+    rig = await make_rig()
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    # A's answers now take far past the 1 s timeout; B opens meanwhile
+    rig.binance.inject(Fault.SLOW, trader=TRADER_A, delay=30)
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "10", "3000")])
+    stop = asyncio.Event()
+    run = asyncio.create_task(rig.engine.run(stop))
+    for _ in range(100):  # bounded: at most ~5 s
+        if rig.bybit_size("ETHUSDT", "long"):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    assert await run == 0
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    assert rig.bybit_size("BTCUSDT", "long") == 0  # A was never read: nothing done for A
+    rig.binance.clear_faults()
