@@ -318,3 +318,12 @@ async def test_a_slow_trader_never_stalls_the_others(make_rig) -> None:
     assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
     assert rig.bybit_size("BTCUSDT", "long") == 0  # A was never read: nothing done for A
     rig.binance.clear_faults()
+
+
+async def test_follow_existing_copies_what_the_trader_already_holds(make_rig) -> None:
+    rig = await make_rig(copy={"follow_existing": True})
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT", "long") == Decimal("0.1")
+    await rig.poll()
+    assert len(rig.bybit.orders) == 1
