@@ -141,6 +141,7 @@ class Engine:
         self._instance = journal.instance_id
         self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
+        self._license_open: bool | None = None
         self.signal_overhead_ms: list[float] = []
 
     @property
@@ -496,18 +497,31 @@ class Engine:
             now=now,
             client_order_id=cid,
         )
-        can_open = True
-        if self.license is not None:
-            state = self.license.state()
-            can_open = state.can_open
         decision = decide(
             signal,
             ctx,
             sizing=sizing,
             safety=self.settings.safety,
-            license_can_open=can_open,
+            license_can_open=self._license_can_open(),
         )
         return decision, bybit_last
+
+    def _license_can_open(self) -> bool:
+        """The license gates opens only; a change either way is said once, loudly."""
+        if self.license is None:
+            return True
+        state = self.license.state()
+        if state.can_open != self._license_open:
+            if self._license_open is not None or not state.can_open:
+                self._event(
+                    "info" if state.can_open else "error",
+                    "license valid again: opening resumes"
+                    if state.can_open
+                    else f"license: {state.reason}: no new positions (closes still mirror)",
+                    notify=True,
+                )
+            self._license_open = state.can_open
+        return state.can_open
 
     async def _bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
         """Bybit's last price; for a reduce or close that must go out anyway, the leader's

@@ -98,6 +98,8 @@ def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e) -> None:
         "open refused by license",
         lambda: bot.query("SELECT * FROM signals WHERE check_name='license'"),
     )
+    events = bot.query("SELECT message FROM events WHERE message LIKE 'license:%'")
+    assert len(events) == 1 and "closes still mirror" in events[0]["message"]  # said once
     binance.set_positions(TRADER_A, [])
     wait_for("close still mirrored", lambda: len(bybit.orders) == 2)
     assert e2e.bybit_size("BTCUSDT", "long") == 0
