@@ -288,7 +288,10 @@ class Engine:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
             if previous_status != result.status.value:
                 level = "warning" if result.status is FetchStatus.HIDDEN else "error"
-                self._event(level, f"{trader.id}: {result.status.value}: {result.reason}")
+                hidden = result.status is FetchStatus.HIDDEN
+                self._event(
+                    level, f"{trader.id}: {result.status.value}: {result.reason}", notify=hidden
+                )
             return
         await self.handle_snapshot(trader, result.snapshot)
 
