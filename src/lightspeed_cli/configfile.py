@@ -9,8 +9,6 @@ as it was.
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -23,6 +21,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, Table
 from tomlkit.toml_document import TOMLDocument
 
+from lightspeed_cli.atomicfile import write_atomic
 from lightspeed_cli.configkeys import to_toml
 from lightspeed_cli.settings import ConfigError, Settings, read_toml, validate_file_data
 
@@ -55,44 +54,6 @@ def read_document(path: Path) -> TOMLDocument:
         return tomlkit.parse(path.read_bytes().decode("utf-8"))
     except (TOMLKitError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def write_atomic(path: Path, text: str, *, new_mode: int = 0o600) -> None:
-    """Replace `path` with `text`: temp file in the same dir, fsync, rename, fsync the dir.
-
-    Follows a symlink to its target, and keeps the file's mode (and owner, when allowed).
-    """
-    target = Path(os.path.realpath(path))
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        st: os.stat_result | None = target.stat()
-    except FileNotFoundError:
-        st = None
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode) if st else new_mode)
-            if st is not None and hasattr(os, "fchown"):
-                with suppress(PermissionError):
-                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextmanager

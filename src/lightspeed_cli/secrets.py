@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -197,20 +195,9 @@ def _file_get(name: SecretName) -> str | None:
 
 def _file_set(value: str) -> None:
     """Write the lease 0600, atomically (temp file in the same dir, fsync, rename)."""
-    path = lease_file_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(value)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from lightspeed_cli.atomicfile import write_atomic
+
+    write_atomic(lease_file_path(), value, new_mode=0o600, force_mode=True)
 
 
 def _file_delete(name: SecretName) -> bool:

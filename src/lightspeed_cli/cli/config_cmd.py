@@ -76,7 +76,8 @@ def init_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config file."),
 ) -> None:
     """Write the commented example config (every key, unit and default) to the config path."""
-    from lightspeed_cli.configfile import example_config_text, write_atomic
+    from lightspeed_cli.atomicfile import write_atomic
+    from lightspeed_cli.configfile import example_config_text
     from lightspeed_cli.settings import ConfigError
 
     path = config_path(ctx)

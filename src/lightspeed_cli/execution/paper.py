@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lightspeed_cli.atomicfile import write_atomic
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.ccxt_client import RetryPolicy
@@ -91,10 +91,7 @@ class PaperBroker:
             "ledger": self._ledger.to_json(),
             "fills": {k: v.model_dump(mode="json") for k, v in self._fills.items()},
         }
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, self._state_path)
+        write_atomic(self._state_path, json.dumps(data, indent=1))
 
     # ---- lifecycle -------------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ def load_state(path: Path) -> LocalState:
 
 def save_state(path: Path, state: LocalState) -> None:
     """Write atomically so a crash mid-write never leaves half a file."""
-    from lightspeed_cli.configfile import write_atomic
+    from lightspeed_cli.atomicfile import write_atomic
 
     write_atomic(path, state.model_dump_json(indent=2))
 
