@@ -6,20 +6,18 @@ other folders (engine end-to-end) can start one too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from license_helpers import OfflineLease, fingerprint_of
+from license_helpers import ClientFactory, OfflineLease, fingerprint_of
 
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.server import ServerConfig
 from lightspeed_cli.license.store import MemoryLeaseStore
 from lightspeed_cli.license.testing import RunningLicenseServer, run_license_server
 from lightspeed_cli.settings import LicenseSettings
-
-ClientFactory = Callable[..., LicenseClient]
 
 
 @pytest.fixture

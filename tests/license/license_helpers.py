@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.store import STATE_FILE, LocalState, MemoryLeaseStore, save_state
 from lightspeed_cli.license.token import LeasePayload, public_key_to_b64, sign_lease, to_epoch
 from lightspeed_cli.settings import LicenseSettings
+
+ClientFactory = Callable[..., LicenseClient]
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

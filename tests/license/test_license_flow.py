@@ -13,9 +13,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from freezegun import freeze_time
-from license_helpers import SECOND, T0, dead_url, fingerprint_of
+from license_helpers import SECOND, T0, ClientFactory, dead_url, fingerprint_of
 
-from conftest import ClientFactory
 from lightspeed_cli.license.client import LicenseError
 from lightspeed_cli.license.store import MemoryLeaseStore
 from lightspeed_cli.license.testing import RunningLicenseServer
