@@ -33,7 +33,7 @@ from lightspeed_cli.execution.base import (
     ExecutionOutcome,
     ExecutionResult,
 )
-from lightspeed_cli.execution.ccxt_client import RetryPolicy, call, result_of
+from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
 from lightspeed_cli.execution.markets import dec, qty_problem, round_qty
 from lightspeed_cli.execution.orders import (
@@ -88,7 +88,7 @@ def _not_sent(info: ErrorInfo | BrokerError, what: str) -> ExecutionResult:
     return ExecutionResult(outcome=outcome, error=f"not sent: {what}: {info.message}")
 
 
-class BybitBroker:
+class BybitBroker(ExchangeOwner):
     """The Broker for a real (or testnet / demo) Bybit unified trading account."""
 
     def __init__(
@@ -169,15 +169,6 @@ class BybitBroker:
             )
         self._hedge = detected
         self._started = True
-
-    async def aclose(self) -> None:
-        if self._exchange is not None:
-            await self._exchange.close()
-            self._exchange = None
-
-    @property
-    def markets(self) -> dict[str, MarketInfo]:
-        return self._markets
 
     @property
     def hedge_mode(self) -> bool:

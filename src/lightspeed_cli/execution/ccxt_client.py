@@ -170,3 +170,19 @@ async def server_time(exchange: Any, policy: RetryPolicy) -> datetime:
     if ms is None:
         raise BrokerError(ExecutionOutcome.UNKNOWN, "Bybit /v5/market/time gave no time")
     return datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+
+class ExchangeOwner:
+    """What both ccxt-backed brokers share: the lazily made exchange and its loaded markets."""
+
+    _exchange: Any
+    _markets: dict[str, MarketInfo]
+
+    async def aclose(self) -> None:
+        if self._exchange is not None:
+            await self._exchange.close()
+            self._exchange = None
+
+    @property
+    def markets(self) -> dict[str, MarketInfo]:
+        return self._markets

@@ -19,7 +19,7 @@ from typing import Any
 from lightspeed_cli.atomicfile import write_atomic
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
-from lightspeed_cli.execution.ccxt_client import RetryPolicy
+from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy
 from lightspeed_cli.execution.errors import classify_ret_code
 from lightspeed_cli.execution.ledger import Ledger, LedgerReject, position_idx
 from lightspeed_cli.execution.markets import qty_problem, round_qty
@@ -37,7 +37,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class PaperBroker:
+class PaperBroker(ExchangeOwner):
     """The Broker for `--paper`: simulated fills at Bybit's public price."""
 
     def __init__(
@@ -106,15 +106,6 @@ class PaperBroker:
             self._load_state()
             self._markets = await ccxt_client.load_markets(self.exchange, self._retry)
             self._started = True
-
-    async def aclose(self) -> None:
-        if self._exchange is not None:
-            await self._exchange.close()
-            self._exchange = None
-
-    @property
-    def markets(self) -> dict[str, MarketInfo]:
-        return self._markets
 
     @property
     def hedge_mode(self) -> bool:
