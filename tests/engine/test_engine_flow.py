@@ -327,3 +327,40 @@ async def test_follow_existing_copies_what_the_trader_already_holds(make_rig) ->
     assert rig.bybit_size("BTCUSDT", "long") == Decimal("0.1")
     await rig.poll()
     assert len(rig.bybit.orders) == 1
+
+
+async def test_a_close_bybit_could_not_take_is_retried_next_poll(make_rig) -> None:
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    rig.bybit.inject("/v5/order/create", BybitFault.maintenance(), times=10)
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()  # Bybit under maintenance: the close fails, the change stays open
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    assert rig.engine.journal.history()[-1]["decision"] == "failed"
+    rig.bybit.clear_faults()
+    await rig.poll()  # next poll: the same close, under a new id
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    closes = [o for o in rig.bybit.orders if o.reduce_only]
+    assert len(closes) == 1
+
+
+async def test_an_open_bybit_could_not_take_is_not_chased(make_rig) -> None:
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.bybit.inject("/v5/order/create", BybitFault.maintenance(), times=10)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    rig.bybit.clear_faults()
+    await rig.poll()
+    assert rig.bybit.orders == []  # a late open at a worse price is not what the user wants
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()  # and its close is skipped: nothing was mirrored
+    assert rig.bybit.orders == []

@@ -314,6 +314,11 @@ class FakeBybit:
         with self._lock:
             self._state.faults.setdefault(path, deque()).extend([fault] * times)
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault not yet used."""
+        with self._lock:
+            self._state.faults.clear()
+
     def slow_fills(self, lookups: int) -> None:
         """Orders accepted from now on read as "New" for their first `lookups` lookups."""
         with self._lock:
