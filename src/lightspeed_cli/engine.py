@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,7 +143,9 @@ class Engine:
         self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
         self._license_open: bool | None = None
-        self.signal_overhead_ms: list[float] = []
+        # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
+        # runs for months)
+        self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
 
     @property
     def _traders(self) -> list[TraderSettings]:
