@@ -263,11 +263,15 @@ class Engine:
         if fill is not None and fill.quantity > 0:
             self._record_fill(row, fill, signal)
             return "filled"
-        if fill is None:
+        dead = fill is not None and fill.status in ("canceled", "rejected")
+        if fill is None or dead:
+            # nothing was executed and nothing will be: the change may go again, under a new id
             self.journal.mark_order_failed(
                 row.client_order_id,
-                "not_placed",
-                "Bybit has no such order: it was never placed",
+                "not_placed" if fill is None else fill.status,
+                "Bybit has no such order: it was never placed"
+                if fill is None
+                else f"Bybit {fill.status} the order without filling any of it",
                 signal_decision=SignalDecision.FAILED,
             )
             self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
