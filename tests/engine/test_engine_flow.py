@@ -364,3 +364,43 @@ async def test_an_open_bybit_could_not_take_is_not_chased(make_rig) -> None:
     rig.binance.clear_positions(TRADER_A)
     await rig.poll()  # and its close is skipped: nothing was mirrored
     assert rig.bybit.orders == []
+
+
+async def test_leaderboard_trader_with_a_web_session_is_mirrored(
+    tmp_path, fake_binance, fake_bybit
+) -> None:
+    from lightspeed_cli.engine import Engine
+    from lightspeed_cli.execution.bybit import BybitBroker
+    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.secrets import encode_binance_session
+    from lightspeed_cli.settings import Settings
+    from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
+    from lightspeed_cli.sources.binance import BinanceSource
+
+    uid = "0123456789abcdef0123456789abcdef"
+    fake_binance.require_session("p20t-cookie", "csrf-token")
+    settings = Settings(
+        traders=[{"id": uid, "source": "leaderboard"}],
+        binance={"base_url": fake_binance.url},
+        bybit=fake_bybit.settings().model_dump(),
+        safety={"max_position_notional_usdt": "50000"},
+        polling={"timeout_seconds": 1, "retries": 0},
+        storage={"data_dir": str(tmp_path / "lb")},
+    )
+    session = encode_binance_session("p20t-cookie", "csrf-token")
+    source = BinanceSource(settings.binance, settings.polling, session=session)
+    broker = BybitBroker(settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    with Journal.in_dir(tmp_path / "lb") as journal:
+        engine = Engine(settings, broker=broker, source=source, journal=journal)
+        await engine.start()
+        trader = settings.traders[0]
+        fake_binance.clear_positions(uid)
+        await engine.poll_trader(trader)
+        fake_binance.set_positions(uid, [S("ETHUSDT", "5", "3000")])  # amount -5: a short
+        await engine.poll_trader(trader)
+        await source.aclose()
+        await broker.aclose()
+    (order,) = fake_bybit.orders
+    assert (order.side, order.qty, order.reduce_only) == ("Sell", Decimal("0.5"), False)
+    sent = fake_binance.requests(uid)[-1]
+    assert "v2/private" in sent.path and sent.headers.get("csrftoken") == "csrf-token"
