@@ -35,13 +35,13 @@ from lightspeed_cli.execution.base import (
 )
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
-from lightspeed_cli.execution.markets import dec, qty_problem, round_qty
+from lightspeed_cli.execution.markets import dec
 from lightspeed_cli.execution.orders import (
     TERMINAL,
+    checked_order,
     effective_leverage,
     fill_from_order,
     hedge_mode_from_positions,
-    intent_problem,
     order_request,
     position_from_bybit,
     result_from_fill,
@@ -266,16 +266,10 @@ class BybitBroker(ExchangeOwner):
         done = self._filled.get(intent.client_order_id)
         if done is not None:
             return done
-        market = self._markets.get(intent.symbol)
-        if market is None:
-            return ExecutionResult(
-                outcome=ExecutionOutcome.REJECTED,
-                error=f"{intent.symbol} is not a tradable Bybit USDT perpetual",
-            )
-        qty = round_qty(intent.quantity, market)
-        problem = intent_problem(intent) or qty_problem(qty, market)
-        if problem:
-            return ExecutionResult(outcome=ExecutionOutcome.REJECTED, error=problem)
+        checked = checked_order(intent, self._markets)
+        if isinstance(checked, ExecutionResult):
+            return checked
+        market, qty = checked
         if not intent.reduce_only:
             refused = await self._prepare_to_open(intent, market)
             if refused is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from lightspeed_cli.execution.base import ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.ledger import position_idx
-from lightspeed_cli.execution.markets import dec, fmt
+from lightspeed_cli.execution.markets import dec, fmt, qty_problem, round_qty
 from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent, Side
 
 TERMINAL = frozenset({"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"})
@@ -43,6 +43,24 @@ def intent_problem(intent: OrderIntent) -> str:
             f" is {expected}, not {intent.order_side}"
         )
     return ""
+
+
+def checked_order(
+    intent: OrderIntent, markets: Mapping[str, MarketInfo]
+) -> tuple[MarketInfo, Decimal] | ExecutionResult:
+    """The market and step-rounded quantity to send, or the REJECTED result that sends nothing:
+    the local checks every broker makes before an order leaves."""
+    market = markets.get(intent.symbol)
+    if market is None:
+        return ExecutionResult(
+            outcome=ExecutionOutcome.REJECTED,
+            error=f"{intent.symbol} is not a tradable Bybit USDT perpetual",
+        )
+    qty = round_qty(intent.quantity, market)
+    problem = intent_problem(intent) or qty_problem(qty, market)
+    if problem:
+        return ExecutionResult(outcome=ExecutionOutcome.REJECTED, error=problem)
+    return market, qty
 
 
 def effective_leverage(intent: OrderIntent, market: MarketInfo) -> int:

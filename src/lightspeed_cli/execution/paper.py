@@ -22,8 +22,7 @@ from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, Executi
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy
 from lightspeed_cli.execution.errors import classify_ret_code
 from lightspeed_cli.execution.ledger import Ledger, LedgerReject, position_idx
-from lightspeed_cli.execution.markets import qty_problem, round_qty
-from lightspeed_cli.execution.orders import effective_leverage, intent_problem
+from lightspeed_cli.execution.orders import checked_order, effective_leverage
 from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent
 from lightspeed_cli.settings import AccountMode, BybitSettings
 
@@ -167,16 +166,10 @@ class PaperBroker(ExchangeOwner):
                 outcome=ExecutionOutcome.FILLED, fill=done, sent_at=done.sent_at,
                 acked_at=done.acked_at,
             )  # fmt: skip
-        market = self._markets.get(intent.symbol)
-        if market is None:
-            return ExecutionResult(
-                outcome=ExecutionOutcome.REJECTED,
-                error=f"{intent.symbol} is not a tradable Bybit USDT perpetual",
-            )
-        qty = round_qty(intent.quantity, market)
-        problem = intent_problem(intent) or qty_problem(qty, market)
-        if problem:
-            return ExecutionResult(outcome=ExecutionOutcome.REJECTED, error=problem)
+        checked = checked_order(intent, self._markets)
+        if isinstance(checked, ExecutionResult):
+            return checked
+        market, qty = checked
         sent_at = _now()
         try:
             price = await self.last_price(intent.symbol)
