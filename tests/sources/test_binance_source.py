@@ -119,7 +119,7 @@ FAILURES = [
     pytest.param(dict(fault=Fault.BAN, retry_after=60), "HTTP 418", id="418"),
     pytest.param(dict(fault=Fault.SERVER_ERROR), "HTTP 500", id="500"),
     pytest.param(dict(fault=Fault.FORBIDDEN), "HTTP 403", id="403"),
-    pytest.param(dict(fault=Fault.SLOW, delay=3), "no answer from Binance within 0.3 s", id="slow"),
+    pytest.param(dict(fault=Fault.SLOW, delay=5), "no answer from Binance within 1 s", id="slow"),
     pytest.param(dict(fault=Fault.MALFORMED), "malformed answer", id="malformed"),
     pytest.param(
         dict(fault=Fault.REJECT, code="000001", message="system busy"),
@@ -137,7 +137,8 @@ async def test_every_failure_gives_no_snapshot_and_a_logged_reason(
 ) -> None:
     _seed(fake)
     fake.inject(**fault)
-    result = await make_source(timeout_seconds=0.3).fetch(trader)
+    # 1 s: long past a loaded CI runner's worst answer, still short of the slow fault's 5 s.
+    result = await make_source(timeout_seconds=1).fetch(trader)
     assert result.status is FetchStatus.ERROR and result.snapshot is None
     assert reason in result.reason
     assert any(reason in m for m in _failures(caplog, trader.id))
@@ -190,13 +191,13 @@ async def test_unusable_session_secret_is_named_without_echoing_it(
 
 @pytest.mark.parametrize(
     "fault",
-    [dict(fault=Fault.SERVER_ERROR), dict(fault=Fault.SLOW, delay=3)],
+    [dict(fault=Fault.SERVER_ERROR), dict(fault=Fault.SLOW, delay=5)],
     ids=["500", "timeout"],
 )
 async def test_transient_failures_are_retried(fake, make_source, fault: dict) -> None:
     _seed(fake)
     fake.inject(**fault, times=1)
-    result = await make_source(retries=1, timeout_seconds=0.3).fetch(COPYTRADE)
+    result = await make_source(retries=1, timeout_seconds=1).fetch(COPYTRADE)
     assert result.status is FetchStatus.OK
     assert fake.request_count(CT_ID) == 2
 
