@@ -172,9 +172,9 @@ async def test_lost_response_is_looked_up_not_resent(
 async def test_response_slower_than_the_timeout_is_looked_up(
     fake: FakeBybit, make_broker: BrokerFactory, intent: IntentFactory
 ) -> None:
-    broker = make_broker(fake, timeout_ms=300)
+    broker = make_broker(fake, timeout_ms=1000)  # loose enough for a loaded CI runner's lookups
     await broker.start()
-    fake.inject(CREATE, Fault.delayed(1.0))
+    fake.inject(CREATE, Fault.delayed(3.0))
     r = await broker.execute(intent("slow1"))
     assert r.outcome is O.FILLED
     assert [o.order_link_id for o in fake.orders] == ["slow1"]
