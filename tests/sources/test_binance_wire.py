@@ -188,5 +188,10 @@ def test_success_true_with_an_error_code_is_rejected_not_flat(parse) -> None:
     body = json.dumps({"code": "100001005", "message": "x", "success": True, "data": data})
     with pytest.raises(RejectedAnswer, match="with an error code"):
         parse(body)
-    ok = json.dumps({"code": "000000", "success": True, "data": data})
-    assert parse(ok).positions == ()
+    for code in ("000000", 0, "0", None):  # every number may be a string, or absent
+        ok = json.dumps({"code": code, "success": True, "data": data})
+        assert parse(ok).positions == ()
+    for code in (1, "-1", "000000 ", "0.0"):
+        bad = json.dumps({"code": code, "success": True, "data": data})
+        with pytest.raises(RejectedAnswer, match="with an error code"):
+            parse(bad)

@@ -101,7 +101,7 @@ def parse_copytrade(body: bytes | str) -> Book:
     return Book(_positions(answer.data))
 
 
-OK_CODE = "000000"
+OK_CODE = "000000"  # Binance's success code; any all-zero code (0, "0") means the same
 _HEDGE_SIDES: dict[str, Side | None] = {"BOTH": None, "LONG": Side.LONG, "SHORT": Side.SHORT}
 _A = TypeVar("_A", bound=_Envelope)
 
@@ -118,7 +118,7 @@ def _decode(body: bytes | str, model: type[_A]) -> _A:
         if envelope.success:
             raise MalformedAnswer(describe(exc)) from None
         answer = envelope  # type: ignore[assignment]
-    if not answer.success or str(answer.code if answer.code is not None else OK_CODE) != OK_CODE:
+    if not answer.success or str(answer.code if answer.code is not None else OK_CODE).strip("0"):
         # success:true with an error code contradicts itself: never read it as a book
         raise RejectedAnswer(answer.code, answer.message, success=answer.success)
     return answer
