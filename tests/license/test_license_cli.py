@@ -105,6 +105,22 @@ def test_activate_status_deactivate(
     assert result.exit_code == 1 and "no license on this machine" in result.output
 
 
+def test_activating_a_second_key_frees_the_first_keys_seat(
+    runner: CliRunner, license_server: RunningLicenseServer, config_for
+) -> None:
+    config = config_for(license_server.url)
+    first, second = license_server.issue(seats=1), license_server.issue(seats=1)
+    assert _cli(runner, config, "license", "activate", first).exit_code == 0
+    result = _cli(runner, config, "license", "activate", second)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert f"previous key {mask_key(first)}" in said and "seat is free" in said
+    assert license_server.record(first).seats_used == 0
+    assert license_server.record(second).seats_used == 1
+    _assert_secret_free(result.output, first)
+    _assert_secret_free(result.output, second)
+
+
 def test_activate_prompts_without_echo_into_a_keyring(
     runner: CliRunner, license_server: RunningLicenseServer, config_for
 ) -> None:
@@ -182,6 +198,39 @@ def test_admin_commands_on_one_database(runner: CliRunner, tmp_path: Path, confi
         == 1
     )
     assert _cli(runner, config, "license-server", "revoke", "nonsense", "--db", db).exit_code == 2
+
+
+def test_admin_releases_a_dead_machines_seat(
+    runner: CliRunner, license_server: RunningLicenseServer, config_for
+) -> None:
+    config = config_for(license_server.url)
+    db = str(license_server.service.db.path)
+    key = license_server.issue(seats=1)
+    assert _cli(runner, config, "license", "activate", key).exit_code == 0
+    status = _cli(runner, config, "license", "status")
+    prefix = re.search(r"this machine\s+([0-9a-f]{16})…", status.output).group(1)
+
+    seats = _cli(runner, config, "license-server", "seats", key, "--db", db)
+    assert seats.exit_code == 0 and "seats 1/1" in seats.output
+    assert f"{prefix}…" in seats.output
+    assert key not in seats.output
+
+    short = _cli(runner, config, "license-server", "release", key, prefix[:7], "--db", db)
+    assert short.exit_code == 2 and "at least 8" in short.output
+    other = "0" * 8 if not prefix.startswith("0" * 8) else "f" * 8
+    missing = _cli(runner, config, "license-server", "release", key, other, "--db", db)
+    assert missing.exit_code == 1 and "no machine" in missing.output
+    assert license_server.record(key).seats_used == 1
+
+    released = _cli(runner, config, "license-server", "release", key, prefix, "--db", db)
+    assert released.exit_code == 0 and "Released" in released.output
+    assert license_server.record(key).seats_used == 0
+    # the released machine's next heartbeat is refused: it stops opening (closes still mirror)
+    check = _cli(runner, config, "license", "status", "--check")
+    assert check.exit_code == 1 and "refused" in check.output
+    assert "seat was" in " ".join(check.output.split())
+    empty = _cli(runner, config, "license-server", "seats", key, "--db", db)
+    assert empty.exit_code == 0 and "No machine holds a seat" in empty.output
 
 
 @pytest.fixture

@@ -95,6 +95,8 @@ def activate_cmd(
             ]
         )
     )
+    if result.previous:
+        console.print(Text(result.previous))
 
 
 @app.command("status")
@@ -135,10 +137,21 @@ def status_cmd(
             ("offline grace", _grace(state.grace_until, now)),
             ("last contact", _when(state.last_contact, now)),
             ("server", local.server_url or client.settings.server_url),
+            ("this machine", _machine(client)),
         ]
     console.print(_table(rows))
     if not state.can_open:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _machine(client: LicenseClient) -> str:
+    """The fingerprint prefix an admin gives `license-server release` (a hash, not an id)."""
+    from lightspeed_cli.license.client import LicenseError
+
+    try:
+        return f"{client.fingerprint[:16]}…"
+    except LicenseError as exc:
+        return str(exc)
 
 
 def _grace(until: datetime | None, now: datetime) -> str:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from lightspeed_cli.license.db import KeyRecord, LicenseDB
 
 app = typer.Typer(
-    help="Run the license server and issue, list, revoke or extend keys.", no_args_is_help=True
+    help="Run the license server and issue, list, revoke or extend keys, or free a seat.",
+    no_args_is_help=True,
 )
 
 _DB_OPTION = typer.Option(
@@ -208,3 +209,60 @@ def extend_cmd(
     record = database.extend(_find(database, key).key_id, days, datetime.now(UTC))
     assert record is not None
     _show(record)
+
+
+@app.command("seats")
+def seats_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The key, or its key id from `list`."),
+    db: Path | None = _DB_OPTION,
+) -> None:
+    """List the machines holding a seat of a key, with when each was last seen."""
+    from rich import box
+    from rich.table import Table
+
+    database = _open_db(ctx, db)
+    record = _find(database, key)
+    _show(record)
+    seats = database.seats(record.key_id)
+    if not seats:
+        console.print("No machine holds a seat of this key.")
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("machine", "activated", "last seen"):
+        table.add_column(name, no_wrap=True)
+    for seat in seats:
+        # 16 hex digits name a machine well enough for `release` and fit any terminal
+        table.add_row(f"{seat.machine[:16]}…", _stamp(seat.activated_at), _stamp(seat.last_seen))
+    console.print(table)
+
+
+@app.command("release")
+def release_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The key, or its key id from `list`."),
+    machine: str = typer.Argument(
+        ..., help="The machine's fingerprint from `seats`, or a prefix of it (8+ characters)."
+    ),
+    db: Path | None = _DB_OPTION,
+) -> None:
+    """Free a seat a machine holds (a dead VPS that cannot deactivate itself).
+
+    If that machine is still running, it stops opening positions at its next heartbeat.
+    """
+    if len(machine) < 8:
+        fail("give at least 8 characters of the machine's fingerprint (see `seats`)", EXIT_USAGE)
+    database = _open_db(ctx, db)
+    record = _find(database, key)
+    matches = [s for s in database.seats(record.key_id) if s.machine.startswith(machine.lower())]
+    if not matches:
+        fail(f"no machine {machine}… holds a seat of key {record.key_id} (see `seats`)")
+    if len(matches) > 1:
+        fail(
+            f"{machine}… matches {len(matches)} machines: give more of the fingerprint", EXIT_USAGE
+        )
+    database.deactivate(record.key_id, matches[0].machine)
+    console.print(Text(f"Released the seat of machine {matches[0].machine[:16]}…"))
+    refreshed = database.get(record.key_id)
+    assert refreshed is not None
+    _show(refreshed)

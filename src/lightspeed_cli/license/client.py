@@ -100,6 +100,7 @@ class ActivationResult(BaseModel):
     lease_until: datetime
     grace_until: datetime
     stored_in: str
+    previous: str | None = None  # what became of another key's seat this machine held
 
 
 class _LeaseProblem(Exception):
@@ -394,6 +395,7 @@ class LicenseClient:
         except KeyFormatError as exc:
             raise LicenseError(str(exc)) from None
         self._load()
+        old_token, old_lease, old_hint = self._token, self._lease, self.local.key_hint
         try:
             resp = await self._post(
                 ACTIVATE_PATH,
@@ -411,6 +413,10 @@ class LicenseClient:
             )
         except _LeaseProblem as problem:
             raise LicenseError(f"the license server sent a bad lease: {problem.message}") from None
+        previous = None
+        replaced = old_lease is not None and old_lease.key_id != key_id(canonical)
+        if old_token is not None and old_lease is not None and replaced:
+            previous = await self._release(old_token, old_hint or old_lease.key_id)
         state = self.state()
         assert state.expires_at and state.lease_until and state.grace_until
         return ActivationResult(
@@ -422,7 +428,27 @@ class LicenseClient:
             lease_until=state.lease_until,
             grace_until=state.grace_until,
             stored_in=stored_in,
+            previous=previous,
         )
+
+    async def _release(self, token: str, hint: str) -> str:
+        """Free the seat a replaced key held here, best effort: the new key is already active,
+        so a failure is reported, never raised (the admin can still free that seat)."""
+        try:
+            await self._post(
+                DEACTIVATE_PATH,
+                LeaseRequest(lease=token, machine=self.fingerprint),
+                DeactivateResponse,
+            )
+        except _ServerError as exc:
+            if exc.code in REFUSAL_CODES:
+                return f"the previous key {hint} holds no seat here any more [{exc.code}]"
+            log.warning("could not free the previous key's seat: %s", exc.message)
+            return f"the previous key {hint} still holds a seat: {exc.message} [{exc.code}]"
+        except _Unreachable as exc:
+            log.warning("could not free the previous key's seat: %s", exc)
+            return f"the previous key {hint} still holds a seat: {exc}"
+        return f"the previous key {hint} was deactivated on this machine; its seat is free"
 
     def _pin(self, offered: str) -> str:
         """The key to trust: the configured one (which the server must match), else the offer."""

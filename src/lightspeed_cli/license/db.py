@@ -80,6 +80,14 @@ class KeyRecord(BaseModel):
         return KeyStatus.ACTIVE
 
 
+class Seat(BaseModel):
+    """One machine holding a seat: `machine` is its fingerprint (a hash, never raw ids)."""
+
+    machine: str
+    activated_at: datetime
+    last_seen: datetime
+
+
 class SeatsExhausted(Exception):
     def __init__(self, record: KeyRecord) -> None:
         super().__init__(f"all {record.seats} seat(s) of key {record.key_id} are in use")
@@ -247,3 +255,20 @@ class LicenseDB:
                 "DELETE FROM activations WHERE key_id = ? AND machine = ?", (kid, machine)
             )
             return cur.rowcount > 0
+
+    def seats(self, kid: str) -> list[Seat]:
+        """The machines holding a seat of the key, most recently seen first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT machine, activated_at, last_seen FROM activations WHERE key_id = ?"
+                " ORDER BY last_seen DESC, machine",
+                (kid,),
+            ).fetchall()
+        return [
+            Seat(
+                machine=r["machine"],
+                activated_at=from_epoch(r["activated_at"]),
+                last_seen=from_epoch(r["last_seen"]),
+            )
+            for r in rows
+        ]
