@@ -29,7 +29,7 @@ def engine_settings(binance_url: str, bybit: FakeBybit, data_dir: Path, **extra:
         "bybit": bybit.settings().model_dump(),
         "sizing": {"mode": "ratio", "value": "0.1"},
         "safety": {"max_position_notional_usdt": "50000", "max_total_notional_usdt": "200000"},
-        "polling": {"interval_seconds": 0.2, "timeout_seconds": 1.0, "retries": 0},
+        "polling": {"interval_seconds": 0.2, "timeout_seconds": 2.0, "retries": 0},
         "storage": {"data_dir": str(data_dir)},
     }
     for section, values in extra.items():
