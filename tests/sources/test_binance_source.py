@@ -181,6 +181,23 @@ async def test_expired_session_is_named_and_never_logged(fake, make_source, capl
     assert SESSION["p20t"] not in caplog.text and SESSION["csrftoken"] not in caplog.text
 
 
+@pytest.mark.parametrize("status", [200, 401])
+async def test_please_log_in_answer_names_the_session(fake, make_source, status: int) -> None:
+    """Binance may say "log in" with HTTP 200 and an error code: same advice as a 401."""
+    fake.inject(Fault.BODY, status=status, body=fixture_body("leaderboard_not_logged_in.json"))
+    result = await make_source(retries=2).fetch(LEADERBOARD)
+    assert result.status is FetchStatus.ERROR and result.snapshot is None
+    assert result.reason.startswith(SESSION_NEEDED)
+    assert fake.request_count() == 1  # an auth failure is not retried
+
+
+async def test_please_log_in_on_a_public_path_stays_a_plain_rejection(fake, make_source) -> None:
+    fake.inject(Fault.BODY, body=fixture_body("leaderboard_not_logged_in.json"))
+    result = await make_source(session=None).fetch(COPYTRADE)
+    assert result.status is FetchStatus.ERROR and result.snapshot is None
+    assert "success:false (code 100002001: Please log in first)" in result.reason
+
+
 async def test_unusable_session_secret_is_named_without_echoing_it(
     fake, make_source, caplog
 ) -> None:

@@ -195,3 +195,22 @@ def test_success_true_with_an_error_code_is_rejected_not_flat(parse) -> None:
         bad = json.dumps({"code": code, "success": True, "data": data})
         with pytest.raises(RejectedAnswer, match="with an error code"):
             parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("message", "login"),
+    [
+        ("Please log in first", True),
+        ("please login", True),
+        ("Session expired", True),
+        ("Unauthorized", True),
+        ("system busy", False),
+        ("blogin", False),
+        (None, False),
+    ],
+)
+def test_login_required_is_read_from_the_message(message: str | None, login: bool) -> None:
+    body = json.dumps({"code": "100002001", "message": message, "success": False, "data": None})
+    with pytest.raises(RejectedAnswer) as caught:
+        parse_leaderboard(body)
+    assert caught.value.login_required is login

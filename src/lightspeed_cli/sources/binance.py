@@ -36,6 +36,7 @@ from lightspeed_cli.settings import (
 )
 from lightspeed_cli.sources.errors import (
     SESSION_NEEDED,
+    RejectedAnswer,
     SourceError,
     ThrottledError,
     TransientError,
@@ -231,7 +232,12 @@ class BinanceSource:
                     "connection", f"cannot reach Binance ({exit_.name}): {type(exc).__name__}"
                 ) from None
         self._check_status(response, request, exit_)
-        return request.parse(body)
+        try:
+            return request.parse(body)
+        except RejectedAnswer as exc:
+            if request.needs_session and exc.login_required:  # an expired session, said plainly
+                raise SourceError("session", f"{SESSION_NEEDED} (Binance: {exc.detail})") from None
+            raise
 
     async def _open_exit_within_budget(self) -> Exit:
         """An exit that is open when our turn in the request budget comes."""

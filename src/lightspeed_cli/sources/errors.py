@@ -7,6 +7,8 @@ stable label used to de-duplicate log lines; `reason` is the sentence the user r
 
 from __future__ import annotations
 
+import re
+
 SESSION_NEEDED = (
     "the leaderboard needs a Binance web session since Nov 2023: "
     "run `lightspeed keys set binance-session`"
@@ -50,12 +52,16 @@ class MalformedAnswer(SourceError):
         super().__init__("malformed", f"malformed answer from Binance: {detail}")
 
 
+# Binance's "please log in" answers: HTTP 200 with an error code; the wording is the stable
+# part (the codes are undocumented), so match the message.
+_LOGIN_REQUIRED = re.compile(r"\blog ?in\b|\bsign ?in\b|\bsession\b|unauthori[sz]ed", re.I)
+
+
 class RejectedAnswer(SourceError):
     """`success: false`, or an error code, with Binance's own code and message."""
 
     def __init__(self, code: object, message: object, *, success: bool = False) -> None:
         what = "with an error code" if success else "success:false"
-        super().__init__(
-            f"rejected-{code}",
-            f"Binance answered {what} (code {code!s}: {message or 'no message'})",
-        )
+        self.detail = f"code {code!s}: {message or 'no message'}"
+        super().__init__(f"rejected-{code}", f"Binance answered {what} ({self.detail})")
+        self.login_required = isinstance(message, str) and bool(_LOGIN_REQUIRED.search(message))
