@@ -110,10 +110,13 @@ ROW = {
 }
 
 
+@pytest.mark.parametrize("blank", [None, "", "  "], ids=["absent", "empty", "spaces"])
 @pytest.mark.parametrize("field", sorted(set(ROW) - {"symbol", "amount"}))
-def test_optional_fields_may_be_missing_without_losing_the_row(field: str) -> None:
+def test_optional_fields_may_be_missing_without_losing_the_row(field: str, blank) -> None:
     row = {k: v for k, v in ROW.items() if k != field}
-    (position,) = parse_leaderboard(_leaderboard([row])).positions
+    if blank is not None:
+        row[field] = blank
+    (position,) = parse_leaderboard(_leaderboard([row], updateTimeStamp=blank)).positions
     assert (position.symbol, position.side, position.size) == ("BTCUSDT", Side.LONG, Decimal("0.5"))
 
 
@@ -123,6 +126,7 @@ def test_optional_fields_may_be_missing_without_losing_the_row(field: str) -> No
         ({"symbol": None}, "no symbol"),
         ({"symbol": "  "}, "no symbol"),
         ({"amount": None}, "no amount"),
+        ({"amount": ""}, "no amount"),
         ({"amount": "abc"}, "amount"),
         ({"amount": "NaN"}, "amount"),
         ({"amount": True}, "amount"),

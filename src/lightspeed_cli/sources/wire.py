@@ -1,9 +1,10 @@
 """Binance "bapi" bodies → the trader's positions, strictly (shapes: shared/api/binance.md).
 
-Every field is optional on the wire and any number may be a string, but a position row without a
-symbol or an amount, or with a number that does not parse, rejects the whole answer: a partial
-book would read as "closed" for the rows we dropped. An explicit `null` list means the trader
-hides positions (HIDDEN); only a well-formed empty list means flat.
+Every field is optional on the wire and any number may be a string (an empty one counts as
+absent), but a position row without a symbol or an amount, or with a number that does not parse,
+rejects the whole answer: a partial book would read as "closed" for the rows we dropped. An
+explicit `null` list means the trader hides positions (HIDDEN); only a well-formed empty list
+means flat.
 """
 
 from __future__ import annotations
@@ -12,15 +13,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from lightspeed_cli.models import PositionKey, Side, TraderPosition
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
 
 HIDDEN_LEADERBOARD = "positions not shared: the trader hides them on the leaderboard"
 HIDDEN_COPYTRADE = "positions not shared: the lead portfolio is private or hides its positions"
+
+
+def _blank_is_missing(value: object) -> object:
+    """An empty string is a number Binance left out, like null (a row still needs its amount:
+    a missing amount rejects the whole answer)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+_Number = Annotated[Decimal | None, BeforeValidator(_blank_is_missing)]
+_Millis = Annotated[int | None, BeforeValidator(_blank_is_missing)]
 
 
 class _Wire(BaseModel):
@@ -37,18 +48,18 @@ class PositionRow(_Wire):
     """One position row, in the leaderboard's field names (copy-trade rows alias theirs)."""
 
     symbol: str | None = None
-    amount: Decimal | None = None  # signed: positive long, negative short; 0 = closed
-    entryPrice: Decimal | None = None
-    markPrice: Decimal | None = None
-    pnl: Decimal | None = None
-    leverage: Decimal | None = None
-    updateTimeStamp: int | None = None  # ms
+    amount: _Number = None  # signed: positive long, negative short; 0 = closed
+    entryPrice: _Number = None
+    markPrice: _Number = None
+    pnl: _Number = None
+    leverage: _Number = None
+    updateTimeStamp: _Millis = None  # ms
     positionSide: Literal["BOTH", "LONG", "SHORT"] | None = None  # hedge rows name their side
 
 
 class LeaderboardData(_Wire):
     otherPositionRetList: list[PositionRow] | None = None
-    updateTimeStamp: int | None = None
+    updateTimeStamp: _Millis = None  # ms
 
 
 class LeaderboardAnswer(_Envelope):
@@ -56,8 +67,8 @@ class LeaderboardAnswer(_Envelope):
 
 
 class CopytradeRow(PositionRow):
-    amount: Decimal | None = Field(default=None, alias="positionAmount")
-    pnl: Decimal | None = Field(default=None, alias="unrealizedProfit")
+    amount: _Number = Field(default=None, alias="positionAmount")
+    pnl: _Number = Field(default=None, alias="unrealizedProfit")
 
 
 class CopytradeAnswer(_Envelope):
