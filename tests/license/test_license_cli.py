@@ -233,6 +233,39 @@ def test_admin_releases_a_dead_machines_seat(
     assert empty.exit_code == 0 and "No machine holds a seat" in empty.output
 
 
+# Runs the CLI in a Python that cannot import the server extra (starlette, uvicorn).
+_WITHOUT_SERVER_EXTRA = """
+import sys
+class NoServerExtra:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("starlette", "uvicorn"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoServerExtra())
+from lightspeed_cli.cli import main
+main()
+"""
+
+
+def test_admin_commands_work_without_the_server_extra(tmp_path: Path, config_for) -> None:
+    config = config_for(dead_url())
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", _WITHOUT_SERVER_EXTRA, "--config", str(config), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    db = str(tmp_path / "admin.sqlite3")
+    issued = cli("license-server", "issue", "--db", db)
+    assert issued.returncode == 0, issued.stderr
+    key = KEY_LINE.search(issued.stdout).group(0)
+    for args in (("list",), ("seats", key), ("extend", key, "--days", "1"), ("revoke", key)):
+        done = cli("license-server", *args, "--db", db)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    serve = cli("license-server", "serve", "--db", db)
+    assert serve.returncode == 1 and "Traceback" not in serve.stderr
+    said = " ".join((serve.stdout + serve.stderr).split())
+    assert "needs the server extra" in said and "'.[server]'" in said
+
+
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[tuple[str, list[str], Path, Path]]:
     """`lightspeed license-server serve` as a real subprocess on a free port."""

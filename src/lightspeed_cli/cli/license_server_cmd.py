@@ -39,8 +39,7 @@ def _data_file(ctx: typer.Context, explicit: Path | None, name: str) -> Path:
 
 
 def _open_db(ctx: typer.Context, db: Path | None) -> LicenseDB:
-    from lightspeed_cli.license.db import LicenseDB
-    from lightspeed_cli.license.server import DB_FILE
+    from lightspeed_cli.license.db import DB_FILE, LicenseDB  # no server extra needed
 
     return LicenseDB(_data_file(ctx, db, DB_FILE))
 
@@ -97,15 +96,21 @@ def serve_cmd(
     ),
 ) -> None:
     """Start the license server (put it behind HTTPS in production)."""
-    import uvicorn
+    try:
+        import uvicorn
 
-    from lightspeed_cli.license.server import (
-        DB_FILE,
-        KEY_FILE,
-        ServerConfig,
-        build_service,
-        create_app,
-    )
+        from lightspeed_cli.license.server import (
+            KEY_FILE,
+            ServerConfig,
+            build_service,
+            create_app,
+        )
+    except ModuleNotFoundError as exc:
+        fail(
+            f"`license-server serve` needs the server extra ({exc.name} is not installed):"
+            " pipx install --force '.[server]', or pip install '.[server]'"
+        )
+    from lightspeed_cli.license.db import DB_FILE
     from lightspeed_cli.logsetup import configure
 
     settings = get_settings(ctx, missing_ok=True)

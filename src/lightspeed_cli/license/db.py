@@ -28,6 +28,8 @@ from lightspeed_cli.license.keys import (
 )
 from lightspeed_cli.license.token import from_epoch, to_epoch
 
+DB_FILE = "license-server.sqlite3"  # in the data dir unless --db says otherwise
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     key_id      TEXT PRIMARY KEY,

@@ -51,7 +51,6 @@ from lightspeed_cli.license.token import (
 )
 
 log = logging.getLogger(__name__)
-DB_FILE = "license-server.sqlite3"
 KEY_FILE = "license-server.key"
 _M = TypeVar("_M", bound=BaseModel)
 

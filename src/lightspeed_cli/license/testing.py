@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightspeed_cli.license.db import KeyRecord
+from lightspeed_cli.license.db import DB_FILE, KeyRecord
 from lightspeed_cli.license.server import (
-    DB_FILE,
     KEY_FILE,
     LicenseService,
     ServerConfig,
