@@ -359,8 +359,13 @@ class Engine:
             elif existing.status is OrderStatus.FILLED:
                 self.journal.advance_book(signal)
                 return
-            # never placed: the attempt was bumped, so the retry gets a fresh id
+            # never placed: the retry gets a fresh id. A fatal stop (bad key) or a crash between
+            # marking it failed and the bump leaves the attempt as it was: bump it now, or the
+            # change could never go out again (the old id is taken in the journal)
             cid = self._client_order_id(trader.id, signal)
+            if cid == existing.client_order_id:
+                self.journal.bump_attempt(trader.id, signal.symbol, signal.side)
+                cid = self._client_order_id(trader.id, signal)
         mirrored = self.journal.mirrored_positions()  # read once per signal
         held = next(
             (

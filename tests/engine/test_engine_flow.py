@@ -404,3 +404,26 @@ async def test_leaderboard_trader_with_a_web_session_is_mirrored(
     assert (order.side, order.qty, order.reduce_only) == ("Sell", Decimal("0.5"), False)
     sent = fake_binance.requests(uid)[-1]
     assert "v2/private" in sent.path and sent.headers.get("csrftoken") == "csrf-token"
+
+
+async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -> None:
+    import pytest
+
+    from lightspeed_cli.engine import FatalTradingError
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    rig.bybit.inject("/v5/order/create", BybitFault.error(10003, "API key is invalid."), times=5)
+    rig.binance.clear_positions(TRADER_A)
+    with pytest.raises(FatalTradingError):
+        await rig.poll()  # trading stops; the user fixes the key and starts again
+    rig.bybit.clear_faults()
+    rig = await make_rig()
+    await rig.poll()  # the close was never placed: it goes out now, under a fresh id
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    assert len({o.order_link_id for o in rig.bybit.orders}) == len(rig.bybit.orders) == 2
