@@ -395,10 +395,12 @@ class BybitBroker(ExchangeOwner):
         acked_at: datetime,
         seen: Fill | None = None,
     ) -> ExecutionResult:
-        """Wait (briefly) until the market order shows a final status, then report it."""
+        """Wait (briefly) until the market order shows a final status, then report it.
+
+        PartiallyFilled is not final: the rest of a market order may still fill."""
         fill = seen
         for n in range(self._polling.attempts):
-            if fill is not None and fill.status not in ("open",):
+            if fill is not None and fill.status in ("filled", "canceled", "rejected"):
                 break
             if n:
                 await asyncio.sleep(self._polling.delay)

@@ -152,6 +152,7 @@ class _State:
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=10_000))
     calls: Counter[str] = field(default_factory=Counter)
     slow_fills: int = 0
+    slow_status: str = "New"
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -319,10 +320,12 @@ class FakeBybit:
         with self._lock:
             self._state.faults.clear()
 
-    def slow_fills(self, lookups: int) -> None:
-        """Orders accepted from now on read as "New" for their first `lookups` lookups."""
+    def slow_fills(self, lookups: int, *, partial: bool = False) -> None:
+        """Orders accepted from now on read as "New" (or, with `partial`, "PartiallyFilled"
+        with half their fill: a market order still eating the book) for `lookups` lookups."""
         with self._lock:
             self._state.slow_fills = lookups
+            self._state.slow_status = "PartiallyFilled" if partial else "New"
 
     # ---- inspection ------------------------------------------------------------------------
 
@@ -614,6 +617,7 @@ class FakeBybit:
             fee=fill.fee,
             created_at=datetime.now(UTC),
             pending_lookups=self._state.slow_fills,
+            pending_status=self._state.slow_status,
         )
 
     def _find_orders(self, params: dict[str, Any], *, open_only: bool) -> list[dict[str, Any]]:

@@ -119,7 +119,8 @@ class OrderRecord:
     fee: Decimal
     created_at: datetime
     status: str = "Filled"
-    pending_lookups: int = 0  # lookups still answered "New" (scripted slow fill)
+    pending_lookups: int = 0  # lookups still answered `pending_status` (scripted slow fill)
+    pending_status: str = "New"  # or "PartiallyFilled": half the fill shows meanwhile
 
 
 def ticker_json(symbol: str, last: Decimal) -> dict[str, Any]:
@@ -233,7 +234,10 @@ def position_json(
 def order_json(o: OrderRecord) -> dict[str, Any]:
     """One /v5/order/realtime or /v5/order/history entry."""
     pending = o.pending_lookups > 0
-    filled = Decimal(0) if pending else o.filled_qty
+    share = Decimal(1)  # of the fill that shows
+    if pending:
+        share = Decimal("0.5") if o.pending_status == "PartiallyFilled" else Decimal(0)
+    filled = o.filled_qty * share
     ms = str(int(o.created_at.timestamp() * 1000))
     return {
         "orderId": o.order_id,
@@ -245,15 +249,15 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "side": o.side,
         "isLeverage": "",
         "positionIdx": o.position_idx,
-        "orderStatus": "New" if pending else o.status,
+        "orderStatus": o.pending_status if pending else o.status,
         "cancelType": "UNKNOWN",
         "rejectReason": "EC_NoError",
-        "avgPrice": "" if pending else fmt(o.price),
+        "avgPrice": fmt(o.price) if filled else "",
         "leavesQty": fmt(o.qty - filled) if pending or o.status == "Filled" else "0",
         "leavesValue": "0",
         "cumExecQty": fmt(filled),
         "cumExecValue": fmt(filled * o.price),
-        "cumExecFee": "0" if pending else fmt(o.fee),
+        "cumExecFee": fmt(o.fee * share),
         "timeInForce": "IOC",
         "orderType": "Market",
         "stopOrderType": "",
