@@ -9,7 +9,8 @@ Modes (per trader via `TraderSettings.effective_sizing`):
 For `fixed_margin` and `equity_pct` an INCREASE grows the held quantity by the fraction the
 trader grew theirs. In every mode an INCREASE of a position we do not hold (it predates our
 start, or its OPEN was refused) is refused: we do not chase positions we did not open.
-REDUCE sells `held x reduce_fraction`; CLOSE sells exactly what we hold, never more.
+REDUCE sells `held x reduce_fraction`, less if it would leave a remainder below the
+market's min qty (that could never be closed); CLOSE sells exactly what we hold, never more.
 
 Quantities are rounded DOWN to the market's step with Decimal arithmetic. Opening orders are
 clamped to `max_order_notional_usdt` and the market's max qty, then refused below the market's
@@ -114,6 +115,10 @@ def _size_reduce(
         fraction = (signal.previous_size - signal.new_size) / signal.previous_size
     market = mapping.market
     quantity = min(floor_to_step(held_qty * fraction, market.qty_step), held_qty)
+    if 0 < held_qty - quantity < market.min_qty:
+        # Bybit refuses any order below its minimum, so a remainder below it could never be
+        # closed when the trader leaves: keep the minimum (the trader still holds a position)
+        quantity = floor_to_step(held_qty - market.min_qty, market.qty_step)
     refusal = _below_min_qty(quantity, market.min_qty, what=f"reduce of {fraction} of {held_qty}")
     if refusal:
         return refusal

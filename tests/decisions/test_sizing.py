@@ -263,3 +263,13 @@ def test_flip_must_be_expanded_before_sizing():
     flip = signal(K.OPEN).model_copy(update={"kind": K.FLIP})
     with pytest.raises(ValueError, match="expand"):
         size(flip)
+
+
+def test_reduce_never_leaves_a_remainder_below_min_qty_that_could_not_be_closed():
+    m = mapping(qty_step="0.01", min_qty="0.05")
+    # 65 % of 0.1 = 0.065 -> 0.06 would leave 0.04 < 0.05: sell 0.05, keep the minimum
+    assert sized(size(signal(K.REDUCE, "1", "0.35"), m=m, held="0.1")).quantity == D("0.05")
+    # leaving exactly the minimum is fine as it is
+    assert sized(size(signal(K.REDUCE, "2", "1"), m=m, held="0.1")).quantity == D("0.05")
+    # when keeping the minimum leaves less than a minimum order to sell: refused
+    refused(size(signal(K.REDUCE, "1", "0.35"), m=m, held="0.09"), "min_qty")

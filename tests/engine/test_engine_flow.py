@@ -427,3 +427,23 @@ async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -
     await rig.poll()  # the close was never placed: it goes out now, under a fresh id
     assert rig.bybit_size("ETHUSDT", "long") == 0
     assert len({o.order_link_id for o in rig.bybit.orders}) == len(rig.bybit.orders) == 2
+
+
+async def test_a_reduce_never_leaves_less_than_bybits_minimum_so_the_close_can_go_out(
+    make_rig,
+) -> None:
+    rig0 = await make_rig()
+    rig0.bybit.set_lot_size("ETHUSDT", minOrderQty="0.05")  # above the 0.01 step
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "1", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.1")
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "0.35", "3000")])
+    await rig.poll()  # 65 % of 0.1 would leave 0.04, which Bybit would not let us close
+    assert rig.bybit_size("ETHUSDT", "long") >= Decimal("0.05")
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    assert rig.engine.journal.mirrored_positions() == []
