@@ -95,6 +95,24 @@ def test_order_refusals(client: Client, fake: FakeBybit) -> None:
     assert [r[0] for r in fake.rejections] == ["a", "b", "c", "d", "e", "f", "g", "h"]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"qty": 0.01},  # a JSON number: Bybit wants decimal strings ("Request parameter error")
+        {"qty": "1E-2"},  # exponent notation
+        {"qty": " 0.01"},
+        {"orderLinkId": "ls:1"},  # only letters, digits, "-" and "_"
+        {"orderLinkId": "ls.1"},
+        {"orderLinkId": "a" * 37},  # at most 36
+    ],
+)
+def test_order_fields_bybit_refuses(client: Client, fake: FakeBybit, fields: dict) -> None:
+    body = {"qty": "0.01", "orderLinkId": "ok-1", **fields}
+    assert client.order(**body)["retCode"] == 10001
+    assert fake.orders == []
+    assert client.order(qty="0.01", orderLinkId="A-z_09" + "x" * 30)["retCode"] == 0  # 36 chars
+
+
 def test_settings_endpoints(client: Client, fake: FakeBybit) -> None:
     lev = {"category": "linear", "symbol": "BTCUSDT", "buyLeverage": "5", "sellLeverage": "5"}
     assert client.post("/v5/position/set-leverage", lev)["retCode"] == 0

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import uuid
@@ -65,6 +66,9 @@ __all__ = [
     "default_instruments",
     "instrument",
 ]
+
+_LINK_ID = re.compile(r"[A-Za-z0-9_-]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 DEFAULT_API_KEY = "fake-bybit-key"
 DEFAULT_API_SECRET = "fake-bybit-secret"
@@ -581,8 +585,8 @@ class FakeBybit:
     def _accept(self, params: dict[str, Any], link_id: str) -> OrderRecord:
         if params.get("category") != "linear":
             raise BybitError(10001, "category invalid")
-        if len(link_id) > 36:
-            raise BybitError(10001, "orderLinkId is too long")
+        if len(link_id) > 36 or not _LINK_ID.fullmatch(link_id or "x"):
+            raise BybitError(10001, "orderLinkId is invalid")  # ≤ 36 of [A-Za-z0-9_-]
         if link_id and link_id in self._state.by_link:
             raise BybitError(110072, "OrderLinkedID is duplicate")
         market = self._market(params.get("symbol", ""))
@@ -591,9 +595,10 @@ class FakeBybit:
         side = params.get("side")
         if side not in ("Buy", "Sell"):
             raise BybitError(10001, "Side invalid")
-        qty = dec(params.get("qty"))
-        if qty is None:
-            raise BybitError(10001, "Qty invalid")
+        raw_qty = params.get("qty")
+        if not isinstance(raw_qty, str) or not _DECIMAL.fullmatch(raw_qty):
+            raise BybitError(10001, "Request parameter error.")  # decimal strings only
+        qty = Decimal(raw_qty)
         reduce_only = params.get("reduceOnly") in (True, "true", "True", 1)
         idx = int(params.get("positionIdx", 0))
         price = self._state.prices[market.symbol]
