@@ -415,7 +415,11 @@ class Engine:
         if market is None or market.max_qty is None or intent.quantity <= market.max_qty:
             return intent
         capped = floor_to_step(market.max_qty, market.qty_step)
-        what = "closing in chunks" if intent.signal_kind is SignalKind.CLOSE else "reduce trimmed"
+        is_close = intent.signal_kind is SignalKind.CLOSE
+        if is_close and 0 < intent.quantity - capped < market.min_qty:
+            # the last chunk must be one Bybit takes: a remainder below its minimum would stay
+            capped = floor_to_step(intent.quantity - market.min_qty, market.qty_step)
+        what = "closing in chunks" if is_close else "reduce trimmed"
         self._event(
             "warning",
             f"{intent.trader} {intent.symbol}: {intent.quantity} is above Bybit's market-order"

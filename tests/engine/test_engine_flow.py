@@ -447,3 +447,21 @@ async def test_a_reduce_never_leaves_less_than_bybits_minimum_so_the_close_can_g
     await rig.poll()
     assert rig.bybit_size("ETHUSDT", "long") == 0
     assert rig.engine.journal.mirrored_positions() == []
+
+
+async def test_a_close_in_chunks_never_leaves_a_last_chunk_below_bybits_minimum(make_rig) -> None:
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "9.2", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.92")
+    # Bybit lowers the market-order cap and raises the minimum; a restarted bot loads them
+    rig.bybit.set_lot_size("ETHUSDT", maxMktOrderQty="0.3", minOrderQty="0.05")
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    for _ in range(6):
+        await rig.poll()
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    assert all(o.qty >= Decimal("0.05") for o in rig.bybit.orders if o.reduce_only)
+    assert rig.engine.journal.mirrored_positions() == []
