@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,6 +143,7 @@ class Engine:
         self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
         self._license_open: bool | None = None
+        self._open_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
@@ -345,6 +346,22 @@ class Engine:
     # ---- one signal ------------------------------------------------------------------------
 
     async def _handle_signal(self, trader: TraderSettings, signal: Signal, received: float) -> None:
+        """Opens and increases on one Bybit symbol go one at a time, from reading the mirrored
+        book to recording the fill: two traders' opens deciding at once would both pass the
+        one-way check (and the symbol's cap) that only one may pass, and net on Bybit.
+        Reduces and closes never wait."""
+        assert self.symbols is not None, "engine.start() must run first"
+        if signal.kind.is_risk_reducing:
+            await self._handle_signal_now(trader, signal, received)
+            return
+        mapping = self.symbols.resolve(signal.symbol)
+        key = mapping.market.symbol if isinstance(mapping, SymbolMapping) else signal.symbol
+        async with self._open_locks[key]:
+            await self._handle_signal_now(trader, signal, received)
+
+    async def _handle_signal_now(
+        self, trader: TraderSettings, signal: Signal, received: float
+    ) -> None:
         assert self.symbols is not None, "engine.start() must run first"
         mapping = self.symbols.resolve(signal.symbol)
         bybit_symbol = mapping.market.symbol if isinstance(mapping, SymbolMapping) else ""

@@ -465,3 +465,25 @@ async def test_a_close_in_chunks_never_leaves_a_last_chunk_below_bybits_minimum(
     assert rig.bybit_size("ETHUSDT", "long") == 0
     assert all(o.qty >= Decimal("0.05") for o in rig.bybit.orders if o.reduce_only)
     assert rig.engine.journal.mirrored_positions() == []
+
+
+async def test_one_way_conflict_holds_when_two_traders_open_opposite_sides_at_once(
+    make_rig,
+) -> None:
+    import asyncio
+
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
+    # the first price read is slow, so the other poll decides while that open is in flight
+    rig.bybit.inject("/v5/market/tickers", BybitFault.delayed(1.0), times=1)
+    await asyncio.gather(rig.poll(TRADER_A), rig.poll(TRADER_B))
+    assert len(rig.bybit.orders) == 1  # one of them is refused: they would net to flat
+    mirrored = rig.engine.journal.mirrored_positions()
+    assert len(mirrored) == 1
+    assert rig.bybit_size("ETHUSDT", mirrored[0].side.value) == mirrored[0].quantity
