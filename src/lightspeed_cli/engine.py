@@ -175,6 +175,8 @@ class Engine:
             await asyncio.gather(*tasks)
         finally:
             stop.set()
+            # a loop that died must not leave the others orphaned mid-order: let them finish
+            await asyncio.gather(*tasks, return_exceptions=True)
             await checkpoints
             if renewals is not None:
                 renewals.cancel()
@@ -202,12 +204,12 @@ class Engine:
                 await self.poll_trader(trader)
             except FatalTradingError as exc:
                 self.fatal = str(exc)
-                self._event("error", f"trading stopped: {exc}")
                 stop.set()
+                self._report_error(f"trading stopped: {exc}")
                 return
             except Exception as exc:  # a bug for one trader must not stop the others
                 log.exception("trader %s: unexpected error", trader.id)
-                self._event("error", f"{trader.id}: unexpected error: {exc!r}")
+                self._report_error(f"{trader.id}: unexpected error: {exc!r}")
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -674,6 +676,13 @@ class Engine:
         )
 
     # ---- events ----------------------------------------------------------------------------
+
+    def _report_error(self, message: str) -> None:
+        """An error event that cannot itself raise out of a polling loop (a full disk, say)."""
+        try:
+            self._event("error", message)
+        except Exception:
+            log.exception("could not record: %s", message)
 
     def _event(self, level: str, message: str, *, notify: bool = False) -> None:
         at = self.clock()

@@ -487,3 +487,41 @@ async def test_one_way_conflict_holds_when_two_traders_open_opposite_sides_at_on
     mirrored = rig.engine.journal.mirrored_positions()
     assert len(mirrored) == 1
     assert rig.bybit_size("ETHUSDT", mirrored[0].side.value) == mirrored[0].quantity
+
+
+async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders(
+    make_rig, monkeypatch
+) -> None:
+    """A's poll fails and so does writing that failure down (say, a full disk): B must go on
+    being polled, and `run` must not return while any trader's loop is still mid-poll."""
+    import asyncio
+
+    rig = await make_rig()
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    real_poll, real_event = rig.engine.poll_trader, rig.engine._event
+
+    async def poll(trader) -> None:
+        if trader.id == TRADER_A:
+            raise RuntimeError("boom")
+        await real_poll(trader)
+
+    def event(level: str, message: str, **kwargs) -> None:
+        if "boom" in message:
+            raise OSError("database or disk is full")
+        real_event(level, message, **kwargs)
+
+    monkeypatch.setattr(rig.engine, "poll_trader", poll)
+    monkeypatch.setattr(rig.engine, "_event", event)
+    rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "10", "3000")])
+    stop = asyncio.Event()
+    run = asyncio.create_task(rig.engine.run(stop))
+    for _ in range(200):  # bounded: at most ~10 s
+        if rig.bybit_size("ETHUSDT", "long") or run.done():
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    assert await run == 0
+    assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("trader:")] == []
