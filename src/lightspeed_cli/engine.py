@@ -144,6 +144,9 @@ class Engine:
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
         self._license_open: bool | None = None
         self._open_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # opens/increases sent but not yet recorded, by client order id: the caps count them,
+        # or two traders opening different symbols at once could each pass a cap only one fits
+        self._in_flight: dict[str, MirroredPosition] = {}
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
@@ -403,7 +406,7 @@ class Engine:
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
-            decision, bybit_last = await self._decide(trader, signal, mapping, held, mirrored, cid)
+            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid)
             if decision.intent is not None and signal.kind is SignalKind.CLOSE:
                 decision = self._with_close_reference(decision, mapping, bybit_last)
         if decision.refusal is not None:
@@ -422,9 +425,28 @@ class Engine:
         row = self.journal.order(intent.client_order_id)
         assert row is not None
         self.signal_overhead_ms.append((time.perf_counter() - received) * 1000)
-        result = await self.broker.execute(intent)
-        self.view.orders_sent += 1
-        await self._apply_result(row, signal, result)
+        if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
+            self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
+        try:
+            result = await self.broker.execute(intent)
+            self.view.orders_sent += 1
+            await self._apply_result(row, signal, result)
+        finally:
+            self._in_flight.pop(intent.client_order_id, None)
+
+    def _reserved(self, intent: OrderIntent, price: Decimal) -> MirroredPosition:
+        """An open in flight, as the caps see it: its quantity at the price it was sized at."""
+        now = self.clock()
+        return MirroredPosition(
+            trader=intent.trader,
+            symbol=intent.symbol,
+            side=intent.side,
+            binance_symbol=intent.binance_symbol,
+            quantity=intent.quantity,
+            entry_price=price,
+            opened_at=now,
+            updated_at=now,
+        )
 
     def _within_market_max(self, intent: OrderIntent) -> OrderIntent:
         """Bybit caps one market order at maxMktOrderQty. A close above it goes out in chunks,
@@ -499,10 +521,12 @@ class Engine:
         signal: Signal,
         mapping: SymbolMapping | Refusal,
         held: MirroredPosition | None,
-        mirrored: list[MirroredPosition],
         cid: str,
     ) -> tuple[Decision, Decimal]:
-        """The pure decision, fed with what it needs from Bybit and the journal."""
+        """The pure decision, fed with what it needs from Bybit and the journal.
+
+        The book the caps see is read after the Bybit round trips (another trader's fill may
+        have landed meanwhile) and includes the opens still in flight."""
         from lightspeed_cli.decide import DecisionContext, decide
 
         now = self.clock()
@@ -514,6 +538,7 @@ class Engine:
             )
         else:
             bybit_last, equity = await self._bybit_price(signal, mapped), Decimal(0)
+        mirrored = [*self.journal.mirrored_positions(), *self._in_flight.values()]
         position_notional = sum(
             (
                 m.quantity * m.entry_price

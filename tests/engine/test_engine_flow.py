@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from engine_rig import TRADER_A, TRADER_B
 
 from lightspeed_cli.sim.binance import FakePosition, Fault
@@ -487,6 +488,35 @@ async def test_one_way_conflict_holds_when_two_traders_open_opposite_sides_at_on
     mirrored = rig.engine.journal.mirrored_positions()
     assert len(mirrored) == 1
     assert rig.bybit_size("ETHUSDT", mirrored[0].side.value) == mirrored[0].quantity
+
+
+@pytest.mark.parametrize(
+    "cap",
+    [{"max_open_positions": 1}, {"max_total_notional_usdt": "3200"}],
+    ids=["open-positions", "total-notional"],
+)
+async def test_caps_hold_when_two_traders_open_different_symbols_at_once(
+    make_rig, cap: dict
+) -> None:
+    """Each open fits the cap alone (ETH 3,000 USDT, SOL 300 USDT), not both together: the
+    second to decide must count the first while that one's order is still in flight."""
+    import asyncio
+
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig(safety=cap)
+    for t in (TRADER_A, TRADER_B):
+        rig.binance.clear_positions(t)
+        await rig.poll(t)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    rig.binance.set_positions(TRADER_B, [L("SOLUSDT", "20", "150")])
+    rig.bybit.inject("/v5/order/create", BybitFault.delayed(1.0), times=1)
+    await asyncio.gather(rig.poll(TRADER_A), rig.poll(TRADER_B))
+    assert len(rig.bybit.orders) == 1
+    assert len(rig.engine.journal.mirrored_positions()) == 1
+    # once the first has filled, the book alone says the same
+    await asyncio.gather(rig.poll(TRADER_A), rig.poll(TRADER_B))
+    assert len(rig.bybit.orders) == 1
 
 
 async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders(
