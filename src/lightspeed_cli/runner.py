@@ -98,15 +98,26 @@ def license_label(options: RunOptions) -> str:
 
 async def run_bot(settings: Settings, options: RunOptions) -> int:
     """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
-    from lightspeed_cli.engine import Engine
-    from lightspeed_cli.notify import Notifier
-
     if not [t for t in settings.traders if t.enabled]:
         raise StartupError(
             "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
         )
     data_dir = settings.storage.resolved_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
+    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
+
+    try:
+        with instance_lock(journal_path(settings, options.paper)):
+            return await _run_locked(settings, options, data_dir)
+    except AlreadyRunning as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
+    """run_bot's body, while this process alone holds the journal."""
+    from lightspeed_cli.engine import Engine
+    from lightspeed_cli.notify import Notifier
+
     license_client = None
     if options.require_license and not options.paper:
         from lightspeed_cli.license.client import LicenseClient, LicenseError

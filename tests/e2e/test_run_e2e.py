@@ -21,6 +21,13 @@ def test_scripted_session_mirrors_exactly_and_stops_on_sigterm(e2e) -> None:
     bot.start()
     wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
 
+    # a second bot on the same journal would act on every change twice: it is refused
+    second = bot.cli("run", "--no-live")
+    assert second.returncode == 1, second.stdout + second.stderr
+    said = " ".join((second.stdout + second.stderr).split())
+    assert f"pid {bot.proc.pid}" in said and "is already using" in said, said
+    assert bot.alive()
+
     binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
     wait_for("two opens", lambda: len(bybit.orders) == 2)
