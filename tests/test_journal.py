@@ -272,3 +272,36 @@ def test_a_partial_close_keeps_the_change_open_under_a_new_attempt(journal: Jour
     assert entry.position is not None and (entry.version, entry.attempt) == (1, 1)
     held = journal.mirrored_position(TRADER, "ETHUSDT", Side.LONG)
     assert held is not None and held.quantity == Decimal("0.7")
+
+
+def _open(journal: Journal, cid: str, qty: str) -> None:
+    sig = signal(SignalKind.OPEN, "0", "1")
+    journal.record_intent(intent(cid, SignalKind.OPEN, qty), sig, leader_change_at=T0)
+    journal.record_fill(
+        journal.order(cid),  # type: ignore[arg-type]
+        fill(cid, qty, "100"),
+        signal=sig,
+        slippage_bps=None,
+        detection_latency_ms=None,
+    )
+
+
+def test_the_mirrored_book_read_follows_every_write(tmp_path: Path, journal: Journal) -> None:
+    """mirrored_positions() is cached: fills, drops and rollbacks must all show through."""
+    assert journal.mirrored_positions() == []
+    _open(journal, "ls-o1", "0.5")
+    (held,) = journal.mirrored_positions()
+    assert held.quantity == Decimal("0.5")
+    journal.mirrored_positions().clear()  # a caller's list is its own
+    assert len(journal.mirrored_positions()) == 1
+
+    with pytest.raises(RuntimeError), journal._tx() as db:
+        journal._write_mirrored(db, held, Decimal("9"), Decimal("100"), T0)
+        assert journal.mirrored_positions()[0].quantity == Decimal("9")  # inside the write
+        raise RuntimeError("crash before commit")
+    assert journal.mirrored_positions()[0].quantity == Decimal("0.5")  # rolled back
+
+    journal.drop_mirrored(TRADER, "ETHUSDT", Side.LONG)
+    assert journal.mirrored_positions() == []
+    with Journal(tmp_path / "journal.sqlite3") as reopened:  # and it is what is on disk
+        assert reopened.mirrored_positions() == []

@@ -187,6 +187,9 @@ class Journal:
         self._db.execute("PRAGMA busy_timeout=5000")
         if not autocheckpoint:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
+        # the mirrored book, read on every signal and written only through this object (one
+        # bot per journal: instancelock.py); every write and every rollback drops it
+        self._mirrored_cache: tuple[MirroredPosition, ...] | None = None
         self._migrate()
 
     @classmethod
@@ -244,8 +247,13 @@ class Journal:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._mirrored_cache = None  # it may hold what was just rolled back
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._mirrored_cache = None
+            raise
 
     # ---- leader book -------------------------------------------------------------------
 
@@ -625,6 +633,7 @@ class Journal:
         entry: Decimal,
         now: datetime,
     ) -> None:
+        self._mirrored_cache = None
         if quantity <= 0:
             db.execute(
                 "DELETE FROM mirrored WHERE trader=? AND symbol=? AND side=?",
@@ -652,11 +661,14 @@ class Journal:
         return self._mirrored_row(self._db, trader, symbol, side)
 
     def mirrored_positions(self) -> list[MirroredPosition]:
-        rows = self._db.execute("SELECT * FROM mirrored ORDER BY trader, symbol, side")
-        return [_mirrored(r) for r in rows]
+        if self._mirrored_cache is None:
+            rows = self._db.execute("SELECT * FROM mirrored ORDER BY trader, symbol, side")
+            self._mirrored_cache = tuple(_mirrored(r) for r in rows)
+        return list(self._mirrored_cache)
 
     def drop_mirrored(self, trader: str, symbol: str, side: Side) -> None:
         """Bybit no longer has this position (closed outside the bot, or liquidated)."""
+        self._mirrored_cache = None
         self._db.execute(
             "DELETE FROM mirrored WHERE trader=? AND symbol=? AND side=?",
             (trader, symbol, side.value),
