@@ -128,6 +128,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
     import lightspeed_cli.engine as engine_module
     from lightspeed_cli.engine import Engine
     from lightspeed_cli.journal import Journal
+    from lightspeed_cli.runner import freeze_startup_heap
     from lightspeed_cli.settings import Settings
     from lightspeed_cli.sources.binance import BinanceSource
 
@@ -176,6 +177,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
         source.fetch = counted  # type: ignore[method-assign]
         try:
             await engine.start()
+            freeze_startup_heap()  # as run_bot does
             rss_ready = vm_kb("VmRSS")
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(args["seconds"], stop.set)

@@ -40,6 +40,7 @@ from fakeprocs import ScriptedBinance, fake_bybit
 from lightspeed_cli.engine import Engine
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal import Journal
+from lightspeed_cli.runner import freeze_startup_heap
 from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from lightspeed_cli.sources.binance import BinanceSource
@@ -242,6 +243,7 @@ async def measure(signals: int, warmup: int, what_if: WhatIf = WhatIf()) -> dict
             _cache_reads(broker)
         try:
             await engine.start()
+            freeze_startup_heap()  # as run_bot does
             return await _drive(engine, Script(fake), wire, signals, warmup)
         finally:
             await source.aclose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -53,6 +54,14 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)
+
+
+def freeze_startup_heap() -> None:
+    """What is alive once the engine has started (ccxt and its markets, settings, the symbol
+    map) lives as long as the process: take it out of the cyclic collector's sight, so a full
+    collection no longer walks it inside a signal (BENCHMARKS.md: p99 about 1 ms lower)."""
+    gc.collect()
+    gc.freeze()
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:
@@ -163,6 +172,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             report = await engine.start()
         except Exception as exc:
             raise StartupError(f"cannot start trading: {exc}") from None
+        freeze_startup_heap()
         log.info(
             "reconciled: %d filled, %d never placed, %d unknown, %d closed outside, %d unmanaged",
             report.resolved_filled,
