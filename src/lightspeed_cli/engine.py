@@ -57,6 +57,9 @@ EXIT_FATAL = 3  # trading stopped: bad keys / permissions, or the license is unu
 EQUITY_CACHE_SECONDS = 5.0
 POLL_STATE_WRITE_SECONDS = 5.0  # an unchanged poll status is journaled at most this often
 CHECKPOINT_SECONDS = 30.0
+# a close or reduce Bybit rejects goes again after this pause, doubling up to the cap: never
+# abandoned (the trader has left), never a retry storm
+REJECTED_RETRY_SECONDS = (5.0, 300.0)
 
 
 class Source(Protocol):
@@ -147,6 +150,9 @@ class Engine:
         # opens/increases sent but not yet recorded, by client order id: the caps count them,
         # or two traders opening different symbols at once could each pass a cap only one fits
         self._in_flight: dict[str, MirroredPosition] = {}
+        # (trader, Binance symbol, side) -> (monotonic time a rejected close may go again,
+        # rejections in a row)
+        self._retry_at: dict[tuple[str, str, Side], tuple[float, int]] = {}
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
@@ -368,6 +374,9 @@ class Engine:
         self, trader: TraderSettings, signal: Signal, received: float
     ) -> None:
         assert self.symbols is not None, "engine.start() must run first"
+        retry = self._retry_at.get((trader.id, signal.symbol, signal.side))
+        if retry is not None and time.monotonic() < retry[0]:
+            return  # a rejected close, pausing before it goes again (said when it was rejected)
         mapping = self.symbols.resolve(signal.symbol)
         bybit_symbol = mapping.market.symbol if isinstance(mapping, SymbolMapping) else ""
         cid = self._client_order_id(trader.id, signal)
@@ -433,6 +442,14 @@ class Engine:
             await self._apply_result(row, signal, result)
         finally:
             self._in_flight.pop(intent.client_order_id, None)
+
+    def _pause_after_rejection(self, row: OrderRow, signal: Signal) -> float:
+        key = (row.trader, signal.symbol, signal.side)
+        rejections = self._retry_at.get(key, (0.0, 0))[1] + 1
+        first, cap = REJECTED_RETRY_SECONDS
+        pause = min(first * 2 ** (rejections - 1), cap)
+        self._retry_at[key] = (time.monotonic() + pause, rejections)
+        return pause
 
     def _reserved(self, intent: OrderIntent, price: Decimal) -> MirroredPosition:
         """An open in flight, as the caps see it: its quantity at the price it was sized at."""
@@ -615,6 +632,8 @@ class Engine:
     async def _apply_result(self, row: OrderRow, signal: Signal, result: ExecutionResult) -> None:
         outcome = result.outcome
         label = f"{row.trader} {signal.kind.value} {row.symbol} {row.side.value} {row.quantity}"
+        if outcome not in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
+            self._retry_at.pop((row.trader, signal.symbol, signal.side), None)
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
             price = result.fill.price
@@ -647,8 +666,14 @@ class Engine:
                 result.error,
                 signal_decision=SignalDecision.FAILED,
             )
-            self.journal.advance_book(signal)
-            self._event("error", f"FAILED {label}: {outcome.value}: {result.error}", notify=True)
+            retry = ""
+            if signal.kind.is_risk_reducing:  # the change stays open: it goes again later
+                retry = f" (will retry in {self._pause_after_rejection(row, signal):g} s)"
+            else:
+                self.journal.advance_book(signal)
+            self._event(
+                "error", f"FAILED {label}: {outcome.value}: {result.error}{retry}", notify=True
+            )
             return
         # rate limited, unavailable, unknown: Bybit may or may not have the order
         self.journal.mark_order_unknown(row.client_order_id, outcome.value, result.error)

@@ -555,3 +555,41 @@ async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders
     assert await run == 0
     assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("trader:")] == []
+
+
+async def test_a_close_bybit_rejects_is_retried_after_a_pause_not_abandoned(make_rig) -> None:
+    """The trader has left: a rejected close must not leave the follower holding the position.
+    It goes again after a back-off (no retry storm in between), under a fresh id."""
+    from lightspeed_cli.models import Side
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT") == Decimal(1)
+
+    rig.binance.clear_positions(TRADER_A)
+    rig.bybit.inject("/v5/order/create", BybitFault.error(10001, "params error"))
+    await rig.poll()  # rejected
+    await rig.poll()  # within the back-off: nothing sent
+    assert len(rig.bybit.orders) == 1 and rig.bybit_size("ETHUSDT") == Decimal(1)
+    assert rig.engine.journal.mirrored_positions()  # still held, still known
+    said = [e.message for e in rig.engine.view.events if e.level == "error"]
+    assert len(said) == 1 and "10001" in said[0] and "will retry in 5 s" in said[0]
+
+    # rejected again when it goes again: the pause doubles
+    key = (TRADER_A, "ETHUSDT", Side.LONG)
+    rig.engine._retry_at[key] = (0.0, rig.engine._retry_at[key][1])
+    rig.bybit.inject("/v5/order/create", BybitFault.error(10001, "params error"))
+    await rig.poll()
+    assert "will retry in 10 s" in rig.engine.view.events[-1].message
+    assert rig.bybit_size("ETHUSDT") == Decimal(1)
+
+    rig.engine._retry_at.clear()  # the back-off is over
+    await rig.poll()
+    assert rig.bybit_size("ETHUSDT") == 0
+    assert rig.engine.journal.mirrored_positions() == []
+    links = [o.order_link_id for o in rig.bybit.orders]
+    assert len(links) == len(set(links)) == 2  # rejected orders never reached the book
