@@ -64,6 +64,12 @@ class Rig:
         assert settings is not None
         await self.engine.poll_trader(settings)
 
+    async def poll_flat(self, *traders: str) -> None:
+        """The traders (default A) hold nothing now; poll each (a baseline, or a close)."""
+        for trader in traders or (TRADER_A,):
+            self.binance.clear_positions(trader)
+            await self.poll(trader)
+
     def bybit_size(self, symbol: str, side: str = "long") -> Decimal:
         for p in self.bybit.ledger.open_positions():
             if p.symbol == symbol and p.side is not None and p.side.value == side:

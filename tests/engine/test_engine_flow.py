@@ -34,8 +34,7 @@ async def test_open_increase_reduce_close_mirror_at_ratio(make_rig) -> None:
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000")])
     await rig.poll()  # reduced by 75 %: follower 0.2 -> 0.05
     assert rig.bybit_size("BTCUSDT") == Decimal("0.05")
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     assert rig.bybit_size("BTCUSDT") == Decimal(0)
     kinds = [o.reduce_only for o in rig.bybit.orders]
     assert kinds == [False, False, True, True]
@@ -52,8 +51,7 @@ async def test_open_increase_reduce_close_mirror_at_ratio(make_rig) -> None:
 
 async def test_flip_closes_then_opens(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     rig.binance.set_positions(TRADER_A, [S("ETHUSDT", "5", "3000")])
@@ -66,8 +64,7 @@ async def test_flip_closes_then_opens(make_rig) -> None:
 
 async def test_binance_faults_close_nothing(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     await rig.poll()
     assert rig.bybit_size("BTCUSDT") == Decimal("0.1")
@@ -89,8 +86,7 @@ async def test_binance_faults_close_nothing(make_rig) -> None:
 
 async def test_refused_trade_is_journaled_and_nothing_sent(make_rig) -> None:
     rig = await make_rig(safety={"max_price_divergence_bps": "50"})
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_mark_price("BTCUSDT", "60000")
     rig.bybit.set_price("BTCUSDT", "60400")  # 66.7 bps away
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
@@ -100,15 +96,13 @@ async def test_refused_trade_is_journaled_and_nothing_sent(make_rig) -> None:
     assert row["decision"] == "refused"
     assert row["check_name"] == "price_divergence_bps"
     # the trader later closes: nothing was mirrored, so nothing is sent either
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     assert rig.bybit.orders == []
 
 
 async def test_unmapped_symbol_is_refused_with_its_reason(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_mark_price("BTCUSDC", "60000")
     rig.binance.set_positions(TRADER_A, [L("BTCUSDC", "1", "60000")])
     await rig.poll()
@@ -119,9 +113,7 @@ async def test_unmapped_symbol_is_refused_with_its_reason(make_rig) -> None:
 
 async def test_two_traders_on_one_symbol_are_mirrored_separately(make_rig) -> None:
     rig = await make_rig()
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     rig.binance.set_positions(TRADER_A, [L("SOLUSDT", "100", "150")])
     rig.binance.set_positions(TRADER_B, [L("SOLUSDT", "50", "150")])
     await rig.poll(TRADER_A)
@@ -136,8 +128,7 @@ async def test_two_traders_on_one_symbol_are_mirrored_separately(make_rig) -> No
 
 async def test_reconcile_marks_closed_outside_and_reports_unmanaged(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     await rig.poll()
     # the user closes the position by hand on Bybit and opens another one
@@ -155,8 +146,7 @@ async def test_reconcile_marks_closed_outside_and_reports_unmanaged(make_rig) ->
 
 async def test_reconcile_reports_a_size_changed_outside(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     with rig.bybit._lock:
@@ -171,9 +161,7 @@ async def test_reconcile_reports_a_size_changed_outside(make_rig) -> None:
 
 async def test_one_way_account_refuses_opposite_side_for_another_trader(make_rig) -> None:
     rig = await make_rig()
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll(TRADER_A)
     rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
@@ -183,8 +171,7 @@ async def test_one_way_account_refuses_opposite_side_for_another_trader(make_rig
     row = rig.engine.journal.history()[-1]
     assert (row["decision"], row["check_name"]) == ("refused", "one_way_conflict")
     # once A is out, B's later opens on the other side go through again
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll(TRADER_A)
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "20", "3000")])
     await rig.poll(TRADER_B)  # an increase of a position never mirrored: skipped
     rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "5", "3000")])
@@ -197,8 +184,7 @@ async def test_hedge_trader_on_hedge_account_mirrors_both_sides(make_rig) -> Non
 
     with FakeBybit.running(hedge_mode=True) as hedge:
         rig = await make_rig(bybit=hedge)
-        rig.binance.clear_positions(TRADER_A)
-        await rig.poll()
+        await rig.poll_flat()
         rig.binance.set_positions(
             TRADER_A,
             [L("SOLUSDT", "100", "150", hedge=True), S("SOLUSDT", "60", "150", hedge=True)],
@@ -216,16 +202,14 @@ async def test_hedge_trader_on_hedge_account_mirrors_both_sides(make_rig) -> Non
 
 async def test_close_slippage_is_measured_against_the_latest_mark(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     await rig.poll()
     # the market rallies while the leader holds; polls see the new mark, no signal
     rig.binance.set_mark_price("BTCUSDT", "66000")
     rig.bybit.set_price("BTCUSDT", "66000")
     await rig.poll()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     close = rig.engine.journal.history()[-1]
     assert close["kind"] == "close" and close["fill_price"] == "66000"
     assert Decimal(close["slippage_bps"]) == 0  # not -909 bps against the stale 60000
@@ -277,8 +261,7 @@ async def test_a_refused_api_key_stops_trading_with_exit_code_3(make_rig) -> Non
 
 async def test_a_close_above_bybits_market_order_max_goes_out_in_chunks(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
@@ -301,9 +284,7 @@ async def test_a_slow_trader_never_stalls_the_others(make_rig) -> None:
     import asyncio
 
     rig = await make_rig()
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     # A's answers now take far past the 2 s timeout; B opens meanwhile
     rig.binance.inject(Fault.SLOW, trader=TRADER_A, delay=30)
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
@@ -334,8 +315,7 @@ async def test_a_close_bybit_could_not_take_is_retried_next_poll(make_rig) -> No
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     rig.bybit.inject("/v5/order/create", BybitFault.maintenance(), times=10)
@@ -354,8 +334,7 @@ async def test_an_open_bybit_could_not_take_is_not_chased(make_rig) -> None:
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.bybit.inject("/v5/order/create", BybitFault.maintenance(), times=10)
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
@@ -414,8 +393,7 @@ async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
@@ -436,24 +414,21 @@ async def test_a_reduce_never_leaves_less_than_bybits_minimum_so_the_close_can_g
     rig0 = await make_rig()
     rig0.bybit.set_lot_size("ETHUSDT", minOrderQty="0.05")  # above the 0.01 step
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "1", "3000")])
     await rig.poll()
     assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.1")
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "0.35", "3000")])
     await rig.poll()  # 65 % of 0.1 would leave 0.04, which Bybit would not let us close
     assert rig.bybit_size("ETHUSDT", "long") >= Decimal("0.05")
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     assert rig.bybit_size("ETHUSDT", "long") == 0
     assert rig.engine.journal.mirrored_positions() == []
 
 
 async def test_a_close_in_chunks_never_leaves_a_last_chunk_below_bybits_minimum(make_rig) -> None:
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "9.2", "3000")])
     await rig.poll()
     assert rig.bybit_size("ETHUSDT", "long") == Decimal("0.92")
@@ -476,9 +451,7 @@ async def test_one_way_conflict_holds_when_two_traders_open_opposite_sides_at_on
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
     # the first price read is slow, so the other poll decides while that open is in flight
@@ -505,9 +478,7 @@ async def test_caps_hold_when_two_traders_open_different_symbols_at_once(
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig(safety=cap)
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     rig.binance.set_positions(TRADER_B, [L("SOLUSDT", "20", "150")])
     rig.bybit.inject("/v5/order/create", BybitFault.delayed(1.0), times=1)
@@ -527,9 +498,7 @@ async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders
     import asyncio
 
     rig = await make_rig()
-    for t in (TRADER_A, TRADER_B):
-        rig.binance.clear_positions(t)
-        await rig.poll(t)
+    await rig.poll_flat(TRADER_A, TRADER_B)
     real_poll, real_event = rig.engine.poll_trader, rig.engine._event
 
     async def poll(trader) -> None:
@@ -564,8 +533,7 @@ async def test_a_close_bybit_rejects_is_retried_after_a_pause_not_abandoned(make
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
-    rig.binance.clear_positions(TRADER_A)
-    await rig.poll()
+    await rig.poll_flat()
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     await rig.poll()
     assert rig.bybit_size("ETHUSDT") == Decimal(1)
