@@ -60,6 +60,7 @@ CHECKPOINT_SECONDS = 30.0
 # a close or reduce Bybit rejects goes again after this pause, doubling up to the cap: never
 # abandoned (the trader has left), never a retry storm
 REJECTED_RETRY_SECONDS = (5.0, 300.0)
+_UNSETTLED = (OrderStatus.INTENT, OrderStatus.UNKNOWN)
 
 
 class Source(Protocol):
@@ -147,8 +148,9 @@ class Engine:
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
         self._license_open: bool | None = None
         self._open_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # opens/increases sent but not yet recorded, by client order id: the caps count them,
-        # or two traders opening different symbols at once could each pass a cap only one fits
+        # opens/increases sent and not yet recorded (or of unknown fate), by client order id:
+        # the caps count them, or two traders opening different symbols at once could each
+        # pass a cap only one fits
         self._in_flight: dict[str, MirroredPosition] = {}
         # (trader, Binance symbol, side) -> (monotonic time a rejected close may go again,
         # rejections in a row)
@@ -383,8 +385,10 @@ class Engine:
         existing = self.journal.order(cid)
         if existing is not None:
             # replay after a crash or a failed lookup: settle the old order before anything else
-            if existing.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN):
+            if existing.status in _UNSETTLED:
                 state = await self._settle_unfinished(existing)
+                if state != "unknown":
+                    self._in_flight.pop(existing.client_order_id, None)  # the journal knows
                 if state != "not_placed":
                     return  # filled (the book moved on) or still unknown (same id next poll)
             elif existing.status is OrderStatus.FILLED:
@@ -441,7 +445,11 @@ class Engine:
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
         finally:
-            self._in_flight.pop(intent.client_order_id, None)
+            settled = self.journal.order(intent.client_order_id)
+            if settled is None or settled.status not in _UNSETTLED:
+                # an order of unknown fate may be on Bybit: the caps keep counting it until
+                # a lookup settles it
+                self._in_flight.pop(intent.client_order_id, None)
 
     def _pause_after_rejection(self, row: OrderRow, signal: Signal) -> float:
         key = (row.trader, signal.symbol, signal.side)

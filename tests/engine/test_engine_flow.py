@@ -561,3 +561,25 @@ async def test_a_close_bybit_rejects_is_retried_after_a_pause_not_abandoned(make
     assert rig.engine.journal.mirrored_positions() == []
     links = [o.order_link_id for o in rig.bybit.orders]
     assert len(links) == len(set(links)) == 2  # rejected orders never reached the book
+
+
+async def test_an_open_of_unknown_fate_still_counts_toward_the_caps(make_rig) -> None:
+    """Bybit may hold an order whose answer was lost: until a lookup settles it, the caps count
+    it, or a second open could pass a cap the two together break."""
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig(safety={"max_open_positions": 1})
+    await rig.poll_flat(TRADER_A, TRADER_B)
+    rig.bybit.inject("/v5/order/create", BybitFault.lost_response())
+    rig.bybit.inject("/v5/order/realtime", BybitFault.server_error(502), times=50)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll(TRADER_A)
+    assert rig.engine.journal.mirrored_positions() == []  # its fate is unknown to the bot
+    rig.binance.set_positions(TRADER_B, [L("SOLUSDT", "20", "150")])
+    await rig.poll(TRADER_B)
+    assert [o.symbol for o in rig.bybit.orders] == ["ETHUSDT"]  # B refused: the cap is full
+
+    rig.bybit.clear_faults()
+    await rig.poll(TRADER_A)  # the lookup finds the fill: the journal holds it now
+    assert len(rig.engine.journal.mirrored_positions()) == 1
+    assert rig.engine._in_flight == {}
