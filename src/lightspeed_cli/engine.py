@@ -43,7 +43,7 @@ from lightspeed_cli.models import (
 )
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
-from lightspeed_cli.sizing import floor_to_step
+from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -482,9 +482,8 @@ class Engine:
             return intent
         capped = floor_to_step(market.max_qty, market.qty_step)
         is_close = intent.signal_kind is SignalKind.CLOSE
-        if is_close and 0 < intent.quantity - capped < market.min_qty:
-            # the last chunk must be one Bybit takes: a remainder below its minimum would stay
-            capped = floor_to_step(intent.quantity - market.min_qty, market.qty_step)
+        if is_close:  # the last chunk must be one Bybit takes
+            capped = leaving_closable(capped, intent.quantity, market)
         what = "closing in chunks" if is_close else "reduce trimmed"
         self._event(
             "warning",

@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightspeed_cli.models import Refusal, Signal, SignalKind, SymbolMapping
+from lightspeed_cli.models import MarketInfo, Refusal, Signal, SignalKind, SymbolMapping
 from lightspeed_cli.settings import SizingMode, SizingSettings
 
 CLAMP_ORDER_NOTIONAL = "max_order_notional_usdt"
@@ -50,6 +50,14 @@ def floor_to_step(quantity: Decimal, step: Decimal) -> Decimal:
     if quantity <= 0:
         return Decimal(0)
     return (quantity // step) * step
+
+
+def leaving_closable(part: Decimal, total: Decimal, market: MarketInfo) -> Decimal:
+    """`part` of `total`, lowered when needed so that what stays is nothing or at least Bybit's
+    minimum order: a remainder below the minimum could never be sent, so never closed."""
+    if 0 < total - part < market.min_qty:
+        return floor_to_step(total - market.min_qty, market.qty_step)
+    return part
 
 
 def sizing_price(signal: Signal, mapping: SymbolMapping, price: Decimal | None = None) -> Decimal:
@@ -115,10 +123,8 @@ def _size_reduce(
         fraction = (signal.previous_size - signal.new_size) / signal.previous_size
     market = mapping.market
     quantity = min(floor_to_step(held_qty * fraction, market.qty_step), held_qty)
-    if 0 < held_qty - quantity < market.min_qty:
-        # Bybit refuses any order below its minimum, so a remainder below it could never be
-        # closed when the trader leaves: keep the minimum (the trader still holds a position)
-        quantity = floor_to_step(held_qty - market.min_qty, market.qty_step)
+    # the trader still holds a position: keep one the final close can send
+    quantity = leaving_closable(quantity, held_qty, market)
     refusal = _below_min_qty(quantity, market.min_qty, what=f"reduce of {fraction} of {held_qty}")
     if refusal:
         return refusal
