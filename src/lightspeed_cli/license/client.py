@@ -431,15 +431,16 @@ class LicenseClient:
             previous=previous,
         )
 
+    async def _free_seat(self, token: str) -> DeactivateResponse:
+        """Ask the server to free the seat `token` holds on this machine."""
+        request = LeaseRequest(lease=token, machine=self.fingerprint)
+        return await self._post(DEACTIVATE_PATH, request, DeactivateResponse)
+
     async def _release(self, token: str, hint: str) -> str:
         """Free the seat a replaced key held here, best effort: the new key is already active,
         so a failure is reported, never raised (the admin can still free that seat)."""
         try:
-            await self._post(
-                DEACTIVATE_PATH,
-                LeaseRequest(lease=token, machine=self.fingerprint),
-                DeactivateResponse,
-            )
+            await self._free_seat(token)
         except _ServerError as exc:
             if exc.code in REFUSAL_CODES:
                 return f"the previous key {hint} holds no seat here any more [{exc.code}]"
@@ -551,12 +552,7 @@ class LicenseClient:
         seats_used: int | None = None
         if not local_only:
             try:
-                resp = await self._post(
-                    DEACTIVATE_PATH,
-                    LeaseRequest(lease=self._token, machine=self.fingerprint),
-                    DeactivateResponse,
-                )
-                seats_used = resp.seats_used
+                seats_used = (await self._free_seat(self._token)).seats_used
             except _ServerError as exc:
                 if exc.code not in REFUSAL_CODES:  # refused = the seat is already gone
                     raise LicenseError(f"{exc.message} [{exc.code}]") from None
