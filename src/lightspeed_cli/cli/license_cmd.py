@@ -147,9 +147,10 @@ def status_cmd(
 def _machine(client: LicenseClient) -> str:
     """The fingerprint prefix an admin gives `license-server release` (a hash, not an id)."""
     from lightspeed_cli.license.client import LicenseError
+    from lightspeed_cli.license.fingerprint import short_fingerprint
 
     try:
-        return f"{client.fingerprint[:16]}…"
+        return short_fingerprint(client.fingerprint)
     except LicenseError as exc:
         return str(exc)
 

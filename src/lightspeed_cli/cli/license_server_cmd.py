@@ -226,6 +226,8 @@ def seats_cmd(
     from rich import box
     from rich.table import Table
 
+    from lightspeed_cli.license.fingerprint import short_fingerprint
+
     database = _open_db(ctx, db)
     record = _find(database, key)
     _show(record)
@@ -237,8 +239,9 @@ def seats_cmd(
     for name in ("machine", "activated", "last seen"):
         table.add_column(name, no_wrap=True)
     for seat in seats:
-        # 16 hex digits name a machine well enough for `release` and fit any terminal
-        table.add_row(f"{seat.machine[:16]}…", _stamp(seat.activated_at), _stamp(seat.last_seen))
+        table.add_row(
+            short_fingerprint(seat.machine), _stamp(seat.activated_at), _stamp(seat.last_seen)
+        )
     console.print(table)
 
 
@@ -255,6 +258,8 @@ def release_cmd(
 
     If that machine is still running, it stops opening positions at its next heartbeat.
     """
+    from lightspeed_cli.license.fingerprint import short_fingerprint
+
     if len(machine) < 8:
         fail("give at least 8 characters of the machine's fingerprint (see `seats`)", EXIT_USAGE)
     database = _open_db(ctx, db)
@@ -267,7 +272,7 @@ def release_cmd(
             f"{machine}… matches {len(matches)} machines: give more of the fingerprint", EXIT_USAGE
         )
     database.deactivate(record.key_id, matches[0].machine)
-    console.print(Text(f"Released the seat of machine {matches[0].machine[:16]}…"))
+    console.print(Text(f"Released the seat of machine {short_fingerprint(matches[0].machine)}"))
     refreshed = database.get(record.key_id)
     assert refreshed is not None
     _show(refreshed)

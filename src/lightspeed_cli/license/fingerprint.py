@@ -51,3 +51,9 @@ def machine_fingerprint(machine_id_file: Path | None = None, user: str | None = 
     """64 hex chars identifying this machine and user to the license server."""
     material = "\0".join((_SALT, machine_id(machine_id_file), user or _user()))
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    """How a machine is shown to people: 16 hex digits name it well enough for
+    `license-server release` (which takes any unique prefix) and fit any terminal."""
+    return f"{fingerprint[:16]}…"
