@@ -37,6 +37,7 @@ from lightspeed_cli.settings import (
 from lightspeed_cli.sources.errors import (
     SESSION_NEEDED,
     RejectedAnswer,
+    SessionRefused,
     SourceError,
     ThrottledError,
     TransientError,
@@ -236,7 +237,7 @@ class BinanceSource:
             return request.parse(body)
         except RejectedAnswer as exc:
             if request.needs_session and exc.login_required:  # an expired session, said plainly
-                raise SourceError("session", f"{SESSION_NEEDED} (Binance: {exc.detail})") from None
+                raise SessionRefused(f"Binance: {exc.detail}") from None
             raise
 
     async def _open_exit_within_budget(self) -> Exit:
@@ -259,9 +260,7 @@ class BinanceSource:
                 log.warning("%s: no requests through it for %g s", error.reason, retry_after)
             raise error
         if status in (401, 403) and request.needs_session:
-            raise SourceError(
-                "session", f"{SESSION_NEEDED} (Binance refused the session: HTTP {status})"
-            )
+            raise SessionRefused(f"Binance refused the session: HTTP {status}")
         if status >= 500:
             raise TransientError(f"http-{status}", f"Binance server error: HTTP {status}")
         if status == 403:

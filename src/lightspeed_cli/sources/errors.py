@@ -45,6 +45,13 @@ class ThrottledError(TransientError):
         self.retry_after = retry_after
 
 
+class SessionRefused(SourceError):
+    """Binance refused the web session (missing or expired): the fix is the user's."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("session", f"{SESSION_NEEDED} ({detail})")
+
+
 class MalformedAnswer(SourceError):
     """The body is not the shape we know: never guess, never partial."""
 
