@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lightspeed_cli.datadir import data_dir_errors, prepare_data_dir
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
@@ -112,14 +113,16 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
             "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
         )
     data_dir = settings.storage.resolved_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
     from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
 
-    try:
-        with instance_lock(journal_path(settings, options.paper)):
-            return await _run_locked(settings, options, data_dir)
-    except AlreadyRunning as exc:
-        raise StartupError(str(exc)) from None
+    with contextlib.ExitStack() as held:
+        try:
+            with data_dir_errors(data_dir):  # DataDirError: one line, exit 2
+                prepare_data_dir(data_dir)
+                held.enter_context(instance_lock(journal_path(settings, options.paper)))
+        except AlreadyRunning as exc:
+            raise StartupError(str(exc)) from None
+        return await _run_locked(settings, options, data_dir)
 
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
@@ -129,16 +132,13 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
 
     license_client = None
     if options.require_license and not options.paper:
-        from lightspeed_cli.license.client import LicenseClient, LicenseError
+        from lightspeed_cli.license.client import LicenseClient
 
+        # any license problem still starts the bot, closing-only: closes and reductions keep
+        # mirroring so nobody is left exposed (the engine announces it below)
         license_client = LicenseClient(settings.license, data_dir)
-        try:
+        with data_dir_errors(data_dir):
             state = await license_client.startup_check()
-        except LicenseError as exc:
-            raise StartupError(f"license: {exc}") from None
-        if not state.can_open:
-            # still start: closes and reductions keep mirroring so nobody is left exposed
-            log.error("license: %s: no new positions will be opened", state.reason)
         if state.warning:
             log.warning("license: %s", state.warning)
 
@@ -156,7 +156,8 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         broker = build_broker(settings, options)
     except BrokerError as exc:
         raise StartupError(exc.message) from None
-    journal = Journal(journal_path(settings, options.paper), autocheckpoint=False)
+    with data_dir_errors(data_dir):
+        journal = Journal(journal_path(settings, options.paper), autocheckpoint=False)
     source = build_source(settings, options)
     engine = Engine(
         settings,
@@ -167,6 +168,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         notifier=Notifier(settings.notify),
     )
     live = options.live_view if options.live_view is not None else sys.stdout.isatty()
+    engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
             report = await engine.start()

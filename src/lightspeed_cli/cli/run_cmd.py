@@ -41,16 +41,13 @@ def _open_journal(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-d
     return settings, Journal(path)
 
 
-def _license_line(settings) -> str:  # type: ignore[no-untyped-def]
-    try:
-        from lightspeed_cli.license.client import LicenseClient
-    except ImportError:
-        return "unknown"
-    state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
-    text = "valid" if state.valid and state.can_open else state.reason
-    if state.warning:
-        text += f" ({state.warning})"
-    return text
+def _license_line(settings):  # type: ignore[no-untyped-def]
+    """Green when `run` may open, bold red "CLOSING ONLY: why" otherwise."""
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.gate import license_text
+
+    client = LicenseClient(settings.license, settings.storage.resolved_data_dir())
+    return license_text(client.state())
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +75,7 @@ def register(app: typer.Typer) -> None:
         trading was stopped (bad API key or permission); exit 2 a config problem.
         """
         from lightspeed_cli import logsetup
+        from lightspeed_cli.datadir import EXIT_DATA_DIR, DataDirError
         from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
         settings = get_settings(ctx)
@@ -98,6 +96,8 @@ def register(app: typer.Typer) -> None:
             code = run_async(run_bot(settings, options))
         except StartupError as exc:
             fail(str(exc))
+        except DataDirError as exc:
+            fail(str(exc), EXIT_DATA_DIR)
         raise typer.Exit(code)
 
     @app.command()
