@@ -96,31 +96,23 @@ def _lines(caplog: pytest.LogCaptureFixture, *phrases: str) -> int:
     )
 
 
-def test_half_sent_headers_are_dropped_after_the_header_timeout(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("payload", "limit", "logged"),
+    [
+        (PARTIAL_HEADERS, "header_timeout_seconds", "no complete request headers within 0.5 s"),
+        (PARTIAL_BODY, "body_timeout_seconds", "before its body was complete"),
+    ],
+    ids=["headers", "body"],
+)
+def test_half_sent_requests_are_dropped_after_their_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, payload: bytes, limit: str, logged: str
 ) -> None:
     caplog.set_level(logging.INFO)
-    with (
-        _server(tmp_path, header_timeout_seconds=0.5) as server,
-        _sockets(server, 20, PARTIAL_HEADERS) as socks,
-    ):
+    with _server(tmp_path, **{limit: 0.5}) as server, _sockets(server, 20, payload) as socks:
         _wait_for(lambda: all(_closed_by_server(s) for s in socks), "the server to drop them")
+        _wait_for(lambda: _lines(caplog, logged) == 20, "one line per dropped request")
         assert _health_ok(server)
-    assert _lines(caplog, "no complete request headers within 0.5 s") == 20
-    _assert_quiet(caplog)
-
-
-def test_half_sent_bodies_are_dropped_after_the_body_timeout(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    with (
-        _server(tmp_path, body_timeout_seconds=0.5) as server,
-        _sockets(server, 20, PARTIAL_BODY) as socks,
-    ):
-        _wait_for(lambda: all(_closed_by_server(s) for s in socks), "the server to drop them")
-        _wait_for(lambda: _lines(caplog, "before its body was complete") == 20, "20 log lines")
-        assert _health_ok(server)
+    assert _lines(caplog, logged) == 20
     _assert_quiet(caplog)
 
 
