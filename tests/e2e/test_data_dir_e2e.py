@@ -66,47 +66,42 @@ def assert_clear_stop(result: subprocess.CompletedProcess[str], *said: str) -> N
         assert text in lines[0], (text, lines[0])
 
 
-def test_read_only_data_dir(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    made = tmp_path / "data"
+    made.mkdir(mode=0o700)
+    return made
+
+
+def test_read_only_data_dir(tmp_path: Path, data: Path) -> None:
     config = write_config(tmp_path, data)
     if ROOT:
         d = shlex.quote(str(data))
-        result = start(
-            tmp_path, config, shell=f"mount --bind {d} {d} && mount -o remount,bind,ro {d}"
-        )
-        assert_clear_stop(result, "read-only")
+        read_only = f"mount --bind {d} {d} && mount -o remount,bind,ro {d}"
+        assert_clear_stop(start(tmp_path, config, shell=read_only), "read-only")
     else:
         data.chmod(0o500)
         assert_clear_stop(start(tmp_path, config), "permission denied")
     assert not (data / PAPER_JOURNAL).exists()
 
 
-def test_full_data_dir(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
+def test_full_data_dir(tmp_path: Path, data: Path) -> None:
     config = write_config(tmp_path, data)
-    if ROOT:
-        d = shlex.quote(str(data))
-        fill = f"dd if=/dev/zero of={d}/filler bs=4k count=64 2>/dev/null"
-        result = start(
-            tmp_path,
-            config,
-            shell=f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {d} && ({fill}; true)",
-        )
-        assert_clear_stop(result, "disk is full")
-    else:
+    if not ROOT:
 
         def no_file_growth() -> None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
         assert_clear_stop(start(tmp_path, config, preexec=no_file_growth), "size limit")
+        return
+    d = shlex.quote(str(data))
+    fill = f"(dd if=/dev/zero of={d}/filler bs=4k count=64 2>/dev/null; true)"
+    tiny = f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {d} && {fill}"
+    assert_clear_stop(start(tmp_path, config, shell=tiny), "disk is full")
 
 
-def test_corrupt_journal(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
+def test_corrupt_journal(tmp_path: Path, data: Path) -> None:
     (data / PAPER_JOURNAL).write_bytes(os.urandom(8192))
     (data / PAPER_JOURNAL).chmod(0o600)
     config = write_config(tmp_path, data)

@@ -54,10 +54,7 @@ def other_machines_lease(e2e, lease: Path) -> None:
 def test_a_bad_lease_at_start_runs_closing_only(e2e, webhook, damage, said: str) -> None:
     bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
     bot.env["LIGHTSPEED_NOTIFY__WEBHOOK_URL"] = webhook.url
-    for trader in (TRADER_A, TRADER_B):
-        binance.clear_positions(trader)
-    bot.start()
-    wait_for("baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    e2e.start_flat()
     binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000")])
     wait_for("BTC 0.05 mirrored", lambda: e2e.bybit_size("BTCUSDT", "long") == Decimal("0.05"))
     assert bot.stop(signal.SIGTERM) == 0, bot.log_text()

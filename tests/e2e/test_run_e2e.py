@@ -92,10 +92,7 @@ def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e, webhook) -> No
     bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
     bot.env["LIGHTSPEED_LICENSE__RENEW_INTERVAL_MINUTES"] = "0.01"  # a heartbeat every 0.6 s
     bot.env["LIGHTSPEED_NOTIFY__WEBHOOK_URL"] = webhook.url
-    for trader in (TRADER_A, TRADER_B):
-        binance.clear_positions(trader)
-    bot.start()
-    wait_for("baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    e2e.start_flat()
     binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     wait_for("open", lambda: len(bybit.orders) == 1)
 
