@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
@@ -128,6 +129,7 @@ class Engine:
         journal: Journal,
         license_client: LicenseClient | None = None,
         notifier: Notifier | None = None,
+        alerts: Alerts | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -136,6 +138,7 @@ class Engine:
         self.journal = journal
         self.license = license_client
         self.notifier = notifier
+        self.alerts = alerts or Alerts.from_settings(settings.notify, notifier)
         self.clock = clock
         self.view = EngineView(
             traders={t.id: TraderView(t.id, t.label or t.id) for t in self._traders}
@@ -213,14 +216,21 @@ class Engine:
             started = time.monotonic()
             try:
                 await self.poll_trader(trader)
+                self.alerts.clear(Kind.ERROR, trader.id)
             except FatalTradingError as exc:
                 self.fatal = str(exc)
                 stop.set()
-                self._report_error(f"trading stopped: {exc}")
+                self._report_error(
+                    f"trading stopped: {exc}",
+                    (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+                )
                 return
             except Exception as exc:  # a bug for one trader must not stop the others
                 log.exception("trader %s: unexpected error", trader.id)
-                self._report_error(f"{trader.id}: unexpected error: {exc!r}")
+                self._report_error(
+                    f"{trader.id}: unexpected error: {exc!r}",
+                    (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
+                )
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -257,6 +267,12 @@ class Engine:
                     "warning",
                     f"Bybit holds {on_bybit} {symbol} {side}, the journal {size}:"
                     " changed outside the bot? reduce-only orders are clipped to what Bybit holds",
+                    alert=(
+                        Kind.DRIFT,
+                        f"{symbol} {side}",
+                        "check the position on Bybit; close or adjust it there if it is not"
+                        " meant to be",
+                    ),
                 )
         for (symbol, side), size in bybit.items():
             if (symbol, side) not in held:
@@ -600,13 +616,19 @@ class Engine:
         state = self.license.state()
         if state.can_open != self._license_open:
             if self._license_open is not None or not state.can_open:
-                self._event(
-                    "info" if state.can_open else "error",
-                    "license valid again: opening resumes"
-                    if state.can_open
-                    else f"license: {state.reason}: no new positions (closes still mirror)",
-                    notify=True,
-                )
+                if state.can_open:
+                    self.alerts.clear(Kind.LICENSE, "license", "license valid again")
+                    self._event("info", "license valid again: opening resumes")
+                else:
+                    self._event(
+                        "error",
+                        f"license: {state.reason}: no new positions (closes still mirror)",
+                        alert=(
+                            Kind.LICENSE,
+                            "license",
+                            "run `lightspeed license status`, then renew or reactivate",
+                        ),
+                    )
             self._license_open = state.can_open
         return state.can_open
 
@@ -639,8 +661,11 @@ class Engine:
     async def _apply_result(self, row: OrderRow, signal: Signal, result: ExecutionResult) -> None:
         outcome = result.outcome
         label = f"{row.trader} {signal.kind.value} {row.symbol} {row.side.value} {row.quantity}"
+        order_key = f"{row.trader} {row.symbol} {row.side.value}"
         if outcome not in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
             self._retry_at.pop((row.trader, signal.symbol, signal.side), None)
+        if outcome in (ExecutionOutcome.FILLED, ExecutionOutcome.ALREADY_FLAT):
+            self.alerts.clear(Kind.ORDER, order_key, f"{label}: done")
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
             price = result.fill.price
@@ -664,7 +689,7 @@ class Engine:
                 result.error,
                 signal_decision=SignalDecision.FAILED,
             )
-            self._event("error", f"FAILED {label}: {result.error}", notify=True)
+            self._event("error", f"FAILED {label}: {result.error}")
             raise FatalTradingError(result.error or "Bybit refused the API key")
         if outcome in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
             self.journal.mark_order_failed(
@@ -679,7 +704,9 @@ class Engine:
             else:
                 self.journal.advance_book(signal)
             self._event(
-                "error", f"FAILED {label}: {outcome.value}: {result.error}{retry}", notify=True
+                "error",
+                f"FAILED {label}: {outcome.value}: {result.error}{retry}",
+                alert=(Kind.ORDER, order_key, _order_action(signal, outcome)),
             )
             return
         # rate limited, unavailable, unknown: Bybit may or may not have the order
@@ -693,7 +720,7 @@ class Engine:
                 "error",
                 f"FAILED {label}: {outcome.value}: {result.error}"
                 + (" (will retry)" if signal.kind.is_risk_reducing else ""),
-                notify=True,
+                alert=(Kind.ORDER, order_key, _order_action(signal, outcome)),
             )
 
     def _record_fill(
@@ -734,17 +761,38 @@ class Engine:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def _report_error(self, message: str) -> None:
+    def _report_error(self, message: str, alert: tuple[Kind, str, str] | None = None) -> None:
         """An error event that cannot itself raise out of a polling loop (a full disk, say)."""
         try:
-            self._event("error", message)
+            self._event("error", message, alert=alert)
         except Exception:
             log.exception("could not record: %s", message)
 
-    def _event(self, level: str, message: str, *, notify: bool = False) -> None:
+    def _event(
+        self,
+        level: str,
+        message: str,
+        *,
+        notify: bool = False,
+        alert: tuple[Kind, str, str] | None = None,
+    ) -> None:
+        """Show, log and journal an event. `notify`: a plain webhook message (a trade);
+        `alert`: (kind, subject, what to do), rate-limited by alerts.py. The webhook goes
+        first: a journal that cannot be written must not swallow the alert."""
         at = self.clock()
         self.view.add_event(EngineEvent(at, level, message))
-        self.journal.record_event(level, message, at)
         getattr(log, level if level != "info" else "info")(message)
-        if notify and self.notifier is not None:
+        if alert is not None:
+            kind, subject, action = alert
+            self.alerts.raise_(kind, subject, message, action)
+        elif notify and self.notifier is not None:
             self.notifier.notify(message)
+        self.journal.record_event(level, message, at)
+
+
+def _order_action(signal: Signal, outcome: ExecutionOutcome) -> str:
+    if outcome is ExecutionOutcome.INSUFFICIENT_FUNDS and not signal.kind.is_risk_reducing:
+        return "add margin to the Bybit account; this open is not retried"
+    if signal.kind.is_risk_reducing:
+        return "the bot retries; if it keeps failing, close the position on Bybit by hand"
+    return "check the reason; this open is not retried"

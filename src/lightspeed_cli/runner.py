@@ -124,6 +124,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
     """run_bot's body, while this process alone holds the journal."""
+    from lightspeed_cli.alerts import Alerts
+    from lightspeed_cli.alerts import install as install_alerts
     from lightspeed_cli.engine import Engine
     from lightspeed_cli.notify import Notifier
 
@@ -158,13 +160,17 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         raise StartupError(exc.message) from None
     journal = Journal(journal_path(settings, options.paper), autocheckpoint=False)
     source = build_source(settings, options)
+    notifier = Notifier(settings.notify)
+    alerts = Alerts.from_settings(settings.notify, notifier)
+    install_alerts(alerts)  # license, reconcile and others raise through the same book
     engine = Engine(
         settings,
         broker=broker,
         source=source,
         journal=journal,
         license_client=license_client,
-        notifier=Notifier(settings.notify),
+        notifier=notifier,
+        alerts=alerts,
     )
     live = options.live_view if options.live_view is not None else sys.stdout.isatty()
     try:
@@ -197,6 +203,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             with contextlib.suppress(Exception):
                 await closer()
         journal.close()
+        install_alerts(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
