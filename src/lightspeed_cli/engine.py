@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from lightspeed_cli import blind
 from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
@@ -88,6 +90,12 @@ class TraderView:
     last_poll_at: datetime | None = None
     last_status: str = "-"
     last_reason: str = ""
+    last_ok_at: datetime | None = None  # the last good read: past notify.blind_after_seconds
+    # without one, the trader is blind (blind.py)
+
+    @property
+    def name(self) -> str:
+        return self.trader if self.label in ("", self.trader) else f"{self.label} ({self.trader})"
 
 
 @dataclass
@@ -185,13 +193,23 @@ class Engine:
             for t in self._traders
         ]
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        blind_watch = asyncio.create_task(
+            blind.watch(
+                self.alerts,
+                lambda: [(t.name, t.last_ok_at, t.last_reason) for t in self.view.traders.values()],
+                self.clock,
+                self.settings.notify.blind_after_seconds,
+                stop,
+            ),
+            name="blind-watch",
+        )
         try:
             await asyncio.gather(*tasks)
         finally:
             stop.set()
             # a loop that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(*tasks, return_exceptions=True)
-            await checkpoints
+            await asyncio.gather(checkpoints, blind_watch, return_exceptions=True)
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -217,6 +235,10 @@ class Engine:
             try:
                 await self.poll_trader(trader)
                 self.alerts.clear(Kind.ERROR, trader.id)
+            except sqlite3.DatabaseError as exc:
+                if await self._journal_failed(exc):
+                    stop.set()
+                    return
             except FatalTradingError as exc:
                 self.fatal = str(exc)
                 stop.set()
@@ -234,6 +256,27 @@ class Engine:
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _journal_failed(self, exc: sqlite3.DatabaseError) -> bool:
+        """True if the journal is damaged: trading stops (exit 3), loudly. A full disk or an
+        I/O error is an alert, and the loop goes on (nothing is sent that is not journaled)."""
+        from lightspeed_cli import journalcheck
+
+        damaged = await journalcheck.diagnose(self.journal.path, exc)
+        if damaged is None:
+            log.error("journal write failed: %s", exc)
+            self.alerts.raise_(
+                Kind.JOURNAL,
+                "disk",
+                f"the journal cannot be written: {exc}",
+                journalcheck.DISK_ACTION,
+            )
+            return False
+        self.fatal = str(damaged)
+        log.error("%s", damaged)
+        self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
+        self.alerts.raise_(Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION)
+        return True
 
     # ---- reconciliation --------------------------------------------------------------------
 
@@ -320,6 +363,8 @@ class Engine:
             result.status.value,
             result.reason,
         )
+        if result.status is FetchStatus.OK:
+            tv.last_ok_at = result.fetched_at
         self._journal_poll(trader.id, result, changed=previous_status != result.status.value)
         if result.status is not FetchStatus.OK or result.snapshot is None:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
@@ -346,6 +391,7 @@ class Engine:
             result.fetched_at,
             result.snapshot.source_time if result.snapshot else None,
         )
+        self.alerts.clear(Kind.JOURNAL, "disk", "the journal can be written again")
 
     async def handle_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
         received = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +39,12 @@ def _open_journal(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-d
     path = journal_path(settings, paper)
     if not path.exists():
         fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    return settings, Journal(path)
+    try:
+        return settings, Journal(path)
+    except sqlite3.DatabaseError as exc:
+        from lightspeed_cli.journalcheck import RECOVER_ACTION
+
+        fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
 
 
 def _license_line(settings) -> str:  # type: ignore[no-untyped-def]
@@ -97,7 +103,7 @@ def register(app: typer.Typer) -> None:
         try:
             code = run_async(run_bot(settings, options))
         except StartupError as exc:
-            fail(str(exc))
+            fail(str(exc), exc.exit_code)
         raise typer.Exit(code)
 
     @app.command()
@@ -113,7 +119,13 @@ def register(app: typer.Typer) -> None:
             labels = {t.id: t.label for t in settings.traders}
             license_line = "paper (no license needed)" if paper else _license_line(settings)
             console.print(
-                status_group(journal, labels, settings.safety.daily_loss_limit_usdt, license_line)
+                status_group(
+                    journal,
+                    labels,
+                    settings.safety.daily_loss_limit_usdt,
+                    license_line,
+                    blind_after=settings.notify.blind_after_seconds,
+                )
             )
 
     @app.command()
