@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from lightspeed_cli import blind
+from lightspeed_cli import blind, massclose
 from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
@@ -67,7 +67,7 @@ _UNSETTLED = (OrderStatus.INTENT, OrderStatus.UNKNOWN)
 
 
 class Source(Protocol):
-    async def fetch(self, trader: TraderSettings) -> FetchResult: ...
+    async def fetch(self, trader: TraderSettings, *, other_exit: bool = False) -> FetchResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -408,6 +408,12 @@ class Engine:
                     " opened before we started are not copied",
                 )
             return
+        if massclose.needs_confirmation(previous, snapshot):
+            assert previous is not None
+            confirmed = await self._confirm_mass_close(trader, previous, snapshot)
+            if confirmed is None:
+                return
+            snapshot, received = confirmed, time.perf_counter()
         signals = diff(
             previous,
             snapshot,
@@ -417,6 +423,28 @@ class Engine:
         for signal in signals:
             for leg in expand_flip(signal):
                 await self._handle_signal(trader, leg, received)
+
+    async def _confirm_mass_close(
+        self, trader: TraderSettings, previous: Snapshot, first: Snapshot
+    ) -> Snapshot | None:
+        """An answer closing several positions at once is read again before acting (one odd
+        empty answer must not close everything); massclose.py decides what to act on."""
+        closing = len(massclose.closed_keys(previous, first))
+        second = await self.source.fetch(trader, other_exit=True)
+        decided = massclose.confirmed(previous, first, second.snapshot)
+        if decided is None:
+            self._event(
+                "warning",
+                f"{trader.id}: one answer closed {closing} positions at once and the second"
+                f" read failed ({second.reason}): nothing closed, read again next poll",
+            )
+        elif not massclose.closed_keys(previous, decided):
+            self._event(
+                "warning",
+                f"{trader.id}: one answer closed {closing} positions at once, the second read"
+                " did not: ignored as a glitch, nothing sent",
+            )
+        return decided
 
     # ---- one signal ------------------------------------------------------------------------
 
