@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,8 +41,15 @@ def _open_journal(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-d
     path = journal_path(settings, paper)
     if not path.exists():
         fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    try:
+    with readable(path):
         return settings, Journal(path)
+
+
+@contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """A damaged journal is one clear line and exit 3, never a traceback."""
+    try:
+        yield
     except sqlite3.DatabaseError as exc:
         from lightspeed_cli.journalcheck import RECOVER_ACTION
 
@@ -113,7 +122,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """License, traders and their last poll, open mirrored positions, today's PnL."""
         settings, journal = _open_journal(ctx, paper)
-        with journal:
+        with readable(journal.path), journal:
             from lightspeed_cli.views import status_group
 
             labels = {t.id: t.label for t in settings.traders}
@@ -143,7 +152,7 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.views import history_csv, history_table
 
         _, journal = _open_journal(ctx, paper)
-        with journal:
+        with readable(journal.path), journal:
             rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
         if csv_out is not None:
             text = history_csv(rows)
