@@ -2,9 +2,9 @@
 
 It holds the journal, the license lease (without a keyring) and the license state, so nobody
 else on the machine may read it. A data dir the bot cannot use at start (read-only, full,
-a file where the dir should be, a journal that is not a database) is one clear line and exit
-code 2: systemd does not restart it (`RestartPreventExitStatus=2`), since only the user can
-fix it.
+a file where the dir should be) is one clear line and exit code 2: systemd does not restart it
+(`RestartPreventExitStatus=2`), since only the user can fix it. A damaged journal file is
+journalcheck.py's (exit 3, with `journal recover`).
 """
 
 from __future__ import annotations

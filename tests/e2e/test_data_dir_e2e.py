@@ -101,13 +101,6 @@ def test_full_data_dir(tmp_path: Path, data: Path) -> None:
     assert_clear_stop(start(tmp_path, config, shell=tiny), "disk is full")
 
 
-def test_corrupt_journal(tmp_path: Path, data: Path) -> None:
-    (data / PAPER_JOURNAL).write_bytes(os.urandom(8192))
-    (data / PAPER_JOURNAL).chmod(0o600)
-    config = write_config(tmp_path, data)
-    assert_clear_stop(start(tmp_path, config), "not a readable database", "backup")
-
-
 @pytest.mark.parametrize("in_the_way", ["file", "parent-file"])
 def test_a_file_where_the_data_dir_should_be(tmp_path: Path, in_the_way: str) -> None:
     blocker = tmp_path / "blocker"
