@@ -75,3 +75,10 @@ def test_each_failure_is_one_line_naming_the_dir(error: Exception, said: str) ->
     assert "\n" not in text and text.startswith("data dir /d") and said in text
     with pytest.raises(DataDirError, match="data dir /d"), data_dir_errors(Path("/d")):
         raise error
+
+
+def test_doctor_creates_the_data_dir_as_run_does(tmp_path: Path) -> None:
+    from lightspeed_cli.doctor import check_data_dir
+
+    check = check_data_dir(tmp_path / "fresh")
+    assert check.ok and mode(tmp_path / "fresh") == 0o700

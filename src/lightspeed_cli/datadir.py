@@ -49,6 +49,12 @@ def create_private(path: Path) -> None:
     keep_private(path)
 
 
+def ensure_writable(path: Path) -> None:
+    """Open `path` for writing and close it: a journal that can be read but not written (an
+    immutable or read-only file) stops the start here, not at the first order. OSError as is."""
+    os.close(os.open(path, os.O_WRONLY))
+
+
 def _tighten(path: Path, mode: int) -> None:
     st = path.stat()
     if st.st_mode & 0o077 and st.st_uid == os.geteuid():

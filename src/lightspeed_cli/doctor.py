@@ -34,8 +34,10 @@ def bybit_rest_url(settings: Settings) -> str:
 
 
 def check_data_dir(path: Path) -> Check:
+    from lightspeed_cli.datadir import prepare_data_dir
+
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(path)  # 0700, as `run` makes it
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
             pass
     except OSError as exc:

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightspeed_cli import journalcheck
-from lightspeed_cli.datadir import EXIT_DATA_DIR, DataDirError, data_dir_errors, prepare_data_dir
+from lightspeed_cli.datadir import (
+    EXIT_DATA_DIR,
+    DataDirError,
+    data_dir_errors,
+    ensure_writable,
+    prepare_data_dir,
+)
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
@@ -189,6 +195,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         raise StartupError(exc.message) from None
     with data_dir_errors(data_dir):
         journal = await _open_journal(settings, options)
+        ensure_writable(journal.path)
     source = build_source(settings, options)
     notifier = Notifier(settings.notify)
     alerts = Alerts.from_settings(settings.notify, notifier)

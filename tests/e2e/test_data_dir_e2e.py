@@ -20,6 +20,7 @@ import pytest
 import tomlkit
 from e2e_rig import LIGHTSPEED, TRADER_A, base_env
 
+from lightspeed_cli.journal import Journal
 from lightspeed_cli.runner import PAPER_JOURNAL
 from lightspeed_cli.settings import Settings
 
@@ -99,6 +100,23 @@ def test_full_data_dir(tmp_path: Path, data: Path) -> None:
     fill = f"(dd if=/dev/zero of={d}/filler bs=4k count=64 2>/dev/null; true)"
     tiny = f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {d} && {fill}"
     assert_clear_stop(start(tmp_path, config, shell=tiny), "disk is full")
+
+
+def test_unwritable_journal(tmp_path: Path, data: Path) -> None:
+    """The journal can be read but not written (immutable as root, 0400 otherwise): stopped at
+    start, not at the first order."""
+    journal = data / PAPER_JOURNAL
+    Journal(journal).close()
+    config = write_config(tmp_path, data)
+    if not ROOT:
+        journal.chmod(0o400)
+        assert_clear_stop(start(tmp_path, config), "permission denied", str(journal))
+        return
+    subprocess.run(["chattr", "+i", str(journal)], check=True)
+    try:
+        assert_clear_stop(start(tmp_path, config), "permission denied", str(journal))
+    finally:
+        subprocess.run(["chattr", "-i", str(journal)], check=True)
 
 
 @pytest.mark.parametrize("in_the_way", ["file", "parent-file"])
