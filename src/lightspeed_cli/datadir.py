@@ -9,6 +9,7 @@ journalcheck.py's (exit 3, with `journal recover`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -43,16 +44,22 @@ def keep_private(path: Path) -> None:
 
 
 def create_private(path: Path) -> None:
-    """Make sure `path` exists 0600 before a library (SQLite) opens it with its own mode."""
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
-    os.close(fd)
-    keep_private(path)
+    """Make sure `path` exists 0600 before a library (SQLite) opens it with its own mode. An
+    existing file is only re-moded: no descriptor of it is opened (and closed), which would
+    drop the POSIX locks another connection of this process holds on it."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        keep_private(path)
 
 
 def ensure_writable(path: Path) -> None:
-    """Open `path` for writing and close it: a journal that can be read but not written (an
-    immutable or read-only file) stops the start here, not at the first order. OSError as is."""
-    os.close(os.open(path, os.O_WRONLY))
+    """Open `path` (if it exists) for writing and close it: a journal that can be read but not
+    written (an immutable or read-only file) stops the start here, not at the first order.
+    OSError as is. Call it before SQLite opens the file: closing any descriptor of a file drops
+    the process's POSIX locks on it, SQLite's included."""
+    with contextlib.suppress(FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY))
 
 
 def _tighten(path: Path, mode: int) -> None:

@@ -194,8 +194,8 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     except BrokerError as exc:
         raise StartupError(exc.message) from None
     with data_dir_errors(data_dir):
+        ensure_writable(journal_path(settings, options.paper))  # before SQLite holds its locks
         journal = await _open_journal(settings, options)
-        ensure_writable(journal.path)
     source = build_source(settings, options)
     notifier = Notifier(settings.notify)
     alerts = Alerts.from_settings(settings.notify, notifier)
