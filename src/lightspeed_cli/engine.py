@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from lightspeed_cli.control import paused_refusal
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
@@ -47,6 +48,7 @@ from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
+    from lightspeed_cli.control import Control
     from lightspeed_cli.license.client import LicenseClient
     from lightspeed_cli.notify import Notifier
 
@@ -141,6 +143,7 @@ class Engine:
             traders={t.id: TraderView(t.id, t.label or t.id) for t in self._traders}
         )
         self.symbols: SymbolMap | None = None
+        self.control: Control | None = None  # pause / close-all (control.py); None = never paused
         self.fatal: str | None = None
         self._equity: tuple[Decimal, float] | None = None
         self._instance = journal.instance_id
@@ -415,7 +418,9 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = self._one_way_conflict(signal, bybit_symbol, mirrored)
+        conflict = paused_refusal(self.control, signal) or self._one_way_conflict(
+            signal, bybit_symbol, mirrored
+        )
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
@@ -733,6 +738,14 @@ class Engine:
         )
 
     # ---- events ----------------------------------------------------------------------------
+
+    def report(self, level: str, message: str) -> None:
+        """An event from beside the engine (control, stops): journaled, logged and notified."""
+        self._event(level, message, notify=True)
+
+    def open_lock(self, bybit_symbol: str) -> asyncio.Lock:
+        """The lock opens on this Bybit symbol hold from deciding to recording the fill."""
+        return self._open_locks[bybit_symbol]
 
     def _report_error(self, message: str) -> None:
         """An error event that cannot itself raise out of a polling loop (a full disk, say)."""

@@ -115,6 +115,10 @@ def register(app: typer.Typer) -> None:
             console.print(
                 status_group(journal, labels, settings.safety.daily_loss_limit_usdt, license_line)
             )
+        from lightspeed_cli.control import read_pause_state
+        from lightspeed_cli.runner import journal_path
+
+        console.print(f"Opens: {read_pause_state(journal_path(settings, paper)).describe()}")
 
     @app.command()
     def history(

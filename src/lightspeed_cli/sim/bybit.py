@@ -42,7 +42,7 @@ from lightspeed_cli.execution.ledger import (
     Ledger,
     LedgerReject,
 )
-from lightspeed_cli.execution.markets import dec, market_from_instrument
+from lightspeed_cli.execution.markets import dec, fmt, market_from_instrument
 from lightspeed_cli.models import MarketInfo
 from lightspeed_cli.settings import AccountMode, BybitSettings
 from lightspeed_cli.sim.bybit_shapes import (
@@ -157,6 +157,7 @@ class _State:
     calls: Counter[str] = field(default_factory=Counter)
     slow_fills: int = 0
     slow_status: str = "New"
+    stops: dict[tuple[str, int], Decimal] = field(default_factory=dict)  # position stop-losses
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -215,6 +216,7 @@ class FakeBybit:
             ("GET", "/v5/order/realtime"): (True, self._order_realtime),
             ("GET", "/v5/order/history"): (True, self._order_history),
             ("POST", "/v5/order/cancel"): (True, self._order_cancel),
+            ("POST", "/v5/position/trading-stop"): (True, self._trading_stop),
         }
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -289,6 +291,7 @@ class FakeBybit:
     def set_price(self, symbol: str, price: Decimal | str | float) -> None:
         with self._lock:
             self._state.prices[symbol] = Decimal(str(price))
+            self._trigger_stops(symbol)
 
     def price(self, symbol: str) -> Decimal:
         with self._lock:
@@ -524,6 +527,9 @@ class FakeBybit:
             ]
         else:
             raise BybitError(10001, "Missing some parameters that must be filled in")
+        stops = self._state.stops
+        for entry in entries:
+            entry["stopLoss"] = fmt(stops.get((entry["symbol"], entry["positionIdx"]), Decimal(0)))
         return {"category": "linear", "list": entries, "nextPageCursor": ""}
 
     def _market(self, symbol: str) -> MarketInfo:
@@ -580,6 +586,7 @@ class FakeBybit:
         if record.order_link_id:
             self._state.by_link[record.order_link_id] = len(self._state.orders)
         self._state.orders.append(record)
+        self._clear_stop_if_flat(record.symbol, record.position_idx)
         return {"orderId": record.order_id, "orderLinkId": record.order_link_id}
 
     def _accept(self, params: dict[str, Any], link_id: str) -> OrderRecord:
@@ -663,3 +670,99 @@ class FakeBybit:
     def _order_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
         # Market orders fill at once: there is never anything left to cancel.
         raise BybitError(110001, "Order does not exist.")
+
+    # ---- position stop-losses and the user's own trades -------------------------------------
+    # Bybit keeps a position's stop-loss (POST /v5/position/trading-stop, tpslMode Full) and
+    # closes the whole position at market when the price crosses it; the close shows in the
+    # order history with stopOrderType "StopLoss" and no orderLinkId. Flat clears the stop.
+
+    @property
+    def stops(self) -> dict[tuple[str, int], Decimal]:
+        """(symbol, positionIdx) -> stop-loss price, of positions that have one."""
+        with self._lock:
+            return dict(self._state.stops)
+
+    def hand_order(self, symbol: str, side: str, qty: Decimal | str, *, idx: int = 0) -> None:
+        """An order the user places on Bybit's site ("Buy" / "Sell"), outside the bot."""
+        with self._lock:
+            self._fill_outside(symbol, side, Decimal(str(qty)), idx, reduce_only=False)
+
+    def _trading_stop(self, params: dict[str, Any]) -> dict[str, Any]:
+        market = self._market(params.get("symbol", ""))
+        idx = int(params.get("positionIdx", 0))
+        pos = self._state.ledger.position(market.symbol, idx)
+        if pos.size <= 0 or pos.side is None:
+            raise BybitError(10001, "can not set tp/sl/ts for zero position")
+        raw = params.get("stopLoss")
+        if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
+            raise BybitError(10001, "params error: stopLoss invalid")
+        stop = Decimal(raw)
+        if stop == 0:
+            self._state.stops.pop((market.symbol, idx), None)
+            return {}
+        if stop % market.tick_size != 0:
+            raise BybitError(10001, "params error: stopLoss must be a multiple of tickSize")
+        price = self._state.prices[market.symbol]
+        long = pos.side.value == "long"
+        if (long and stop >= price) or (not long and stop <= price):
+            side = "Buy" if long else "Sell"
+            word = "lower" if long else "higher"
+            raise BybitError(
+                10001, f"StopLoss:{raw} set for {side} position should {word} than base_price"
+            )
+        self._state.stops[(market.symbol, idx)] = stop
+        return {}
+
+    def _trigger_stops(self, symbol: str) -> None:
+        price = self._state.prices[symbol]
+        for (stop_symbol, idx), stop in list(self._state.stops.items()):
+            if stop_symbol != symbol:
+                continue
+            pos = self._state.ledger.position(symbol, idx)
+            if pos.size <= 0 or pos.side is None:
+                del self._state.stops[(symbol, idx)]
+                continue
+            long = pos.side.value == "long"
+            if (long and price <= stop) or (not long and price >= stop):
+                del self._state.stops[(symbol, idx)]
+                closing = "Sell" if long else "Buy"
+                self._fill_outside(symbol, closing, pos.size, idx, reduce_only=True, by_stop=True)
+
+    def _fill_outside(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        idx: int,
+        *,
+        reduce_only: bool,
+        by_stop: bool = False,
+    ) -> None:
+        market = self._market(symbol)
+        price = self._state.prices[market.symbol]
+        fill = self._state.ledger.fill_market(
+            market, "buy" if side == "Buy" else "sell", qty, price,
+            reduce_only=reduce_only, idx=idx,
+        )  # fmt: skip
+        self._state.orders.append(
+            OrderRecord(
+                order_id=str(uuid.uuid4()),
+                order_link_id="",
+                symbol=market.symbol,
+                side=side,
+                qty=qty,
+                filled_qty=fill.qty,
+                reduce_only=reduce_only,
+                position_idx=idx,
+                price=fill.price,
+                fee=fill.fee,
+                created_at=datetime.now(UTC),
+                stop_order_type="StopLoss" if by_stop else "",
+            )
+        )
+        self._clear_stop_if_flat(market.symbol, idx)
+
+    def _clear_stop_if_flat(self, symbol: str, idx: int) -> None:
+        """A closed position takes its stop-loss with it (a new one starts without)."""
+        if self._state.ledger.position(symbol, idx).size <= 0:
+            self._state.stops.pop((symbol, idx), None)

@@ -121,6 +121,7 @@ class OrderRecord:
     status: str = "Filled"
     pending_lookups: int = 0  # lookups still answered `pending_status` (scripted slow fill)
     pending_status: str = "New"  # or "PartiallyFilled": half the fill shows meanwhile
+    stop_order_type: str = ""  # "StopLoss": Bybit's own close when a position's stop triggered
 
 
 def ticker_json(symbol: str, last: Decimal) -> dict[str, Any]:
@@ -260,7 +261,7 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "cumExecFee": fmt(o.fee * share),
         "timeInForce": "IOC",
         "orderType": "Market",
-        "stopOrderType": "",
+        "stopOrderType": o.stop_order_type,
         "orderIv": "",
         "triggerPrice": "0",
         "takeProfit": "0",
@@ -275,7 +276,7 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",
-        "tpslMode": "",
+        "tpslMode": "Full" if o.stop_order_type else "",
         "tpLimitPrice": "",
         "slLimitPrice": "",
         "placeType": "",

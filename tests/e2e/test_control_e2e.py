@@ -1,0 +1,88 @@
+"""`lightspeed pause / resume / close-all` from the shell, on a running bot and with none."""
+
+from __future__ import annotations
+
+import signal
+from decimal import Decimal
+
+from e2e_rig import TRADER_A, TRADER_B, wait_for
+
+from lightspeed_cli.sim.binance import FakePosition
+
+L = FakePosition.long
+S = FakePosition.short
+
+
+def said(result) -> str:  # type: ignore[no-untyped-def]
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -> None:
+    bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
+    for trader in (TRADER_A, TRADER_B):
+        binance.clear_positions(trader)
+    bot.start()
+    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    wait_for("A's open", lambda: len(bybit.orders) == 1)
+
+    paused = bot.cli("pause")
+    assert paused.returncode == 0, said(paused)
+    assert "paused" in said(paused) and "the running bot acted" in said(paused)
+    status = bot.cli("status")
+    assert "PAUSED" in said(status) and "by shell" in said(status), said(status)
+
+    binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])  # an open: refused
+    wait_for("B's open refused", lambda: bot.query("SELECT * FROM signals WHERE decision='refused'"))
+    (refused,) = bot.query("SELECT check_name FROM signals WHERE decision='refused'")
+    assert refused["check_name"] == "paused"
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000")])  # a reduce still mirrors
+    wait_for("A's reduce", lambda: e2e.bybit_size("BTCUSDT", "long") == Decimal("0.05"))
+
+    resumed = bot.cli("resume")
+    assert resumed.returncode == 0 and "resumed" in said(resumed), said(resumed)
+    assert "opens allowed" in said(bot.cli("status"))
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000"), L("SOLUSDT", "100", "150")])
+    wait_for("A's SOL open", lambda: e2e.bybit_size("SOLUSDT", "long") == Decimal("10"))
+
+    bybit.hand_order("XRPUSDT", "Buy", "100")  # the user's own position: never touched
+    refused_without_yes = bot.cli("close-all")
+    assert refused_without_yes.returncode == 2, said(refused_without_yes)
+    closed = bot.cli("close-all", "--yes")
+    assert closed.returncode == 0, said(closed)
+    assert "the running bot acted" in said(closed) and "BTCUSDT" in said(closed)
+    assert e2e.bybit_size("BTCUSDT", "long") == 0
+    assert e2e.bybit_size("SOLUSDT", "long") == 0
+    assert e2e.bybit_size("XRPUSDT", "long") == Decimal("100")
+    assert "PAUSED" in said(bot.cli("status"))
+
+    # the leader opens again: paused by close-all, so nothing new goes out
+    orders = len(bybit.orders)
+    binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000"), L("DOGEUSDT", "1000", "0.15")])
+    wait_for(
+        "B's second open refused",
+        lambda: len(bot.query("SELECT * FROM signals WHERE check_name='paused'")) == 2,
+    )
+    assert len(bybit.orders) == orders
+    assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
+
+    # no bot running: resume is stored for the next run, close-all acts here
+    resumed = bot.cli("resume")
+    assert resumed.returncode == 0 and "no bot running" in said(resumed), said(resumed)
+    bot.start()
+    # refused opens are not chased later; a new one after the restart goes out
+    binance.set_positions(
+        TRADER_A, [L("BTCUSDT", "0.5", "60000"), L("SOLUSDT", "100", "150"), L("DOGEUSDT", "1000", "0.15")]
+    )  # fmt: skip
+    wait_for("A's new open", lambda: e2e.bybit_size("DOGEUSDT", "long") == Decimal("100"), 30)
+    assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
+    closed = bot.cli("close-all", "--yes")
+    assert closed.returncode == 0, said(closed)
+    assert "no bot running" in said(closed) and "DOGEUSDT" in said(closed)
+    assert e2e.bybit_size("DOGEUSDT", "long") == 0
+    assert e2e.bybit_size("XRPUSDT", "long") == Decimal("100")
+    assert not bot.query("SELECT * FROM mirrored")
+    statuses = bot.query("SELECT status FROM orders WHERE client_order_id IN"
+                         " (SELECT client_order_id FROM signals WHERE reason LIKE 'close-all%')")  # fmt: skip
+    assert statuses and {r["status"] for r in statuses} == {"filled"}
+    assert "PAUSED" in said(bot.cli("status"))
