@@ -33,7 +33,8 @@ def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -
     assert "PAUSED" in said(status) and "by shell" in said(status), said(status)
 
     binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])  # an open: refused
-    wait_for("B's open refused", lambda: bot.query("SELECT * FROM signals WHERE decision='refused'"))
+    refusals = "SELECT * FROM signals WHERE decision='refused'"
+    wait_for("B's open refused", lambda: bot.query(refusals))
     (refused,) = bot.query("SELECT check_name FROM signals WHERE decision='refused'")
     assert refused["check_name"] == "paused"
     binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000")])  # a reduce still mirrors
@@ -71,9 +72,8 @@ def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -
     assert resumed.returncode == 0 and "no bot running" in said(resumed), said(resumed)
     bot.start()
     # refused opens are not chased later; a new one after the restart goes out
-    binance.set_positions(
-        TRADER_A, [L("BTCUSDT", "0.5", "60000"), L("SOLUSDT", "100", "150"), L("DOGEUSDT", "1000", "0.15")]
-    )  # fmt: skip
+    held = [L("BTCUSDT", "0.5", "60000"), L("SOLUSDT", "100", "150")]
+    binance.set_positions(TRADER_A, [*held, L("DOGEUSDT", "1000", "0.15")])
     wait_for("A's new open", lambda: e2e.bybit_size("DOGEUSDT", "long") == Decimal("100"), 30)
     assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
     closed = bot.cli("close-all", "--yes")
@@ -82,7 +82,9 @@ def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -
     assert e2e.bybit_size("DOGEUSDT", "long") == 0
     assert e2e.bybit_size("XRPUSDT", "long") == Decimal("100")
     assert not bot.query("SELECT * FROM mirrored")
-    statuses = bot.query("SELECT status FROM orders WHERE client_order_id IN"
-                         " (SELECT client_order_id FROM signals WHERE reason LIKE 'close-all%')")  # fmt: skip
+    statuses = bot.query(
+        "SELECT status FROM orders WHERE client_order_id IN"
+        " (SELECT client_order_id FROM signals WHERE reason LIKE 'close-all%')"
+    )
     assert statuses and {r["status"] for r in statuses} == {"filled"}
     assert "PAUSED" in said(bot.cli("status"))
