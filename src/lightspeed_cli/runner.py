@@ -185,7 +185,9 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
         from lightspeed_cli.steering import Steering
 
-        steering = Steering.for_engine(engine, journal_path(settings, options.paper))
+        steering = Steering.for_engine(
+            engine, journal_path(settings, options.paper), paper=options.paper
+        )
         steering.start(stop)
         try:
             if live:

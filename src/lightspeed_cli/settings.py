@@ -208,7 +208,9 @@ class PollingSettings(_Section):
 
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
-    telegram_chat_id: str = ""  # set when webhook_url is a Telegram bot sendMessage URL
+    telegram_chat_id: str = ""  # the chat Telegram control answers and messages go to
+    # Telegram control (`keys set telegram`): the chat that may command; its Bot API URL
+    telegram_api_url: str = ""  # override of https://api.telegram.org/bot (tests, a local API)
 
 
 class StorageSettings(_Section):

@@ -25,8 +25,9 @@ class Steering:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def for_engine(cls, engine: Engine, journal_path: Path) -> Steering:
-        """The control door on the engine's journal and broker, wired into the engine."""
+    def for_engine(cls, engine: Engine, journal_path: Path, *, paper: bool = False) -> Steering:
+        """The control door on the engine's journal and broker, wired into the engine, and
+        Telegram when its token and chat are set."""
         store = ControlStore(control_path(journal_path))
         control = Control(
             store,
@@ -39,7 +40,7 @@ class Steering:
         engine.control = control
         if control.paused:
             log.warning("opens are paused (%s)", control.pause_state.describe())
-        return cls(control)
+        return cls(control, telegram_for(engine, control, paper=paper))
 
     def start(self, stop: asyncio.Event) -> None:
         self._tasks.append(asyncio.create_task(self.control.serve(stop), name="control"))
@@ -57,3 +58,36 @@ class Steering:
                 await task
         self._tasks.clear()
         self.control.store.close()
+
+
+def telegram_for(engine: Engine, control: Control, *, paper: bool) -> TelegramControl | None:
+    """Telegram control when `keys set telegram` and notify.telegram_chat_id are both there;
+    the engine's trade and alert messages then go to that chat too."""
+    from lightspeed_cli.logsetup import register_secret
+    from lightspeed_cli.secrets import SecretName, get_secret
+
+    token = get_secret(SecretName.TELEGRAM_TOKEN)
+    chat = engine.settings.notify.telegram_chat_id
+    if token is None:
+        return None
+    register_secret(token.value)
+    from lightspeed_cli.telegram import TelegramControl, parse_chat_id
+
+    chat_id = parse_chat_id(chat)
+    if chat_id is None:
+        log.warning(
+            "a Telegram token is set but notify.telegram_chat_id is %s: Telegram control is off",
+            "empty" if not chat else "not a number",
+        )
+        return None
+    telegram = TelegramControl(
+        token=token.value,
+        chat_id=chat_id,
+        control=control,
+        engine=engine,
+        base_url=engine.settings.notify.telegram_api_url,
+        mode="PAPER" if paper else "LIVE",
+    )
+    if engine.notifier is not None:
+        engine.notifier.subscribe(telegram.notify)
+    return telegram

@@ -5,9 +5,12 @@ from __future__ import annotations
 import signal
 from decimal import Decimal
 
+import pytest
 from e2e_rig import TRADER_A, TRADER_B, wait_for
 
 from lightspeed_cli.sim.binance import FakePosition
+
+pytestmark = pytest.mark.timeout(300)  # several CLI processes and two bot runs, on a busy box
 
 L = FakePosition.long
 S = FakePosition.short
@@ -17,7 +20,7 @@ def said(result) -> str:  # type: ignore[no-untyped-def]
     return " ".join((result.stdout + result.stderr).split())
 
 
-def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -> None:
+def test_shell_pause_resume_close_all_act_on_the_running_bot(e2e) -> None:
     bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
     for trader in (TRADER_A, TRADER_B):
         binance.clear_positions(trader)
@@ -67,13 +70,26 @@ def test_shell_pause_resume_close_all_on_the_running_bot_then_without_one(e2e) -
     assert len(bybit.orders) == orders
     assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
 
-    # no bot running: resume is stored for the next run, close-all acts here
+
+def test_shell_commands_without_a_running_bot(e2e) -> None:
+    bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
+    for trader in (TRADER_A, TRADER_B):
+        binance.clear_positions(trader)
+    paused = bot.cli("pause")  # no bot yet: stored, the next run starts paused
+    assert paused.returncode == 0 and "no bot running" in said(paused), said(paused)
+    bot.start()
+    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    wait_for("open refused", lambda: bot.query("SELECT * FROM signals WHERE check_name='paused'"))
+    assert bybit.orders == []
+    assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
+    bybit.hand_order("XRPUSDT", "Buy", "100")  # the user's own position: never touched
+
     resumed = bot.cli("resume")
     assert resumed.returncode == 0 and "no bot running" in said(resumed), said(resumed)
     bot.start()
-    # refused opens are not chased later; a new one after the restart goes out
-    held = [L("BTCUSDT", "0.5", "60000"), L("SOLUSDT", "100", "150")]
-    binance.set_positions(TRADER_A, [*held, L("DOGEUSDT", "1000", "0.15")])
+    # the refused open is not chased later; a new one after the restart goes out
+    binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000"), L("DOGEUSDT", "1000", "0.15")])
     wait_for("A's new open", lambda: e2e.bybit_size("DOGEUSDT", "long") == Decimal("100"), 30)
     assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
     closed = bot.cli("close-all", "--yes")
