@@ -13,30 +13,21 @@ from lightspeed_cli.control import (
     Control,
     ControlStore,
     RequestStatus,
-    control_path,
     paused_refusal,
     read_pause_state,
 )
 from lightspeed_cli.execution.base import ExecutionOutcome
 from lightspeed_cli.models import OrderIntent, Side, SignalKind
 from lightspeed_cli.sim.binance import FakePosition
+from lightspeed_cli.steering import Steering
 
 L = FakePosition.long
 S = FakePosition.short
 
 
 def attach_control(rig) -> Control:  # type: ignore[no-untyped-def]
-    engine = rig.engine
-    store = ControlStore(control_path(engine.journal.path))
-    control = Control(
-        store,
-        broker=engine.broker,
-        journal=engine.journal,
-        events=engine.report,
-        lock_for=engine.open_lock,
-    )
-    engine.control = control
-    return control
+    """The control door as `lightspeed run` wires it (no Telegram token: no Telegram)."""
+    return Steering.for_engine(rig.engine, rig.engine.journal.path).control
 
 
 async def hand_open(rig, symbol: str, side: Side, qty: str) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ fills market orders at the scripted price and refuses what Bybit refuses, with B
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -27,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,6 +54,7 @@ from lightspeed_cli.sim.bybit_shapes import (
     ticker_json,
     wallet_json,
 )
+from lightspeed_cli.sim.threaded import ServedFake, ThreadedServer
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -163,7 +163,7 @@ class _State:
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeBybit:
+class FakeBybit(ServedFake):
     """The fake server: scripting methods are thread-safe and take effect immediately."""
 
     def __init__(
@@ -183,7 +183,6 @@ class FakeBybit:
         self.api_key = api_key
         self.api_secret = api_secret
         self.check_signature = check_signature
-        self._port = port
         insts = instruments if instruments is not None else default_instruments()
         self._state = _State(
             ledger=Ledger(
@@ -196,9 +195,7 @@ class FakeBybit:
             prices={k: Decimal(str(v)) for k, v in (prices or DEFAULT_PRICES).items()},
         )
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = ThreadedServer("fake-bybit", self._dispatch, port)
         self._routes: dict[tuple[str, str], tuple[bool, Handler]] = {
             ("GET", "/v5/market/time"): (False, self._time),
             ("GET", "/v5/market/instruments-info"): (False, self._instruments),
@@ -221,65 +218,15 @@ class FakeBybit:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls, **kwargs: Any) -> Iterator[FakeBybit]:
-        fake = cls(**kwargs)
-        fake.start()
-        try:
-            yield fake
-        finally:
-            fake.stop()
-
-    def __enter__(self) -> FakeBybit:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def start(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name="fake-bybit", daemon=True
-        )
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise RuntimeError(f"fake Bybit failed to start: {errors[0]!r}")
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._dispatch)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self._port)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None
-            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        except BaseException as exc:  # report to start() instead of dying silently
-            errors.append(exc)
-            ready.set()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(self._runner.cleanup())
-        loop.close()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
+        self._server.stop()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def settings(self, **overrides: Any) -> BybitSettings:
         """BybitSettings pointed at this fake, in the fake's position mode."""
@@ -608,17 +555,27 @@ class FakeBybit:
         qty = Decimal(raw_qty)
         reduce_only = params.get("reduceOnly") in (True, "true", "True", 1)
         idx = int(params.get("positionIdx", 0))
-        price = self._state.prices[market.symbol]
         try:
-            fill = self._state.ledger.fill_market(
-                market, "buy" if side == "Buy" else "sell", qty, price,
-                reduce_only=reduce_only, idx=idx,
+            return self._market_fill(
+                market, side, qty, idx, reduce_only=reduce_only, order_link_id=link_id,
+                pending_lookups=self._state.slow_fills, pending_status=self._state.slow_status,
             )  # fmt: skip
         except LedgerReject as exc:
             raise BybitError(exc.code, exc.msg) from None
+
+    def _market_fill(
+        self, market: MarketInfo, side: str, qty: Decimal, idx: int, *, reduce_only: bool,
+        **record: Any,
+    ) -> OrderRecord:  # fmt: skip
+        """Fill a market order whole at the scripted price; the order as Bybit logs it."""
+        price = self._state.prices[market.symbol]
+        fill = self._state.ledger.fill_market(
+            market, "buy" if side == "Buy" else "sell", qty, price,
+            reduce_only=reduce_only, idx=idx,
+        )  # fmt: skip
         return OrderRecord(
             order_id=str(uuid.uuid4()),
-            order_link_id=link_id,
+            order_link_id=record.pop("order_link_id", ""),
             symbol=market.symbol,
             side=side,
             qty=qty,
@@ -628,8 +585,7 @@ class FakeBybit:
             price=fill.price,
             fee=fill.fee,
             created_at=datetime.now(UTC),
-            pending_lookups=self._state.slow_fills,
-            pending_status=self._state.slow_status,
+            **record,
         )
 
     def _find_orders(self, params: dict[str, Any], *, open_only: bool) -> list[dict[str, Any]]:
@@ -739,27 +695,11 @@ class FakeBybit:
         by_stop: bool = False,
     ) -> None:
         market = self._market(symbol)
-        price = self._state.prices[market.symbol]
-        fill = self._state.ledger.fill_market(
-            market, "buy" if side == "Buy" else "sell", qty, price,
-            reduce_only=reduce_only, idx=idx,
-        )  # fmt: skip
-        self._state.orders.append(
-            OrderRecord(
-                order_id=str(uuid.uuid4()),
-                order_link_id="",
-                symbol=market.symbol,
-                side=side,
-                qty=qty,
-                filled_qty=fill.qty,
-                reduce_only=reduce_only,
-                position_idx=idx,
-                price=fill.price,
-                fee=fill.fee,
-                created_at=datetime.now(UTC),
-                stop_order_type="StopLoss" if by_stop else "",
-            )
+        stop_type = "StopLoss" if by_stop else ""
+        record = self._market_fill(
+            market, side, qty, idx, reduce_only=reduce_only, stop_order_type=stop_type
         )
+        self._state.orders.append(record)
         self._clear_stop_if_flat(market.symbol, idx)
 
     def _clear_stop_if_flat(self, symbol: str, idx: int) -> None:

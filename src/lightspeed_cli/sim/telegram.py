@@ -21,11 +21,12 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from lightspeed_cli.sim.threaded import ServedFake, ThreadedServer
 
 DEFAULT_TOKEN = "123456:FAKE-telegram-token-for-tests"
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "LightSpeed", "username": "ls_bot"}
@@ -53,67 +54,22 @@ class _State:
     hanging: bool = False
 
 
-class FakeTelegram:
+class FakeTelegram(ServedFake):
     def __init__(self, *, token: str = DEFAULT_TOKEN, port: int = 0) -> None:
         self.token = token
-        self._port = port
         self._state = _State()
         self._lock = threading.RLock()
         self._new_update: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer("fake-telegram", self._dispatch, port)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls, **kwargs: Any) -> Iterator[FakeTelegram]:
-        fake = cls(**kwargs)
-        fake.start()
-        try:
-            yield fake
-        finally:
-            fake.stop()
-
     def start(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name="fake-telegram", daemon=True
-        )
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise RuntimeError(f"fake Telegram failed to start: {errors[0]!r}")
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._new_update = asyncio.Event()
-        try:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._dispatch)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", self._port, reuse_address=True)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None
-            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        except BaseException as exc:
-            errors.append(exc)
-            ready.set()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+        self._new_update = asyncio.Event()  # bound to the server loop of this start
+        self._server.start()
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
+        self._server.stop()
 
     def go_down(self) -> None:
         """Telegram unreachable: the port refuses connections until `come_back()`."""
@@ -130,7 +86,7 @@ class FakeTelegram:
     @property
     def base_url(self) -> str:
         """python-telegram-bot's `base_url` (the token is appended to it)."""
-        return f"http://127.0.0.1:{self._port}/bot"
+        return f"http://127.0.0.1:{self._server.port}/bot"
 
     # ---- scripting -----------------------------------------------------------------------
 
@@ -218,8 +174,9 @@ class FakeTelegram:
         update["update_id"] = self._state.next_update
         self._state.next_update += 1
         self._state.updates.append(update)
-        if self._loop is not None and self._new_update is not None:
-            self._loop.call_soon_threadsafe(self._new_update.set)
+        loop = self._server.loop
+        if loop is not None and self._new_update is not None:
+            loop.call_soon_threadsafe(self._new_update.set)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         prefix, _, method = request.path.rpartition("/")
