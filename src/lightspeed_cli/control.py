@@ -32,7 +32,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal import Journal, MirroredPosition, SignalDecision
+from lightspeed_cli.journal import Journal, MirroredPosition, OrderRow, SignalDecision
 from lightspeed_cli.models import OrderIntent, Refusal, Side, Signal, SignalKind
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
@@ -389,44 +389,15 @@ class Control:
         self, held: MirroredPosition, qty: Decimal, request_id: int, chunk_no: int, source: str
     ) -> tuple[Decimal, str]:
         journal = self.journal
-        entry = journal.book_entry(held.trader, held.binance_symbol, held.side)
-        leader = entry.position if entry is not None else None
-        size = leader.size if leader is not None else Decimal(0)
-        signal = Signal(
-            trader=held.trader,
-            kind=SignalKind.CLOSE,
-            symbol=held.binance_symbol,
-            side=held.side,
-            previous_size=size,
-            new_size=size,  # the leader did not move: a replay leaves the leader book as it is
-            position=leader,
-            previous_position=leader,
-            snapshot_time=self._clock(),
-        )
-        intent = OrderIntent(
-            trader=held.trader,
-            signal_kind=SignalKind.CLOSE,
-            binance_symbol=held.binance_symbol,
+        cid = client_order_id(
+            instance=journal.instance_id,
+            trader=f"close-all:{request_id}:{held.trader}",
             symbol=held.symbol,
             side=held.side,
-            order_side=held.side.close_order_side,
-            quantity=qty,
-            reduce_only=True,
-            leverage=1,
-            reference_price=held.entry_price,
-            client_order_id=client_order_id(
-                instance=journal.instance_id,
-                trader=f"close-all:{request_id}:{held.trader}",
-                symbol=held.symbol,
-                side=held.side,
-                version=chunk_no,
-                attempt=0,
-            ),
+            version=chunk_no,
+            attempt=0,
         )
-        signal_id = journal.record_intent(intent, signal, leader_change_at=None)
-        journal.finish_signal(signal_id, SignalDecision.PENDING, f"close-all by {source}")
-        row = journal.order(intent.client_order_id)
-        assert row is not None
+        row, intent = record_close_intent(journal, held, qty, cid, f"close-all by {source}")
         assert self.broker is not None
         result = await self.broker.execute(intent)
         if result.outcome is ExecutionOutcome.FILLED and result.fill is not None:
@@ -453,6 +424,46 @@ class Control:
                 signal_decision=SignalDecision.FAILED,
             )
         return Decimal(0), f"{result.outcome.value}: {result.error}"
+
+
+def record_close_intent(
+    journal: Journal, held: MirroredPosition, qty: Decimal, cid: str, reason: str
+) -> tuple[OrderRow, OrderIntent]:
+    """Journal a close the leader did not make (close-all, a stop Bybit triggered) like any
+    order: intent first. The leader book is left as it is, so the leader's position is not
+    reopened and its own close later is not mirrored twice."""
+    entry = journal.book_entry(held.trader, held.binance_symbol, held.side)
+    leader = entry.position if entry is not None else None
+    size = leader.size if leader is not None else Decimal(0)
+    signal = Signal(
+        trader=held.trader,
+        kind=SignalKind.CLOSE,
+        symbol=held.binance_symbol,
+        side=held.side,
+        previous_size=size,
+        new_size=size,  # the leader did not move: a replay leaves the leader book as it is
+        position=leader,
+        previous_position=leader,
+        snapshot_time=datetime.now(UTC),
+    )
+    intent = OrderIntent(
+        trader=held.trader,
+        signal_kind=SignalKind.CLOSE,
+        binance_symbol=held.binance_symbol,
+        symbol=held.symbol,
+        side=held.side,
+        order_side=held.side.close_order_side,
+        quantity=qty,
+        reduce_only=True,
+        leverage=1,
+        reference_price=held.entry_price,
+        client_order_id=cid,
+    )
+    signal_id = journal.record_intent(intent, signal, leader_change_at=None)
+    journal.finish_signal(signal_id, SignalDecision.PENDING, reason)
+    row = journal.order(cid)
+    assert row is not None
+    return row, intent
 
 
 # ---- the shell side ------------------------------------------------------------------------

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from lightspeed_cli.control import Control
     from lightspeed_cli.license.client import LicenseClient
     from lightspeed_cli.notify import Notifier
+    from lightspeed_cli.stops import ProtectiveStops
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class Engine:
         )
         self.symbols: SymbolMap | None = None
         self.control: Control | None = None  # pause / close-all (control.py); None = never paused
+        self.stops: ProtectiveStops | None = None  # stop-losses held by Bybit (stops.py)
         self.fatal: str | None = None
         self._equity: tuple[Decimal, float] | None = None
         self._instance = journal.instance_id
@@ -736,6 +738,8 @@ class Engine:
         self.journal.record_fill(
             row, fill, signal=signal, slippage_bps=slippage, detection_latency_ms=latency
         )
+        if self.stops is not None:  # after the fill, off the hot path
+            self.stops.position_changed(row.symbol, row.side)
 
     # ---- events ----------------------------------------------------------------------------
 

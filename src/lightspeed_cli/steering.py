@@ -1,5 +1,6 @@
 """What runs beside the engine so the user can steer it: the control door (control.py) and, when
-configured, Telegram (telegram.py). Each is its own task; none can slow or stop trading."""
+configured, Telegram (telegram.py) and the protective stops (stops.py). Each is its own task;
+none can slow or stop trading."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lightspeed_cli.control import Control, ControlStore, control_path
+from lightspeed_cli.stops import ProtectiveStops
 
 if TYPE_CHECKING:
     from lightspeed_cli.engine import Engine
@@ -19,9 +21,15 @@ log = logging.getLogger(__name__)
 
 
 class Steering:
-    def __init__(self, control: Control, telegram: TelegramControl | None = None) -> None:
+    def __init__(
+        self,
+        control: Control,
+        telegram: TelegramControl | None = None,
+        stops: ProtectiveStops | None = None,
+    ) -> None:
         self.control = control
         self.telegram = telegram
+        self.stops = stops
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -40,12 +48,15 @@ class Steering:
         engine.control = control
         if control.paused:
             log.warning("opens are paused (%s)", control.pause_state.describe())
-        return cls(control, telegram_for(engine, control, paper=paper))
+        engine.stops = ProtectiveStops.for_engine(engine)
+        return cls(control, telegram_for(engine, control, paper=paper), engine.stops)
 
     def start(self, stop: asyncio.Event) -> None:
         self._tasks.append(asyncio.create_task(self.control.serve(stop), name="control"))
         if self.telegram is not None:
             self._tasks.append(asyncio.create_task(self.telegram.run(stop), name="telegram"))
+        if self.stops is not None:
+            self._tasks.append(asyncio.create_task(self.stops.run(stop), name="stops"))
 
     async def aclose(self, grace: float = 5.0) -> None:
         """After `stop`: a few seconds to finish (Telegram says goodbye), then cancelled."""
