@@ -206,7 +206,7 @@ def paused_refusal(control: Control | None, signal: Signal) -> Refusal | None:
         return None
     return Refusal(
         check="paused",
-        reason=f"paused: opens are paused (by {control.pause_state.by});"
+        reason=f"opens are paused (by {control.pause_state.by});"
         " `lightspeed resume` or /resume allows them again",
     )
 
