@@ -101,7 +101,8 @@ class ProtectiveStops:
         self._events = events
         self._clock = clock
         self.stops: dict[Key, _Stop] = {}  # what Bybit holds, as far as we set it
-        self._dirty: set[Key] = set()
+        # at start every held position gets its stop (set again if Bybit has it already)
+        self._dirty: set[Key] = {(m.symbol, m.side) for m in journal.mirrored_positions()}
         self._wake = asyncio.Event()
 
     @classmethod

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _UTA_MARGIN_MODE = {MarginMode.CROSS: "cross", MarginMode.ISOLATED: "isolated"}
 _PROBE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+STOP_NOT_MODIFIED = 34040
 
 
 def _now() -> datetime:
@@ -272,7 +273,15 @@ class BybitBroker(ExchangeOwner):
             "tpslMode": "Full",
             "positionIdx": position_idx(side, self._hedge),
         }
-        await self._call(lambda: self.exchange.privatePostV5PositionTradingStop(params))
+
+        async def request() -> None:
+            try:
+                await self.exchange.privatePostV5PositionTradingStop(params)
+            except Exception as exc:  # 34040: that stop is already in place
+                if classify_exception(exc, self._secrets).ret_code != STOP_NOT_MODIFIED:
+                    raise
+
+        await self._call(request)
 
     async def stop_loss_fills(self, symbol: str) -> list[Fill]:
         """Recent orders Bybit itself sent because a position's stop-loss triggered."""

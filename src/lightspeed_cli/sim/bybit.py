@@ -800,6 +800,8 @@ class FakeBybit(ServedFake):
             raise BybitError(
                 10001, f"StopLoss:{raw} set for {side} position should {word} than base_price"
             )
+        if self._state.stops.get((market.symbol, idx)) == stop:
+            raise BybitError(34040, "not modified")
         self._state.stops[(market.symbol, idx)] = stop
         return {}
 
