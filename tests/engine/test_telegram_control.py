@@ -20,6 +20,8 @@ from lightspeed_cli.sim.binance import FakePosition
 from lightspeed_cli.sim.telegram import FakeTelegram
 from lightspeed_cli.steering import Steering
 
+pytestmark = pytest.mark.timeout(300)  # whole sessions of the real loop, on a busy box
+
 L = FakePosition.long
 S = FakePosition.short
 CHAT = 424242
