@@ -4,13 +4,10 @@ triggered one seen as a close outside the bot (journaled, reported)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from engine_rig import TRADER_A, TRADER_B
+from engine_rig import TRADER_A, TRADER_B, until
 
 from lightspeed_cli import stops as stops_module
 from lightspeed_cli.journal import utc_day
@@ -49,16 +46,6 @@ def test_stop_pct_tightest_of_the_holders_and_per_trader_override() -> None:
     assert stop_pct(Settings(), [TRADER_A]) == 0  # off by default
     with pytest.raises(ValueError):
         Settings(safety={"protective_stop_pct": "100"})
-
-
-async def until(what: str, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
 async def test_stop_set_moved_triggered_and_reported(make_rig, monkeypatch) -> None:

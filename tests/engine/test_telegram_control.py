@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from engine_rig import TRADER_A, TRADER_B
+from engine_rig import TRADER_A, TRADER_B, until
 
 from lightspeed_cli import telegram as tg_module
 from lightspeed_cli.notify import Notifier
@@ -40,16 +39,6 @@ def quick_telegram(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tg_module, "REQUEST_TIMEOUT", 1.0)
     monkeypatch.setattr(tg_module, "POLL_TIMEOUT", 1)
     monkeypatch.setattr(tg_module, "START_BACKOFF", (0.2, 1.0))
-
-
-async def until(what: str, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
 async def reply(fake: FakeTelegram, contains: str, after: int = 0, timeout: float = 20.0) -> Any:
