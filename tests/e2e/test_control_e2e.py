@@ -9,6 +9,7 @@ import pytest
 from e2e_rig import TRADER_A, TRADER_B, wait_for
 
 from lightspeed_cli.sim.binance import FakePosition
+from lightspeed_cli.sim.telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(300)  # several CLI processes and two bot runs, on a busy box
 
@@ -25,7 +26,7 @@ def test_shell_pause_resume_close_all_act_on_the_running_bot(e2e) -> None:
     for trader in (TRADER_A, TRADER_B):
         binance.clear_positions(trader)
     bot.start()
-    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B), 60)
     binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     wait_for("A's open", lambda: len(bybit.orders) == 1)
 
@@ -78,7 +79,7 @@ def test_shell_commands_without_a_running_bot(e2e) -> None:
     paused = bot.cli("pause")  # no bot yet: stored, the next run starts paused
     assert paused.returncode == 0 and "no bot running" in said(paused), said(paused)
     bot.start()
-    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B), 60)
     binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     wait_for("open refused", lambda: bot.query("SELECT * FROM signals WHERE check_name='paused'"))
     assert bybit.orders == []
@@ -104,3 +105,31 @@ def test_shell_commands_without_a_running_bot(e2e) -> None:
     )
     assert statuses and {r["status"] for r in statuses} == {"filled"}
     assert "PAUSED" in said(bot.cli("status"))
+
+
+def test_telegram_inside_lightspeed_run(e2e) -> None:
+    """The real `lightspeed run` process answers its chat; the token never reaches the log."""
+    bot, binance = e2e.bot, e2e.binance
+    chat = 4242
+    with FakeTelegram.running() as telegram:
+        for key, value in (
+            ("notify.telegram_chat_id", str(chat)),
+            ("notify.telegram_api_url", telegram.base_url),
+        ):
+            assert bot.cli("config", "set", key, value).returncode == 0
+        bot.env = {**bot.env, "LIGHTSPEED_TELEGRAM_TOKEN": telegram.token}
+        for trader in (TRADER_A, TRADER_B):
+            binance.clear_positions(trader)
+        bot.start()
+        wait_for("both traders baselined", lambda: bot.baselined(TRADER_A, TRADER_B), 60)
+        telegram.user_says(chat, "/pause")
+        telegram.wait_for_reply(chat, "paused: no new positions", timeout=60)
+        telegram.user_says(chat, "/status")
+        status = telegram.wait_for_reply(chat, "Realised PnL today", timeout=60)
+        assert "PAUSED" in status.text and "alpha" in status.text
+        assert "PAUSED" in said(bot.cli("status"))
+        binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+        telegram.wait_for_reply(chat, "REFUSED", timeout=60)  # the alert, in the chat
+        assert bot.stop(signal.SIGTERM) == 0, bot.log_text()
+    assert e2e.bybit.orders == []
+    assert telegram.token not in bot.log_text()
