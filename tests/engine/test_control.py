@@ -139,6 +139,7 @@ async def test_close_all_drops_what_bybit_no_longer_holds(make_rig) -> None:
 async def test_serve_answers_requests_from_another_process_and_expires_old_ones(make_rig) -> None:
     rig = await make_rig()
     control = attach_control(rig)
+    assert control.store.path.stat().st_mode & 0o777 == 0o600  # the service's user's alone
     shell = ControlStore(control.store.path)  # what `lightspeed pause` opens
     old = shell.submit(Command.CLOSE_ALL, "shell", datetime.now(UTC) - timedelta(minutes=10))
     fresh = shell.submit(Command.PAUSE, "shell")
