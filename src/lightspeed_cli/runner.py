@@ -213,6 +213,9 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
+            from lightspeed_cli.stops import settle_at_start
+
+            await settle_at_start(engine)  # stops that fired while the bot was away
             report = await engine.start()
         except sqlite3.DatabaseError as exc:
             damaged = await journalcheck.diagnose(journal.path, exc)
@@ -232,12 +235,22 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         )
         mode = "PAPER" if options.paper else "LIVE"
         log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
-        if live:
-            from lightspeed_cli.live import run_with_live_view
+        from lightspeed_cli.steering import Steering
 
-            code = await run_with_live_view(engine, stop, settings, license_label(options))
-        else:
-            code = await engine.run(stop)
+        steering = Steering.for_engine(
+            engine, journal_path(settings, options.paper), paper=options.paper
+        )
+        steering.start(stop)
+        try:
+            if live:
+                from lightspeed_cli.live import run_with_live_view
+
+                code = await run_with_live_view(engine, stop, settings, license_label(options))
+            else:
+                code = await engine.run(stop)
+        finally:
+            stop.set()
+            await steering.aclose()
         if engine.fatal:
             log.error("trading stopped: %s", engine.fatal)
         return code
