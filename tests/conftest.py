@@ -24,21 +24,6 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     yield
-    _drop_logsetup_handlers()
-
-
-def _drop_logsetup_handlers() -> None:
-    """A command run in-process (CliRunner: `license-server serve`, `run`) installs a root
-    handler on the stderr CliRunner swapped in and closes afterwards: later tests' log lines
-    would then print 'Logging error' tracebacks. Handlers logsetup made carry its filter."""
-    import logging
-
-    from lightspeed_cli.logsetup import RedactingFilter
-
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if any(isinstance(f, RedactingFilter) for f in handler.filters):
-            root.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)
