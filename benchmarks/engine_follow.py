@@ -148,6 +148,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
             binance={"base_url": binance_url, "leaderboard_api": "v2-private"},
             bybit={"base_url": bybit_url or "http://127.0.0.1:9", "account_mode": "one-way"},
             polling={
+                "mode": "fixed",
                 "interval_seconds": args["interval"],
                 "requests_per_second": 2 * args["traders"] / args["interval"],
             },

@@ -44,6 +44,12 @@ from lightspeed_cli.models import (
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
+from lightspeed_cli.sources.schedule import (
+    SCHEDULE_META_KEY,
+    PollSchedule,
+    ScheduleState,
+    source_rate,
+)
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -98,6 +104,7 @@ class EngineView:
     orders_sent: int = 0
     refusals: int = 0
     polls: int = 0
+    schedule: ScheduleState | None = None
 
     def add_event(self, event: EngineEvent, keep: int = 50) -> None:
         self.events.append(event)
@@ -177,18 +184,21 @@ class Engine:
         renewals: asyncio.Task[None] | None = None
         if self.license is not None:
             renewals = asyncio.create_task(self.license.run_renewals(stop), name="license")
-        tasks = [
-            asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
-            for t in self._traders
-        ]
+        schedule = PollSchedule(
+            self.settings.polling, self._traders, source_rate(self.source, self.settings.polling)
+        )
+        polls = asyncio.create_task(
+            schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
+        )
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
         try:
-            await asyncio.gather(*tasks)
+            await polls
         finally:
             stop.set()
-            # a loop that died must not leave the others orphaned mid-order: let them finish
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await checkpoints
+            # a poll that died must not leave the others orphaned mid-order: let them finish
+            await asyncio.gather(polls, return_exceptions=True)
+            await asyncio.gather(checkpoints, published, return_exceptions=True)
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -207,23 +217,35 @@ class Engine:
             except Exception as exc:  # a busy database just means next time
                 log.debug("journal checkpoint skipped: %s", exc)
 
-    async def _trader_loop(self, trader: TraderSettings, stop: asyncio.Event) -> None:
-        interval = self.settings.polling.interval_seconds
+    async def _publish_schedule(
+        self, schedule: PollSchedule[TraderSettings], stop: asyncio.Event
+    ) -> None:
+        """The poll interval and each exit's budget, for `status`: when they change, at most
+        every few seconds."""
+        exit_states = getattr(self.source, "exit_states", list)
+        written = None
         while not stop.is_set():
-            started = time.monotonic()
-            try:
-                await self.poll_trader(trader)
-            except FatalTradingError as exc:
-                self.fatal = str(exc)
-                stop.set()
-                self._report_error(f"trading stopped: {exc}")
-                return
-            except Exception as exc:  # a bug for one trader must not stop the others
-                log.exception("trader %s: unexpected error", trader.id)
-                self._report_error(f"{trader.id}: unexpected error: {exc!r}")
-            delay = max(0.0, interval - (time.monotonic() - started))
+            state = schedule.state(exit_states(), self.clock())
+            self.view.schedule = state
+            if state.model_dump(exclude={"at"}) != written:
+                written = state.model_dump(exclude={"at"})
+                try:
+                    self.journal.set_meta(SCHEDULE_META_KEY, state.model_dump_json())
+                except Exception as exc:  # status only; the journal's errors show elsewhere
+                    log.debug("schedule state not journaled: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=POLL_STATE_WRITE_SECONDS)
+
+    async def _poll_guarded(self, trader: TraderSettings, stop: asyncio.Event) -> None:
+        try:
+            await self.poll_trader(trader)
+        except FatalTradingError as exc:
+            self.fatal = str(exc)
+            stop.set()
+            self._report_error(f"trading stopped: {exc}")
+        except Exception as exc:  # a bug for one trader must not stop the others
+            log.exception("trader %s: unexpected error", trader.id)
+            self._report_error(f"{trader.id}: unexpected error: {exc!r}")
 
     # ---- reconciliation --------------------------------------------------------------------
 

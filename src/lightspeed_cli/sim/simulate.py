@@ -109,6 +109,7 @@ def simulation_config(
             "daily_loss_limit_usdt": 500,
         },
         "polling": {
+            "mode": "fixed",
             "interval_seconds": poll_interval,
             "timeout_seconds": 2.0,
             "retries": 1,

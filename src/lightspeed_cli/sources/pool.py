@@ -138,6 +138,10 @@ class ExitPool:
                 return exit_
         return None
 
+    def open_exits(self) -> list[Exit]:
+        now = self._clock()
+        return [e for e in self.exits if e.blocked_until <= now]
+
     async def wait_for_exit(self, max_wait: float) -> Exit:
         """An open exit, waiting up to `max_wait` s for a block to end; else ExitsBlocked."""
         while (exit_ := self.open_exit()) is None:
