@@ -166,7 +166,7 @@ def test_the_budget_stays_between_floor_and_ceiling(events: list[tuple[float, bo
 # --- the loop ------------------------------------------------------------------------------------
 
 
-async def test_every_trader_is_polled_in_turn_and_a_busy_one_skips_its_slot() -> None:
+async def test_every_trader_is_polled_in_turn_and_a_busy_one_is_never_read_twice_at_once() -> None:
     polling = PollingSettings(min_interval_seconds=0.02, requests_per_second=200)
     schedule = PollSchedule(polling, ["slow", "a", "b", "c"], lambda: 200.0)
     stop, release = asyncio.Event(), asyncio.Event()
@@ -187,6 +187,26 @@ async def test_every_trader_is_polled_in_turn_and_a_busy_one_skips_its_slot() ->
     assert counts["slow"] == 1  # never read twice at once
     assert counts["a"] == 5 and counts["b"] >= 4 and counts["c"] >= 4
     assert calls[:4] == ["slow", "a", "b", "c"]
+
+
+async def test_a_trader_busy_at_its_slot_is_read_again_as_soon_as_it_is_done() -> None:
+    polling = PollingSettings(min_interval_seconds=0.02, requests_per_second=200)
+    schedule = PollSchedule(polling, ["slow", "a"], lambda: 200.0)
+    stop, release = asyncio.Event(), asyncio.Event()
+    calls: list[str] = []
+
+    async def poll(trader: str) -> None:
+        calls.append(trader)
+        if trader == "slow" and calls.count("slow") == 1:
+            await release.wait()
+        elif trader == "slow":
+            stop.set()
+        elif calls.count("a") == 3:  # "slow" missed at least one slot meanwhile
+            release.set()
+
+    await asyncio.wait_for(schedule.run(poll, stop), timeout=10)
+    assert calls.count("slow") == 2
+    assert calls.index("slow", 1) == calls.index("a", calls.index("a") + 2) + 1
 
 
 async def test_stop_waits_for_the_polls_in_flight() -> None:

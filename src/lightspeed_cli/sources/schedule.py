@@ -142,8 +142,10 @@ def source_rate(source: object, settings: PollingSettings) -> Callable[[], float
 
 
 class PollSchedule(Generic[T]):
-    """Starts `poll(trader)` for each trader in its slot; a trader still being polled (a slow
-    answer, an order going out) skips its slot rather than being read twice at once."""
+    """Starts `poll(trader)` for each trader in its slot. A trader still being polled at its
+    slot (a slow answer, an order going out) is never read twice at once: it is read again as
+    soon as that poll ends, within the budget (each request still waits its turn in its exit's
+    token bucket)."""
 
     def __init__(
         self,
@@ -180,6 +182,20 @@ class PollSchedule(Generic[T]):
     async def run(self, poll: Callable[[T], Awaitable[None]], stop: asyncio.Event) -> None:
         """Poll on schedule until `stop` is set; then wait for the polls in flight."""
         busy: dict[int, asyncio.Task[None]] = {}
+        owed: set[int] = set()
+        closing = False
+
+        def start(index: int) -> None:
+            task = asyncio.create_task(poll(self.traders[index]))
+            busy[index] = task
+            task.add_done_callback(lambda _t: finished(index))
+
+        def finished(index: int) -> None:
+            busy.pop(index, None)
+            if index in owed and not closing and not stop.is_set():
+                owed.discard(index)
+                start(index)
+
         try:
             while not stop.is_set() and self.traders:
                 index, at = self._pacer.next_slot(self._clock(), self.step())
@@ -191,10 +207,10 @@ class PollSchedule(Generic[T]):
                         break
                 self._pacer.take(at)
                 if index in busy:
-                    continue
-                task = asyncio.create_task(poll(self.traders[index]))
-                busy[index] = task
-                task.add_done_callback(lambda _t, i=index: busy.pop(i, None))
+                    owed.add(index)
+                else:
+                    start(index)
         finally:
-            if busy:
+            closing = True
+            while busy:
                 await asyncio.gather(*busy.values(), return_exceptions=True)
