@@ -65,6 +65,12 @@ class NoCcxtBroker:
     async def last_price(self, symbol: str) -> Decimal:
         return self._prices[symbol]
 
+    async def last_prices(self) -> dict[str, Decimal]:
+        return dict(self._prices)
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        return 0
+
     async def equity_usdt(self) -> Decimal:
         return Decimal(10_000)
 

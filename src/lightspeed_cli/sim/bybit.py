@@ -178,7 +178,10 @@ class FakeBybit:
         default_leverage: Decimal = DEFAULT_LEVERAGE,
         check_signature: bool = True,
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds added to every answer (a VPS's round trip to Bybit)."""
+        self.latency = latency
         self.api_key = api_key
         self.api_secret = api_secret
         self.check_signature = check_signature
@@ -395,6 +398,8 @@ class FakeBybit:
             self._state.requests.append(RequestRecord(request.method, path, params))
             queue = self._state.faults.get(path)
             fault = queue.popleft() if queue else None
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         if fault is not None and fault.kind in ("stall", "stall_drop"):
             await asyncio.sleep(fault.delay)
         if fault is not None and not fault.processes:

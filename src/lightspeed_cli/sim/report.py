@@ -11,6 +11,7 @@ Pure: no I/O. `RunFacts` is gathered by sim/simulate.py after the run.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class RunFacts:
     poll_interval: float
     binance_rtt_ms: float
     bybit_rtt_ms: float
+    # per order: (snapshot received -> order handed to the broker ms, Bybit requests between)
+    hot_path: Sequence[tuple[float, int]] = ()
+    budget_per_second: float = 0.0  # Binance request budget (one exit)
+    busiest_second: int = 0  # most Binance requests in any one-second window of the run
 
 
 class _Model(BaseModel):
@@ -134,7 +139,15 @@ class LatencySummary(_Model):
     poll_interval_ms: float
     binance_rtt_ms: float
     bybit_rtt_ms: float
-    expected_ms: float  # poll interval / 2 + Binance RTT + Bybit RTT (price check before sending)
+    own_work_ms: float  # median snapshot -> order of the orders with no Bybit request before
+    floor_ms: float  # poll interval / 2 + Binance RTT + own work + Bybit RTT
+    p99_target_ms: float  # one poll interval + both RTTs + 20 ms
+    round_trips_median: float | None  # Bybit requests between snapshot and order, per order
+    round_trips_max: int | None
+    orders_without_round_trips: int
+    round_trip_orders: int  # orders the round trips were counted for
+    busiest_second: int  # most Binance requests in any one-second window
+    budget_per_second: float
 
 
 class SlippageSummary(_Model):
@@ -490,6 +503,11 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
     )
     bot = Distribution[float].of([r.bot_latency_ms for r in rows if r.bot_latency_ms is not None])
     interval_ms = facts.poll_interval * 1000
+    trips = [t for _, t in facts.hot_path]
+    direct = [ms for ms, t in facts.hot_path if t == 0] or [ms for ms, _ in facts.hot_path]
+    own = Distribution[float].of(direct)
+    own_ms = own.median if own else 0.0
+    rtts = facts.binance_rtt_ms + facts.bybit_rtt_ms
     return LatencySummary(
         samples=true.count if true else 0,
         median_ms=_ms(true.median) if true else None,
@@ -500,7 +518,15 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         poll_interval_ms=interval_ms,
         binance_rtt_ms=round(facts.binance_rtt_ms, 1),
         bybit_rtt_ms=round(facts.bybit_rtt_ms, 1),
-        expected_ms=round(interval_ms / 2 + facts.binance_rtt_ms + facts.bybit_rtt_ms, 1),
+        own_work_ms=round(own_ms, 2),
+        floor_ms=round(interval_ms / 2 + rtts + own_ms, 1),
+        p99_target_ms=round(interval_ms + rtts + 20, 1),
+        round_trips_median=statistics.median(trips) if trips else None,
+        round_trips_max=max(trips) if trips else None,
+        orders_without_round_trips=trips.count(0),
+        round_trip_orders=len(trips),
+        busiest_second=facts.busiest_second,
+        budget_per_second=facts.budget_per_second,
     )
 
 
