@@ -171,7 +171,7 @@ class Engine:
         # between: price, balance, leverage, margin mode; target 0, prices.py and prepare.py)
         self.hot_path: deque[tuple[float, int]] = deque(maxlen=10_000)
         self.prices = PriceCache(
-            broker.last_prices,
+            lambda: self.broker.last_prices(),
             refresh_seconds=settings.bybit.price_refresh_seconds,
             max_age_seconds=settings.bybit.price_max_age_seconds,
         )

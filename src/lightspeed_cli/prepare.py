@@ -14,11 +14,10 @@ leverage would change a live position's margin without any order; its next open 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
-from lightspeed_cli.execution.base import Broker, BrokerError
+from lightspeed_cli.execution.base import Broker
 from lightspeed_cli.models import SignalKind, SymbolMapping, TraderPosition
 from lightspeed_cli.safety import resolve_leverage
 from lightspeed_cli.settings import Settings, TraderSettings
@@ -82,13 +81,15 @@ class AheadOfTime:
 
     async def _prepare(self, pairs: list[tuple[str, int]]) -> None:
         if not pairs:
-            with contextlib.suppress(BrokerError):
+            try:
                 await self.broker.prepare()
+            except Exception as exc:  # the first open sets it (and says why not)
+                log.info("margin mode not set ahead of time: %s", exc)
             return
         for symbol, leverage in pairs:
             try:
                 await self.broker.prepare(symbol, leverage)
-            except BrokerError as exc:
+            except Exception as exc:
                 self.done.discard((symbol, leverage))  # the order will set it (and say why not)
                 log.info("%s: leverage %s not set ahead of time: %s", symbol, leverage, exc)
 

@@ -115,6 +115,8 @@ def test_latency_figures_are_measured_from_the_leaders_change(sim_run: Simulatio
     assert lat.binance_rtt_ms >= 50 and lat.bybit_rtt_ms >= 20
     assert lat.round_trip_orders >= sim_run.report.mirrored
     assert lat.round_trips_max is not None and lat.busiest_second <= 20 + 1
+    # the order exists on Bybit one Bybit round trip (the fake's added delay) after it was sent
+    assert lat.on_bybit_median_ms is not None and lat.on_bybit_median_ms >= lat.median_ms
 
 
 def test_a_missing_order_is_missed_and_a_stray_one_is_extra(sim_run: SimulationResult) -> None:

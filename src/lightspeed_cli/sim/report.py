@@ -91,6 +91,7 @@ class ChangeRow(_Model):
     follower_ratio: Decimal | None = None  # follower / leader, in leader units
     error_steps: Decimal | None = None
     detection_latency_ms: float | None = None  # leader's change -> our order sent
+    on_bybit_ms: float | None = None  # leader's change -> our order on Bybit (fake's order log)
     bot_latency_ms: float | None = None  # the journal's figure: snapshot received -> sent
     slippage_bps: Decimal | None = None
 
@@ -135,6 +136,8 @@ class LatencySummary(_Model):
     p99_ms: float | None
     worst_ms: float | None
     bot_median_ms: float | None  # snapshot received -> order sent (the bot's own work)
+    on_bybit_median_ms: float | None  # leader's change -> order on Bybit: what the floor bounds
+    on_bybit_p99_ms: float | None
     bot_p99_ms: float | None
     poll_interval_ms: float
     binance_rtt_ms: float
@@ -408,11 +411,12 @@ def _change_row(
         )
         if change.new_size > 0:
             follower_ratio = follower / (change.new_size * mapping.qty_scale)
-    latency = bot_latency = slippage = None
+    latency = bot_latency = slippage = on_bybit = None
     if order is not None and row is not None:
         sent = _ts(row.get("sent_at")) or _ts(row["created_at"])
         if applied is not None and sent is not None:
             latency = (sent - applied).total_seconds() * 1000
+            on_bybit = (order.created_at - applied).total_seconds() * 1000
         bot_latency = row.get("detection_latency_ms")
         slippage = Decimal(row["slippage_bps"]) if row.get("slippage_bps") else None
     return ChangeRow(
@@ -440,6 +444,7 @@ def _change_row(
         follower_ratio=_q(follower_ratio, RATIO_PLACES),
         error_steps=_q(error, STEPS_PLACES),
         detection_latency_ms=_ms(latency),
+        on_bybit_ms=_ms(on_bybit),
         bot_latency_ms=_ms(bot_latency),
         slippage_bps=_q(slippage, BPS_PLACES),
     )
@@ -502,6 +507,7 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     )
     bot = Distribution[float].of([r.bot_latency_ms for r in rows if r.bot_latency_ms is not None])
+    landed = Distribution[float].of([r.on_bybit_ms for r in rows if r.on_bybit_ms is not None])
     interval_ms = facts.poll_interval * 1000
     trips = [t for _, t in facts.hot_path]
     direct = [ms for ms, t in facts.hot_path if t == 0] or [ms for ms, _ in facts.hot_path]
@@ -514,6 +520,8 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         p99_ms=_ms(true.p99) if true else None,
         worst_ms=_ms(true.worst) if true else None,
         bot_median_ms=_ms(bot.median) if bot else None,
+        on_bybit_median_ms=_ms(landed.median) if landed else None,
+        on_bybit_p99_ms=_ms(landed.p99) if landed else None,
         bot_p99_ms=_ms(bot.p99) if bot else None,
         poll_interval_ms=interval_ms,
         binance_rtt_ms=round(facts.binance_rtt_ms, 1),

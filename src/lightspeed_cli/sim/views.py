@@ -183,6 +183,11 @@ def fidelity(report: FidelityReport) -> Table:
         f" {num(lat.worst_ms, 0)} ms (leader's change → order sent, {lat.samples} orders)",
     )
     table.add_row(
+        "  order on Bybit",
+        f"median {num(lat.on_bybit_median_ms, 0)} ms, p99 {num(lat.on_bybit_p99_ms, 0)} ms"
+        " (leader's change → the order exists on Bybit: the figure the floor bounds)",
+    )
+    table.add_row(
         "  floor",
         f"{num(lat.floor_ms, 0)} ms = poll {num(lat.poll_interval_ms, 0)} ms / 2"
         f" + Binance RTT {num(lat.binance_rtt_ms, 1)} ms + own work {num(lat.own_work_ms, 1)} ms"
