@@ -131,6 +131,7 @@ class BinanceSource:
         self._slots = asyncio.Semaphore(polling.concurrency)
         self._failures = FailureLog(log)
         self._requests: dict[tuple[SourceKind, str], _Request] = {}
+        self._last_exit: dict[int, Exit] = {}  # id(request) -> the exit of its latest attempt
 
     async def __aenter__(self) -> BinanceSource:
         return self
@@ -146,12 +147,15 @@ class BinanceSource:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
-    async def fetch(self, trader: TraderSettings) -> FetchResult:
-        """One poll of one trader: OK with a snapshot, HIDDEN, or ERROR with the reason."""
+    async def fetch(self, trader: TraderSettings, *, other_exit: bool = False) -> FetchResult:
+        """One poll of one trader: OK with a snapshot, HIDDEN, or ERROR with the reason.
+        `other_exit`: through another exit than the trader's last read, if one is open (a
+        confirming read, massclose.py)."""
         try:
             request = self._request_for(trader)
+            avoid = self._last_exit.get(id(request)) if other_exit else None
             async with self._slots:
-                book = await self._with_retries(request)
+                book = await self._with_retries(request, avoid)
         except SourceError as exc:
             return self._failed(trader, FetchStatus.ERROR, exc.kind, exc.reason)
         except Exception as exc:  # a bug must not read as "flat" either; keep the traceback
@@ -204,11 +208,11 @@ class BinanceSource:
         )
         return _Request(http, parse, needs_session)
 
-    async def _with_retries(self, request: _Request) -> Book:
+    async def _with_retries(self, request: _Request, avoid: Exit | None = None) -> Book:
         """The first attempt runs bare: tenacity's set-up costs ~0.1 ms, a tenth of a poll's
         CPU (BENCHMARKS.md), and nearly every poll succeeds first time. Retries use tenacity."""
         try:
-            return await self._attempt(request)
+            return await self._attempt(request, avoid)
         except SourceError as error:
             if not error.retryable or self._attempts == 1:
                 raise
@@ -221,8 +225,9 @@ class BinanceSource:
         )
         return await retrying(self._attempt, request)
 
-    async def _attempt(self, request: _Request) -> Book:
-        exit_ = await self._open_exit_within_budget()
+    async def _attempt(self, request: _Request, avoid: Exit | None = None) -> Book:
+        exit_ = await self._open_exit_within_budget(avoid)
+        self._last_exit[id(request)] = exit_
         with exit_.lease() as transport:
             try:
                 response = await transport.handle_async_request(request.http)
@@ -246,14 +251,14 @@ class BinanceSource:
                 raise SessionRefused(f"Binance: {exc.detail}") from None
             raise
 
-    async def _open_exit_within_budget(self) -> Exit:
-        """An open exit whose budget lets the request go soonest (round robin when equal),
-        once our turn in its budget comes."""
+    async def _open_exit_within_budget(self, avoid: Exit | None = None) -> Exit:
+        """An open exit whose budget lets the request go soonest (round robin when equal; not
+        `avoid` while another is open), once our turn in its budget comes."""
         while True:
-            exit_ = await self._pool.wait_for_exit(self._timeout)
+            exit_ = await self._pool.wait_for_exit(self._timeout, avoid)
             now = time.monotonic()
             for other in self._pool.open_exits():
-                if self._free_at(other, now) < self._free_at(exit_, now):
+                if other is not avoid and self._free_at(other, now) < self._free_at(exit_, now):
                     exit_ = other
             budget, bucket = self._budgets[exit_]
             bucket.set_rate(budget.at(now))
