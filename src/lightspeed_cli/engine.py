@@ -258,9 +258,13 @@ class Engine:
         """Margin mode, and leverage for what the journal's books hold, set in the background."""
         assert self.symbols is not None, "engine.start() must run first"
         self.ahead.margin_mode()
-        held = {m.symbol for m in self.journal.mirrored_positions()}
-        for trader in self._traders:
-            book = self.journal.book_snapshot(trader.id)
+        try:
+            held = {m.symbol for m in self.journal.mirrored_positions()}
+            books = [(t, self.journal.book_snapshot(t.id)) for t in self._traders]
+        except sqlite3.DatabaseError as exc:  # the polls find it and say what to do
+            log.debug("journal unreadable, nothing prepared ahead: %s", exc)
+            return
+        for trader, book in books:
             if book is not None:
                 self.ahead.positions_seen(self.symbols, trader, book.positions, held)
 
