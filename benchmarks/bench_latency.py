@@ -100,7 +100,7 @@ def render(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -
         "",
         "The real bot (`runner.run_bot`, as `lightspeed simulate` runs it) with the **default"
         " settings** (budget mode, `polling.requests_per_second = 20`, `min_interval_seconds ="
-        " 0.1`, Bybit price cache every 0.5 s, max age 2 s) against the fake Binance (adds"
+        " 0.1`, Bybit price cache every 1 s, max age 2 s) against the fake Binance (adds"
         f" {args.binance_rtt:g} ms to every answer) and the fake Bybit (adds {args.bybit_rtt:g} ms"
         " to every answer), each in its own thread of the same process. N copytrade traders, each"
         " on BTC, ETH or SOL; every step all of them open, the next all close, so each change"

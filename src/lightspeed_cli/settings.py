@@ -123,7 +123,7 @@ class BybitSettings(_Section):
     # the price cache the divergence check reads: all linear tickers in one request every
     # refresh period (0 = no cache: a direct read before every open); a price older than
     # max_age is never used for the check, it is read again directly
-    price_refresh_seconds: float = Field(default=0.5, ge=0, le=60)
+    price_refresh_seconds: float = Field(default=1.0, ge=0, le=60)
     price_max_age_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
