@@ -3,11 +3,12 @@
 `lightspeed simulate`'s machinery (sim/simulate.py: the real engine through `runner.run_bot`,
 the fake Binance and fake Bybit on 127.0.0.1, each adding a fixed delay to every answer) with a
 scenario of N copytrade traders, each on one of BTC / ETH / SOL: every step all of them open,
-the next all close. Their polls are staggered, so each change lands at a uniform phase of its
-trader's poll interval. Default settings: budget mode, 20 requests/s, 0.1 s floor.
+the next all close (a tenth of them per step from 20 traders on). Their polls are staggered, so
+each change lands at a uniform phase of its trader's poll interval. Default settings: budget
+mode, 20 requests/s, 0.1 s floor.
 
-Per run: detection latency (leader's change applied at the fake -> our order sent, from the
-journal) p50 / p99 against the floor computed from the run's own settings (interval / 2 +
+Per run: detection latency (leader's change applied at the fake Binance -> our order created
+at the fake Bybit) p50 / p99 against the floor computed from the run's own settings (interval / 2 +
 Binance RTT + own work + Bybit RTT), Bybit round trips between snapshot and order, the engine's
 own work (snapshot received -> order handed to the broker) and the busiest one-second window of
 Binance requests. Writes the "## Detection latency" section of BENCHMARKS.md.
@@ -41,18 +42,27 @@ OWN_WORK_TARGET_MS = 5.0
 
 
 def scenario(traders: int, steps: int) -> Scenario:
+    """Every step a tenth of the traders (all of them, up to 10 traders) open or close: their
+    polls are staggered, so each change lands at a uniform phase of its trader's poll."""
     specs = tuple(TraderSpec(f"{4_200_000_000_000_000_000 + i}", f"t{i}") for i in range(traders))
     symbols = list(SIZES)
-    opened = {
-        t.id: (leg(symbols[i % 3], Side.LONG, SIZES[symbols[i % 3]]),) for i, t in enumerate(specs)
-    }
-    flat: dict[str, tuple[Any, ...]] = {t.id: () for t in specs}
-    plays = tuple(Step(opened if n % 2 == 0 else flat) for n in range(steps))
+    groups = max(1, traders // 10)
+    holding: dict[str, bool] = {t.id: False for t in specs}
+    plays = []
+    for n in range(steps):
+        books: dict[str, tuple[Any, ...]] = {}
+        for i, t in enumerate(specs):
+            if i % groups != n % groups:
+                continue
+            holding[t.id] = not holding[t.id]
+            symbol = symbols[i % len(symbols)]
+            books[t.id] = (leg(symbol, Side.LONG, SIZES[symbol]),) if holding[t.id] else ()
+        plays.append(Step(books))
     return Scenario(
         name=f"{traders} traders",
         traders=specs,
         symbols=tuple(s for s in SYMBOLS if s.binance_symbol in SIZES),
-        steps=plays,
+        steps=tuple(plays),
     )
 
 
@@ -103,8 +113,9 @@ def render(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -
         " 0.1`, Bybit price cache every 1 s, max age 2 s) against the fake Binance (adds"
         f" {args.binance_rtt:g} ms to every answer) and the fake Bybit (adds {args.bybit_rtt:g} ms"
         " to every answer), each in its own thread of the same process. N copytrade traders, each"
-        " on BTC, ETH or SOL; every step all of them open, the next all close, so each change"
-        " lands at a uniform phase of its trader's poll. Detection latency = the leader's change"
+        " on BTC, ETH or SOL; every step a tenth of them (all of them up to 10 traders) open or"
+        " close, so each change lands at a uniform phase of its trader's poll. Detection"
+        " latency = the leader's change"
         " applied at the fake Binance → our order created at the fake Bybit (its order log; the"
         " fake adds its delay before it processes a request, so that is one full Bybit RTT after"
         " we sent it, as the floor counts). The floor is computed from the run's"
