@@ -567,8 +567,10 @@ class Engine:
         """What earlier tries of this same change sold, when it is a reduce that Bybit filled
         in part (an IOC market order out of liquidity): the rest goes out against the same
         target. Journal reads only, and only for a retried reduce."""
+        if signal.kind is not SignalKind.REDUCE:
+            return Decimal(0)
         entry = self.journal.book_entry(trader, signal.symbol, signal.side)
-        if signal.kind is not SignalKind.REDUCE or entry is None or entry.attempt == 0:
+        if entry is None or entry.attempt == 0:
             return Decimal(0)
         sold = Decimal(0)
         for attempt in range(entry.attempt):
