@@ -355,9 +355,11 @@ class Engine:
         acknowledged = row.outcome == fate.ACKNOWLEDGED
         closed = self.clock() >= self._window_closes(row)
         verdict = fate.fate_of(fill, acknowledged=acknowledged, window_closed=closed)
+        order_key = f"{row.trader} {row.symbol} {row.side.value}"
         if verdict is fate.Fate.FILLED:
             assert fill is not None
             self._record_fill(row, fill, self.journal.signal_for_order(row.client_order_id))
+            self.alerts.clear(Kind.ORDER, order_key, f"order {row.client_order_id}: filled")
             return "filled"
         if verdict is fate.Fate.DEAD:
             # nothing was executed and nothing will be: the change may go again, under a new id
@@ -376,8 +378,8 @@ class Engine:
                 f"{row.trader} {row.kind} {row.symbol} {row.side.value} {row.quantity}: Bybit"
                 f" acknowledged order {row.client_order_id} but lists it in neither order list"
                 " after its request window: fate unknown; this change waits until Bybit shows"
-                " it (check the order history on Bybit)",
-                notify=True,
+                " it",
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
             )
         return "unknown"
 
@@ -803,8 +805,12 @@ class Engine:
             self.alerts.clear(Kind.ORDER, order_key, f"{label}: done")
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
-            price = result.fill.price
-            self._event("info", f"EXECUTED {label} @ {price}", notify=True)
+            price, filled = result.fill.price, result.fill.quantity
+            part = ""
+            if filled < row.quantity:  # an IOC market order out of liquidity
+                rest = "goes next" if signal.kind.is_risk_reducing else "is not chased"
+                part = f" (filled {filled} of {row.quantity}: the rest {rest})"
+            self._event("info", f"EXECUTED {label} @ {price}{part}", notify=True)
             return
         if outcome is ExecutionOutcome.ALREADY_FLAT:
             self.journal.mark_order_failed(
@@ -860,7 +866,7 @@ class Engine:
                 "error",
                 f"UNKNOWN {label}: {outcome.value}: {result.error}: Bybit may hold it; the"
                 " change waits (no resend) until Bybit shows it or its request window closes",
-                notify=True,
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
             )
         elif state != "filled":
             self._event(
@@ -935,6 +941,12 @@ class Engine:
         elif notify and self.notifier is not None:
             self.notifier.notify(message)
         self.journal.record_event(level, message, at)
+
+
+_UNKNOWN_ACTION = (
+    "nothing to do while it waits; if it lasts, look the order up in Bybit's order history"
+    " and close by hand what the leader no longer holds"
+)
 
 
 def _order_action(signal: Signal, outcome: ExecutionOutcome) -> str:
