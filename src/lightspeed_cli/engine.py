@@ -249,7 +249,12 @@ class Engine:
                 await self.poll_trader(trader)
                 self.alerts.clear(Kind.ERROR, trader.id)
             except sqlite3.DatabaseError as exc:
-                if await self._journal_failed(exc):
+                from lightspeed_cli import journalcheck
+
+                damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
+                if damaged is not None:  # trading stops (exit 3), loudly
+                    self.fatal = str(damaged)
+                    self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
                     stop.set()
                     return
             except FatalTradingError as exc:
@@ -269,27 +274,6 @@ class Engine:
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-
-    async def _journal_failed(self, exc: sqlite3.DatabaseError) -> bool:
-        """True if the journal is damaged: trading stops (exit 3), loudly. A full disk or an
-        I/O error is an alert, and the loop goes on (nothing is sent that is not journaled)."""
-        from lightspeed_cli import journalcheck
-
-        damaged = await journalcheck.diagnose(self.journal.path, exc)
-        if damaged is None:
-            log.error("journal write failed: %s", exc)
-            self.alerts.raise_(
-                Kind.JOURNAL,
-                "disk",
-                f"the journal cannot be written: {exc}",
-                journalcheck.DISK_ACTION,
-            )
-            return False
-        self.fatal = str(damaged)
-        log.error("%s", damaged)
-        self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
-        self.alerts.raise_(Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION)
-        return True
 
     # ---- reconciliation --------------------------------------------------------------------
 
