@@ -125,6 +125,9 @@ class BybitSettings(_Section):
     # max_age is never used for the check, it is read again directly
     price_refresh_seconds: float = Field(default=1.0, ge=0, le=60)
     price_max_age_seconds: float = Field(default=2.0, gt=0, le=60)
+    # how long Bybit may execute a signed request after its timestamp; the bot waits this long
+    # (plus a margin) before it takes an order Bybit does not list as never placed
+    recv_window_ms: int = Field(default=5000, ge=1000, le=60_000)
 
 
 class BinanceSettings(_Section):
