@@ -608,9 +608,11 @@ class Journal:
                 )
                 realized = -fill.fee
             self._add_pnl(db, now, realized)
-            if signal is not None and row.kind == "close" and remaining > 0:
+            short = row.kind == "reduce" and qty < row.quantity  # an IOC reduce cut short
+            if signal is not None and ((row.kind == "close" and remaining > 0) or short):
                 # a close is done only when nothing is left (chunked above Bybit's market-order
-                # maximum, or partly filled): the same change goes again, under a new id
+                # maximum, or partly filled), a reduce when all of it filled: the same change
+                # goes again, under a new id
                 self._bump(db, row.trader, row.binance_symbol, row.side)
             elif signal is not None:
                 self._advance(db, signal)
@@ -698,6 +700,18 @@ class Journal:
             "INSERT INTO events (at, level, message) VALUES (?, ?, ?)",
             (_ts(at or datetime.now(UTC)), level, message),
         )
+
+    def set_meta(self, key: str, value: str) -> None:
+        """A small named value the running bot shares with `status` (e.g. the poll budget)."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row["value"]) if row else None
 
     def recent_events(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
