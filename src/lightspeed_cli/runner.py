@@ -33,7 +33,14 @@ LIVE_JOURNAL = "journal.sqlite3"
 
 
 class StartupError(Exception):
-    """The bot cannot start; the message tells the user what to do."""
+    """The bot cannot start; the message tells the user what to do.
+
+    `exit_code` 2 marks a config problem (restarting will not fix it), 1 anything else.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -109,7 +116,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
     if not [t for t in settings.traders if t.enabled]:
         raise StartupError(
-            "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
+            "no traders to follow: add one with `lightspeed traders add ID --source copytrade`",
+            exit_code=2,
         )
     data_dir = settings.storage.resolved_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -47,3 +47,37 @@ def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
         return load_settings(config_path(ctx), missing_ok=missing_ok)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def license_summary(settings: Settings) -> tuple[bool, str]:
+    """Whether the license lets `run` open positions, and the state as `status` words it."""
+    try:
+        from lightspeed_cli.license.client import LicenseClient
+    except ImportError:  # the license extra's crypto is missing: say so, do not guess
+        return False, "unknown (the license client cannot load)"
+    state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
+    ok = bool(state.valid and state.can_open)
+    text = "valid" if ok else state.reason
+    if state.warning:
+        text += f" ({state.warning})"
+    return ok, text
+
+
+def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
+    """One value per label: hidden prompts, or one line each from stdin with --stdin.
+
+    Values are never echoed; an empty one or one with spaces (a bad paste) exits 2.
+    """
+    values = []
+    stream = typer.get_text_stream("stdin") if from_stdin else None
+    for label in labels:
+        if stream is not None:
+            value = stream.readline().strip()
+        else:
+            value = str(typer.prompt(label, hide_input=True)).strip()
+        if not value:
+            fail(f"{label}: empty, nothing stored", EXIT_USAGE)
+        if any(c.isspace() or not c.isprintable() for c in value):
+            fail(f"{label}: contains spaces or control characters; paste it again", EXIT_USAGE)
+        values.append(value)
+    return values

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail
+from lightspeed_cli.cli.common import console, err_console, fail, read_secret_values
+from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
     from lightspeed_cli.secrets import SecretName, SecretSource
@@ -48,23 +49,6 @@ PROMPTS: dict[KeyTarget, tuple[str, str]] = {
 }
 
 
-def _read_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
-    """One value per label: hidden prompts, or one line each from stdin with --stdin."""
-    values = []
-    stream = typer.get_text_stream("stdin") if from_stdin else None
-    for label in labels:
-        if stream is not None:
-            value = stream.readline().strip()
-        else:
-            value = str(typer.prompt(label, hide_input=True)).strip()
-        if not value:
-            fail(f"{label}: empty, nothing stored", EXIT_USAGE)
-        if any(c.isspace() or not c.isprintable() for c in value):
-            fail(f"{label}: contains spaces or control characters; paste it again", EXIT_USAGE)
-        values.append(value)
-    return values
-
-
 @app.command("set")
 def set_cmd(
     target: KeyTarget = typer.Argument(
@@ -94,7 +78,7 @@ def set_cmd(
     if backend is None:  # say so before the user types anything
         more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
         fail(unavailable_message(names[0]) + more)
-    first, second = _read_values(PROMPTS[target], stdin)
+    first, second = read_secret_values(PROMPTS[target], stdin)
     if target is KeyTarget.BYBIT:
         pairs = [(names[0], first), (names[1], second)]
     else:
@@ -133,25 +117,37 @@ def _where(name: SecretName, source: SecretSource) -> str:
 
 
 @app.command("status")
-def status_cmd() -> None:
+def status_cmd(as_json: bool = json_option()) -> None:
     """Say where each secret comes from (keyring, systemd credential, environment), never it."""
     from rich.markup import escape
     from rich.table import Table
 
     from lightspeed_cli.secrets import SecretName, SecretSource, get_secret, keyring_backend_name
 
+    rows = []
+    sources: dict[SecretName, SecretSource] = {}
+    for name in SecretName:
+        found = get_secret(name)
+        sources[name] = found.source if found else SecretSource.NONE
+        rows.append(
+            {
+                "name": name.value,
+                "source": sources[name].name.lower(),  # keyring, systemd, env, file, none
+                "where": _where(name, sources[name]),
+                "value": found.hint if found else None,
+            }
+        )
+    backend = keyring_backend_name()
+    if as_json:
+        emit_json({"secrets": rows, "keyring": backend})
+        return
     table = Table(highlight=False)
     table.add_column("secret", no_wrap=True)
     table.add_column("from", overflow="fold")
     table.add_column("value", no_wrap=True)
-    sources: dict[SecretName, SecretSource] = {}
-    for name in SecretName:
-        found = get_secret(name)
-        source = found.source if found else SecretSource.NONE
-        sources[name] = source
-        table.add_row(name.value, escape(_where(name, source)), found.hint if found else "-")
+    for row in rows:
+        table.add_row(row["name"], escape(row["where"]), row["value"] or "-")
     console.print(table)
-    backend = keyring_backend_name()
     if backend:
         console.print(f"OS keyring: {backend}", highlight=False, markup=False)
     else:

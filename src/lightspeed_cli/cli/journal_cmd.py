@@ -1,0 +1,112 @@
+"""`lightspeed status` and `lightspeed history`: read the journal, never write it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings, license_summary
+from lightspeed_cli.cli.output import emit_json, json_option
+
+if TYPE_CHECKING:
+    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.settings import Settings
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    """`--since 2h`, `--since 3d`, or an ISO date/time (UTC)."""
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r}: use 30m, 2h, 7d or an ISO date like 2026-11-01", EXIT_USAGE)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _open_journal(ctx: typer.Context, paper: bool) -> tuple[Settings, Journal]:
+    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.runner import journal_path
+
+    settings = get_settings(ctx, missing_ok=True)
+    path = journal_path(settings, paper)
+    if not path.exists():
+        fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
+    return settings, Journal(path)
+
+
+def license_info(settings: Settings, paper: bool) -> dict[str, Any]:
+    """`{"can_open", "state"}`: whether the license lets the bot open, and why (as on screen)."""
+    if paper:
+        return {"can_open": True, "state": "paper (no license needed)"}
+    can_open, state = license_summary(settings)
+    return {"can_open": can_open, "state": state}
+
+
+def _labels(settings: Settings) -> dict[str, str]:
+    return {t.id: t.label for t in settings.traders}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def status(
+        ctx: typer.Context,
+        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
+        as_json: bool = json_option(),
+    ) -> None:
+        """License, traders and their last poll, open mirrored positions, today's PnL."""
+        from lightspeed_cli.views import status_data, status_group
+
+        settings, journal = _open_journal(ctx, paper)
+        limit = settings.safety.daily_loss_limit_usdt
+        info = license_info(settings, paper)
+        with journal:
+            if as_json:
+                emit_json(status_data(journal, _labels(settings), limit, info))
+                return
+            console.print(status_group(journal, _labels(settings), limit, info["state"]))
+
+    @app.command()
+    def history(
+        ctx: typer.Context,
+        since: str | None = typer.Option(None, help="Only since then: 30m, 2h, 7d or ISO date."),
+        trader: str | None = typer.Option(None, help="Only this trader id."),
+        csv_out: Path | None = typer.Option(
+            None, "--csv", help="Write CSV to this file ('-' for stdout) instead of a table."
+        ),
+        limit: int = typer.Option(200, min=1, help="At most this many rows (newest)."),
+        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
+        as_json: bool = json_option(),
+    ) -> None:
+        """The trade journal: every signal, its decision, and the order's fill.
+
+        A wide terminal gets a table, a narrow one (under 120 columns) one block per signal.
+        """
+        from lightspeed_cli.history_view import history_csv, history_records, history_view
+
+        settings, journal = _open_journal(ctx, paper)
+        with journal:
+            rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
+        if as_json:
+            emit_json(history_records(rows))
+        elif csv_out is not None:
+            _write_csv(csv_out, history_csv(rows), len(rows))
+        else:
+            console.print(history_view(rows, _labels(settings), console.width))
+
+
+def _write_csv(path: Path, text: str, count: int) -> None:
+    if str(path) == "-":
+        typer.echo(text, nl=False)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--csv {path}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
+    console.print(f"wrote {count} rows to {path}", highlight=False)
