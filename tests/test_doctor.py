@@ -73,9 +73,7 @@ def test_copytrade_only_needs_no_session_and_paper_needs_no_keys_or_license(
     assert "clock skew vs Bybit" in checks
 
 
-def test_an_http_404_is_not_reachable(
-    fakes: tuple[FakeBinance, FakeBybit], tmp_path: Path
-) -> None:
+def test_an_http_404_is_not_reachable(fakes: tuple[FakeBinance, FakeBybit], tmp_path: Path) -> None:
     binance, bybit = fakes
     wrong = f"{binance.url}/not-binance"
     with_trader = _config(tmp_path, wrong, bybit.url, [{"id": PORTFOLIO}])

@@ -61,9 +61,7 @@ def test_traders_list_json(cli: Cli, config: Path) -> None:
     assert json.loads(cli("traders", "list", "--json", "-c", str(config)).stdout) == []
 
 
-def test_keys_status_json_shows_only_lengths(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keys_status_json_shows_only_lengths(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     from lightspeed_cli.secrets import SecretName
 
     monkeypatch.setenv("LIGHTSPEED_BYBIT_API_KEY", API_KEY)

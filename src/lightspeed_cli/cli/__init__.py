@@ -17,6 +17,7 @@ from lightspeed_cli.cli import (
     license_cmd,
     license_server_cmd,
     run_cmd,
+    service_cmd,
     traders_cmd,
 )
 
@@ -98,6 +99,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(traders_cmd.app, name="traders")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
+app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
 journal_cmd.register(app)
 

@@ -30,15 +30,28 @@ def _parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _open_journal(ctx: typer.Context, paper: bool) -> tuple[Settings, Journal]:
+def _open_journal(settings: Settings, paper: bool) -> Journal:
     from lightspeed_cli.journal import Journal
     from lightspeed_cli.runner import journal_path
 
-    settings = get_settings(ctx, missing_ok=True)
     path = journal_path(settings, paper)
     if not path.exists():
         fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    return settings, Journal(path)
+    return Journal(path)
+
+
+def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
+    """`status`: also what `service status` shows under the unit's state."""
+    from lightspeed_cli.views import status_data, status_group
+
+    journal = _open_journal(settings, paper)
+    limit = settings.safety.daily_loss_limit_usdt
+    info = license_info(settings, paper)
+    with journal:
+        if as_json:
+            emit_json(status_data(journal, _labels(settings), limit, info))
+        else:
+            console.print(status_group(journal, _labels(settings), limit, info["state"]))
 
 
 def license_info(settings: Settings, paper: bool) -> dict[str, Any]:
@@ -61,16 +74,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = json_option(),
     ) -> None:
         """License, traders and their last poll, open mirrored positions, today's PnL."""
-        from lightspeed_cli.views import status_data, status_group
-
-        settings, journal = _open_journal(ctx, paper)
-        limit = settings.safety.daily_loss_limit_usdt
-        info = license_info(settings, paper)
-        with journal:
-            if as_json:
-                emit_json(status_data(journal, _labels(settings), limit, info))
-                return
-            console.print(status_group(journal, _labels(settings), limit, info["state"]))
+        show_status(get_settings(ctx, missing_ok=True), paper=paper, as_json=as_json)
 
     @app.command()
     def history(
@@ -90,8 +94,8 @@ def register(app: typer.Typer) -> None:
         """
         from lightspeed_cli.history_view import history_csv, history_records, history_view
 
-        settings, journal = _open_journal(ctx, paper)
-        with journal:
+        settings = get_settings(ctx, missing_ok=True)
+        with _open_journal(settings, paper) as journal:
             rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
         if as_json:
             emit_json(history_records(rows))
