@@ -135,12 +135,17 @@ def unit_environment(text: str) -> dict[str, str]:
 
 
 SYSTEM_HEADER = (
-    "System service for LightSpeed. `sudo lightspeed service install` writes this file with your",
-    "paths and the credential files; by hand (README, Running under systemd):",
+    "System service for LightSpeed. `lightspeed service install`, run as root, writes this file",
+    "with your paths and the credential files; by hand (README, Running under systemd):",
     "  sudo useradd --system --create-home --home-dir /var/lib/lightspeed lightspeed",
-    "  sudo -u lightspeed pipx install /path/to/lightspeed   (puts `lightspeed` in ~/.local/bin)",
+    "  sudo -u lightspeed -H pipx install /path/to/lightspeed  (puts `lightspeed` in ~/.local/bin)",
+    "  sudo install -d -m 0750 -g lightspeed /etc/lightspeed",
+    "  sudo install -m 0640 -g lightspeed config.example.toml /etc/lightspeed/config.toml",
+    '    (edit it; storage.data_dir = "/var/lib/lightspeed/data": the service reads it there)',
+    "  sudo -u lightspeed /var/lib/lightspeed/.local/bin/lightspeed \\",
+    "    --config /etc/lightspeed/config.toml license activate",
     "  sudo install -d -m 0700 /etc/lightspeed/credentials",
-    "  sudo install -m 0600 /dev/stdin /etc/lightspeed/credentials/bybit_api_key     (paste, ^D)",
+    "  sudo install -m 0600 /dev/stdin /etc/lightspeed/credentials/bybit_api_key    (paste, ^D)",
     "  sudo install -m 0600 /dev/stdin /etc/lightspeed/credentials/bybit_api_secret",
     "  sudo cp deploy/lightspeed.service /etc/systemd/system/ && sudo systemctl daemon-reload",
     "  sudo systemctl enable --now lightspeed && journalctl -u lightspeed -f",
