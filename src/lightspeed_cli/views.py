@@ -26,6 +26,18 @@ def _age(moment: str | None, now: datetime) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+def good_read_cell(last_ok: datetime | str | None, now: datetime, blind_after: float) -> str:
+    """Time since the trader's last good read; red past `notify.blind_after_seconds` (the bot
+    is blind to that trader: its closes would not be mirrored)."""
+    if isinstance(last_ok, str):
+        last_ok = datetime.fromisoformat(last_ok)
+    if last_ok is None:
+        return "[red]never[/]"
+    seconds = (now - last_ok).total_seconds()
+    text = _age(last_ok.isoformat(), now)
+    return f"[bold red]{text} BLIND[/]" if seconds > blind_after else text
+
+
 def trader_rows(journal: Journal, labels: dict[str, str]) -> list[dict[str, Any]]:
     """The configured traders with their last poll; a trader removed from the config is listed
     only while the bot still holds a mirrored position for it (status `removed`)."""
@@ -39,6 +51,7 @@ def trader_rows(journal: Journal, labels: dict[str, str]) -> list[dict[str, Any]
                 "id": trader,
                 "label": labels.get(trader, ""),
                 "last_poll_at": s.get("last_poll_at"),
+                "last_ok_at": s.get("last_ok_at"),
                 "status": s.get("last_status") if trader in labels else "removed",
                 "reason": s.get("last_reason") or "",
             }
@@ -46,9 +59,11 @@ def trader_rows(journal: Journal, labels: dict[str, str]) -> list[dict[str, Any]
     return rows
 
 
-def traders_table(journal: Journal, labels: dict[str, str], now: datetime) -> Table:
+def traders_table(
+    journal: Journal, labels: dict[str, str], now: datetime, blind_after: float = 60
+) -> Table:
     table = Table(title="Traders", expand=False)
-    for col in ("trader", "label", "last poll", "status", "reason"):
+    for col in ("trader", "label", "last poll", "last good read", "status", "reason"):
         table.add_column(col)
     for row in trader_rows(journal, labels):
         status = row["status"] or "-"
@@ -58,6 +73,7 @@ def traders_table(journal: Journal, labels: dict[str, str], now: datetime) -> Ta
             row["id"],
             row["label"],
             _age(row["last_poll_at"], now),
+            good_read_cell(row["last_ok_at"], now, blind_after),
             f"[{color}]{status}[/]" if color else status,
             row["reason"],
         )
@@ -140,11 +156,12 @@ def status_group(
     daily_loss_limit: Decimal,
     license_line: str,
     now: datetime | None = None,
+    blind_after: float = 60,
 ) -> Group:
     now = now or datetime.now(UTC)
     return Group(
         summary_table(journal, now, daily_loss_limit, license_line),
-        traders_table(journal, labels, now),
+        traders_table(journal, labels, now, blind_after),
         positions_table(journal),
         events_table(journal.recent_events(8)),
     )
@@ -156,9 +173,15 @@ def status_data(
     daily_loss_limit: Decimal,
     license_info: dict[str, Any],
     now: datetime | None = None,
+    blind_after: float = 60,
 ) -> dict[str, Any]:
     """`status --json`: what `status` shows, as data (keys documented in the README)."""
     now = now or datetime.now(UTC)
+    traders = trader_rows(journal, labels)
+    for row in traders:  # blind: no good read for longer than notify.blind_after_seconds
+        last_ok = row["last_ok_at"]
+        age = (now - datetime.fromisoformat(last_ok)).total_seconds() if last_ok else None
+        row["blind"] = age is None or age > blind_after
     pnl = journal.realized_pnl(utc_day(now))
     fid = fidelity_today(journal, now)
     return {
@@ -172,7 +195,7 @@ def status_data(
             "median": fid["latency_median_ms"],
             "worst": fid["latency_worst_ms"],
         },
-        "traders": trader_rows(journal, labels),
+        "traders": traders,
         "positions": [
             {
                 "trader": m.trader,

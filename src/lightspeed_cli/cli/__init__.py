@@ -18,6 +18,7 @@ from lightspeed_cli.cli import (
     license_server_cmd,
     run_cmd,
     service_cmd,
+    status_cmd,
     traders_cmd,
 )
 
@@ -97,11 +98,12 @@ def _root(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(traders_cmd.app, name="traders")
+app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
 app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
-journal_cmd.register(app)
+status_cmd.register(app)
 
 
 def main() -> None:

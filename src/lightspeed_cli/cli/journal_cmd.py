@@ -1,116 +1,70 @@
-"""`lightspeed status` and `lightspeed history`: read the journal, never write it."""
+"""`lightspeed journal check|recover`: find damage in the journal, rebuild what is readable."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings, license_summary
-from lightspeed_cli.cli.output import emit_json, json_option
+from lightspeed_cli.cli.common import console, fail, get_settings
 
-if TYPE_CHECKING:
-    from lightspeed_cli.journal import Journal
-    from lightspeed_cli.settings import Settings
+app = typer.Typer(help="Check or recover the journal database.", no_args_is_help=True)
 
-
-def _parse_since(value: str | None) -> datetime | None:
-    """`--since 2h`, `--since 3d`, or an ISO date/time (UTC)."""
-    if not value:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--since {value!r}: use 30m, 2h, 7d or an ISO date like 2026-11-01", EXIT_USAGE)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+EXIT_DAMAGED = 3  # same as `run` stopping on a damaged journal
 
 
-def _open_journal(settings: Settings, paper: bool) -> Journal:
-    from lightspeed_cli.journal import Journal
+def _path(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-def]
     from lightspeed_cli.runner import journal_path
 
-    path = journal_path(settings, paper)
+    path = journal_path(get_settings(ctx, missing_ok=True), paper)
     if not path.exists():
-        fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    return Journal(path)
+        fail(f"no journal at {path}: nothing to check")
+    return path
 
 
-def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
-    """`status`: also what `service status` shows under the unit's state."""
-    from lightspeed_cli.views import status_data, status_group
+@app.command()
+def check(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
+) -> None:
+    """PRAGMA quick_check of the journal: exit 0 if sound, 3 if damaged."""
+    from lightspeed_cli.journalcheck import RECOVER_ACTION, check_file
 
-    journal = _open_journal(settings, paper)
-    limit = settings.safety.daily_loss_limit_usdt
-    info = license_info(settings, paper)
-    with journal:
-        if as_json:
-            emit_json(status_data(journal, _labels(settings), limit, info))
-        else:
-            console.print(status_group(journal, _labels(settings), limit, info["state"]))
-
-
-def license_info(settings: Settings, paper: bool) -> dict[str, Any]:
-    """`{"can_open", "state"}`: whether the license lets the bot open, and why (as on screen)."""
-    if paper:
-        return {"can_open": True, "state": "paper (no license needed)"}
-    can_open, state = license_summary(settings)
-    return {"can_open": can_open, "state": state}
+    path = _path(ctx, paper)
+    problems = check_file(path)
+    if problems:
+        fail(f"{path} is damaged: {'; '.join(problems[:5])}. {RECOVER_ACTION}", EXIT_DAMAGED)
+    console.print(f"{path}: ok")
 
 
-def _labels(settings: Settings) -> dict[str, str]:
-    return {t.id: t.label for t in settings.traders}
+@app.command()
+def recover(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
+) -> None:
+    """Rebuild a damaged journal from every row still readable.
 
+    The damaged file is kept beside it as `journal.sqlite3.damaged-<UTC time>`. The bot must be
+    stopped. On its next start the bot reconciles the rebuilt journal with Bybit (the truth).
+    """
+    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
+    from lightspeed_cli.journalcheck import JournalDamaged, recover
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def status(
-        ctx: typer.Context,
-        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
-        as_json: bool = json_option(),
-    ) -> None:
-        """License, traders and their last poll, open mirrored positions, today's PnL."""
-        show_status(get_settings(ctx, missing_ok=True), paper=paper, as_json=as_json)
-
-    @app.command()
-    def history(
-        ctx: typer.Context,
-        since: str | None = typer.Option(None, help="Only since then: 30m, 2h, 7d or ISO date."),
-        trader: str | None = typer.Option(None, help="Only this trader id."),
-        csv_out: Path | None = typer.Option(
-            None, "--csv", help="Write CSV to this file ('-' for stdout) instead of a table."
-        ),
-        limit: int = typer.Option(200, min=1, help="At most this many rows (newest)."),
-        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
-        as_json: bool = json_option(),
-    ) -> None:
-        """The trade journal: every signal, its decision, and the order's fill.
-
-        A wide terminal gets a table, a narrow one (under 120 columns) one block per signal.
-        """
-        from lightspeed_cli.history_view import history_csv, history_records, history_view
-
-        settings = get_settings(ctx, missing_ok=True)
-        with _open_journal(settings, paper) as journal:
-            rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
-        if as_json:
-            emit_json(history_records(rows))
-        elif csv_out is not None:
-            _write_csv(csv_out, history_csv(rows), len(rows))
-        else:
-            console.print(history_view(rows, _labels(settings), console.width))
-
-
-def _write_csv(path: Path, text: str, count: int) -> None:
-    if str(path) == "-":
-        typer.echo(text, nl=False)
-        return
+    path = _path(ctx, paper)
     try:
-        path.write_text(text, encoding="utf-8")
+        with instance_lock(path):
+            report = recover(path)
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    except JournalDamaged as exc:
+        fail(str(exc), EXIT_DAMAGED)
     except OSError as exc:
-        fail(f"--csv {path}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
-    console.print(f"wrote {count} rows to {path}", highlight=False)
+        fail(f"cannot recover {path}: {exc}")
+    console.print(f"rebuilt {path}: {report.rows} row(s) kept")
+    for table in report.tables:
+        note = "  [yellow]some rows unreadable: lost[/]" if table.damaged else ""
+        console.print(f"  {table.table}: {table.rows}{note}")
+    console.print(f"the damaged file is kept as {report.kept_as}")
+    console.print(
+        "next: start the bot (`lightspeed run`, or `systemctl restart lightspeed`); at start it"
+        " reconciles the journal with Bybit, which is the truth. Check `lightspeed status` and"
+        " your Bybit positions afterwards."
+    )

@@ -214,7 +214,7 @@ def status_cmd(
 
     Exit 0 when the unit is active, 1 otherwise.
     """
-    from lightspeed_cli.cli.journal_cmd import show_status
+    from lightspeed_cli.cli.status_cmd import show_status
     from lightspeed_cli.settings import ConfigError, load_settings
     from lightspeed_cli.unitfile import unit_environment
 
