@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -120,11 +122,18 @@ def test_run_paper_with_a_bad_equity_is_a_usage_error(cli: Cli, cfg: Path, equit
     assert_one_line_error(run, "--paper-equity", "above 0")
 
 
-def test_run_with_no_traders_is_a_config_problem(cli: Cli, cfg: Path, tmp_path: Path) -> None:
-    cfg.parent.mkdir(parents=True)
-    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
-    run = cli("run", "--paper", "--no-live", "-c", str(cfg))
-    assert_one_line_error(run, "no traders to follow")
+def test_run_with_no_traders_is_a_config_problem(tmp_path: Path) -> None:
+    """A subprocess: `run` sets up logging on its stderr, which must not outlive the test."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "lightspeed_cli", "run", "--paper", "--no-live", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no traders to follow" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_traders_remove_by_label(cli: Cli, cfg: Path) -> None:

@@ -212,3 +212,18 @@ def test_status_reads_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "ActiveState active, SubState running" in up.output
     assert "realized PnL" in up.output
     assert (bin_dir / "args").read_text().startswith("show lightspeed.service --property=")
+
+
+def test_piped_keys_without_stdin_flag_give_no_getpass_warning(tmp_path: Path) -> None:
+    """A pipe is not a terminal: read it plainly, no Python GetPassWarning, nothing echoed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lightspeed_cli", "service", "install", "--user", "--exec"]
+        + [LIGHTSPEED, "--unit-dir", str(tmp_path / "u"), "--credentials-dir", str(tmp_path / "c")],
+        input=f"{API_KEY}\n{API_SECRET}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and API_KEY not in done.stdout + done.stderr
+    assert (tmp_path / "c" / "bybit_api_secret").read_text() == f"{API_SECRET}\n"

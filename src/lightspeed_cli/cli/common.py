@@ -64,15 +64,20 @@ def license_summary(settings: Settings) -> tuple[bool, str]:
 
 
 def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
-    """One value per label: hidden prompts, or one line each from stdin with --stdin.
+    """One value per label: hidden prompts, or one line each from stdin with --stdin (or when
+    stdin is a pipe: getpass would only warn that it cannot hide what is not shown anyway).
 
     Values are never echoed; an empty one or one with spaces (a bad paste) exits 2.
     """
     values = []
-    stream = typer.get_text_stream("stdin") if from_stdin else None
+    stdin = typer.get_text_stream("stdin")
+    piped = not from_stdin and not stdin.isatty()  # a pipe: nothing to hide, no getpass warning
     for label in labels:
-        if stream is not None:
-            value = stream.readline().strip()
+        if from_stdin:
+            value = stdin.readline().strip()
+        elif piped:
+            typer.echo(f"{label}: ", nl=False)
+            value = stdin.readline().strip()
         else:
             value = str(typer.prompt(label, hide_input=True)).strip()
         if not value:
