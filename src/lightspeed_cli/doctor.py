@@ -89,10 +89,11 @@ def check_keys(settings: Settings, paper: bool) -> list[Check]:
 
 
 def check_license(settings: Settings) -> Check:
-    from lightspeed_cli.cli.common import license_summary
+    from lightspeed_cli.cli.common import license_state
+    from lightspeed_cli.license.gate import license_summary
 
-    ok, detail = license_summary(settings)
-    return Check("license", ok, detail)
+    state = license_state(settings)
+    return Check("license", state.valid and state.can_open, license_summary(state))
 
 
 def check_binance(settings: Settings, timeout: float) -> Check:

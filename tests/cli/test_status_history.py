@@ -184,7 +184,9 @@ def test_status_json(config: Path) -> None:
         "traders",
         "positions",
         "events",
+        "opens",
     }
+    assert data["opens"] == {"paused": False, "state": "opens allowed"}
     assert Decimal(data["realized_pnl_usdt"]) == Decimal(-150)
     assert data["kill_switch"]["on"] is True
     assert data["license"]["can_open"] is False

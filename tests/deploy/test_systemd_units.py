@@ -68,6 +68,8 @@ def test_system_unit_is_hardened() -> None:
     assert service["ReadWritePaths"] == ["/var/lib/lightspeed"]
     assert service["User"] == ["lightspeed"]
     assert "LIGHTSPEED_CONFIG=/etc/lightspeed/config.toml" in service["Environment"]
+    # the data dir is in the config the README's commands read too, never only in the unit
+    assert not any("DATA_DIR" in e for e in service["Environment"])
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
     config_cmd,
+    control_cmd,
     journal_cmd,
     keys_cmd,
     license_cmd,
@@ -104,6 +105,7 @@ app.add_typer(license_server_cmd.app, name="license-server")
 app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
 status_cmd.register(app)
+control_cmd.register(app)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
+    from lightspeed_cli.license.client import LicenseState
     from lightspeed_cli.settings import Settings
 
 console = Console()
@@ -49,18 +50,11 @@ def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
         fail(str(exc), EXIT_USAGE)
 
 
-def license_summary(settings: Settings) -> tuple[bool, str]:
-    """Whether the license lets `run` open positions, and the state as `status` words it."""
-    try:
-        from lightspeed_cli.license.client import LicenseClient
-    except ImportError:  # the license extra's crypto is missing: say so, do not guess
-        return False, "unknown (the license client cannot load)"
-    state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
-    ok = bool(state.valid and state.can_open)
-    text = "valid" if ok else state.reason
-    if state.warning:
-        text += f" ({state.warning})"
-    return ok, text
+def license_state(settings: Settings) -> LicenseState:
+    """The license as `run` would find it with these settings (the config's data dir)."""
+    from lightspeed_cli.license.client import LicenseClient
+
+    return LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
 
 
 def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lightspeed_cli.cli.common import console, err_console, fail, read_secret_values
+from lightspeed_cli.cli.common import console, err_console, fail, get_settings, read_secret_values
 from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
+    from pathlib import Path
+
     from lightspeed_cli.secrets import SecretName, SecretSource
 
 app = typer.Typer(help="Store, check and clear API keys (never printed).", no_args_is_help=True)
@@ -23,11 +25,13 @@ app = typer.Typer(help="Store, check and clear API keys (never printed).", no_ar
 class KeyTarget(StrEnum):
     BYBIT = "bybit"
     BINANCE_SESSION = "binance-session"
+    TELEGRAM = "telegram"
 
 
 class ClearTarget(StrEnum):
     BYBIT = "bybit"
     BINANCE_SESSION = "binance-session"
+    TELEGRAM = "telegram"
     ALL = "all"
 
 
@@ -37,6 +41,8 @@ def secrets_of(target: KeyTarget) -> tuple[SecretName, ...]:
 
     if target is KeyTarget.BYBIT:
         return (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET)
+    if target is KeyTarget.TELEGRAM:
+        return (SecretName.TELEGRAM_TOKEN,)
     return (SecretName.BINANCE_SESSION,)
 
 
@@ -46,18 +52,21 @@ PROMPTS: dict[KeyTarget, tuple[str, str]] = {
         "Binance `p20t` cookie (from your logged-in browser)",
         "Binance `csrftoken` header (same browser session)",
     ),
+    KeyTarget.TELEGRAM: ("Telegram bot token (from @BotFather)",),
 }
 
 
 @app.command("set")
 def set_cmd(
     target: KeyTarget = typer.Argument(
-        ..., help="bybit (API key + secret) or binance-session (p20t cookie + csrftoken)."
+        ...,
+        help="bybit (API key + secret), binance-session (p20t cookie + csrftoken) or"
+        " telegram (bot token).",
     ),
     stdin: bool = typer.Option(
         False,
         "--stdin",
-        help="Read the two values from standard input, one per line, instead of prompting.",
+        help="Read the values from standard input, one per line, instead of prompting.",
     ),
 ) -> None:
     """Store credentials in the OS keyring (hidden input; nothing is echoed or printed).
@@ -78,11 +87,13 @@ def set_cmd(
     if backend is None:  # say so before the user types anything
         more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
         fail(unavailable_message(names[0]) + more)
-    first, second = read_secret_values(PROMPTS[target], stdin)
+    values = read_secret_values(PROMPTS[target], stdin)
     if target is KeyTarget.BYBIT:
-        pairs = [(names[0], first), (names[1], second)]
+        pairs = [(names[0], values[0]), (names[1], values[1])]
+    elif target is KeyTarget.TELEGRAM:
+        pairs = [(names[0], values[0])]
     else:
-        pairs = [(names[0], encode_binance_session(first, second))]
+        pairs = [(names[0], encode_binance_session(values[0], values[1]))]
     try:
         for name, value in pairs:
             set_secret(name, value)
@@ -101,7 +112,7 @@ def set_cmd(
         )
 
 
-def _where(name: SecretName, source: SecretSource) -> str:
+def _where(name: SecretName, source: SecretSource, data_dir: Path | None = None) -> str:
     """Where a secret comes from, with the exact variable or credential file."""
     from lightspeed_cli.secrets import SecretSource
 
@@ -112,13 +123,15 @@ def _where(name: SecretName, source: SecretSource) -> str:
     if source is SecretSource.FILE:
         from lightspeed_cli.secrets import lease_file_path
 
-        return f"private file ({lease_file_path()})"
+        return f"private file ({lease_file_path(data_dir)})"
     return source.value
 
 
 @app.command("status")
-def status_cmd(as_json: bool = json_option()) -> None:
-    """Say where each secret comes from (keyring, systemd credential, environment), never it."""
+def status_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
+    """Say where each secret comes from (keyring, systemd credential, environment), never it.
+
+    The license lease is the one of the config's data dir (`storage.data_dir`)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -126,14 +139,15 @@ def status_cmd(as_json: bool = json_option()) -> None:
 
     rows = []
     sources: dict[SecretName, SecretSource] = {}
+    data_dir = get_settings(ctx, missing_ok=True).storage.resolved_data_dir()
     for name in SecretName:
-        found = get_secret(name)
+        found = get_secret(name, data_dir=data_dir)
         sources[name] = found.source if found else SecretSource.NONE
         rows.append(
             {
                 "name": name.value,
                 "source": sources[name].name.lower(),  # keyring, systemd, env, file, none
-                "where": _where(name, sources[name]),
+                "where": _where(name, sources[name], data_dir),
                 "value": found.hint if found else None,
             }
         )
@@ -180,7 +194,7 @@ def _warn_split_pair(key: SecretSource, secret: SecretSource) -> None:
 @app.command("clear")
 def clear_cmd(
     target: ClearTarget = typer.Argument(
-        ..., help="bybit, binance-session, or all (both; the license lease stays)."
+        ..., help="bybit, binance-session, telegram, or all (the license lease stays)."
     ),
 ) -> None:
     """Remove stored credentials from the OS keyring."""

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings, license_summary
+from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings, license_state
 from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from lightspeed_cli.journal import Journal
     from lightspeed_cli.settings import Settings
 
@@ -57,28 +59,33 @@ def readable(path: Path) -> Iterator[None]:
 
 def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     """`status`: also what `service status` shows under the unit's state."""
+    from lightspeed_cli.control import read_pause_state
     from lightspeed_cli.views import status_data, status_group
 
     journal = _open_journal(settings, paper)
     limit = settings.safety.daily_loss_limit_usdt
     blind_after = settings.notify.blind_after_seconds
-    info = license_info(settings, paper)
+    info, line = _license(settings, paper)
     labels = _labels(settings)
+    pause = read_pause_state(journal.path)
     with readable(journal.path), journal:
         if as_json:
-            emit_json(status_data(journal, labels, limit, info, blind_after=blind_after))
-        else:
-            console.print(
-                status_group(journal, labels, limit, info["state"], blind_after=blind_after)
-            )
+            data = status_data(journal, labels, limit, info, blind_after=blind_after)
+            emit_json({**data, "opens": {"paused": pause.paused, "state": pause.describe()}})
+            return
+        console.print(status_group(journal, labels, limit, line, blind_after=blind_after))
+    console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
-def license_info(settings: Settings, paper: bool) -> dict[str, Any]:
-    """`{"can_open", "state"}`: whether the license lets the bot open, and why (as on screen)."""
+def _license(settings: Settings, paper: bool) -> tuple[dict[str, Any], str | Text]:
+    """`{"can_open", "state"}` for --json, and the line `status` shows (red when closing-only)."""
     if paper:
-        return {"can_open": True, "state": "paper (no license needed)"}
-    can_open, state = license_summary(settings)
-    return {"can_open": can_open, "state": state}
+        text = "paper (no license needed)"
+        return {"can_open": True, "state": text}, text
+    from lightspeed_cli.license.gate import license_summary, license_text
+
+    state = license_state(settings)
+    return {"can_open": state.can_open, "state": license_summary(state)}, license_text(state)
 
 
 def _labels(settings: Settings) -> dict[str, str]:
