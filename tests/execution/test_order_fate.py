@@ -134,3 +134,19 @@ async def test_a_usdc_only_account_can_size(
     fake.set_coins({"USDC": "10000"})
     assert await broker.equity_usdt() == D(10000)
     assert (await broker.execute(intent("u1"))).outcome is O.FILLED
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(999, False), (1000, True), (60_000, True), (60_001, False)]
+)
+def test_recv_window_setting_is_bounded(value: int, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from lightspeed_cli.settings import BybitSettings
+
+    assert BybitSettings().recv_window_ms == 5000
+    if ok:
+        assert BybitSettings(recv_window_ms=value).recv_window_ms == value
+    else:
+        with pytest.raises(ValidationError, match="recv_window_ms"):
+            BybitSettings(recv_window_ms=value)
