@@ -51,6 +51,7 @@ DETAIL = f"{_LEAD}/detail"
 ORDER_HISTORY = f"{_LEAD}/order-history"
 POSITION_HISTORY = f"{_LEAD}/position-history"
 POSITION_PATHS = frozenset({LEADERBOARD_V1, LEADERBOARD_V2, COPYTRADE})
+LEAD_PORTFOLIO_PATHS = frozenset({DETAIL, ORDER_HISTORY, POSITION_HISTORY})
 MAX_PAGE_SIZE = 100
 
 PositionSide = Literal["BOTH", "LONG", "SHORT"]
@@ -125,13 +126,13 @@ class _Rule:
     body: bytes
     code: str
     message: str
-    path: str | None = None
+    paths: frozenset[str] = POSITION_PATHS
 
     def matches(self, trader: str | None, client: str, path: str) -> bool:
         return (
             (self.trader is None or self.trader == trader)
             and (self.client is None or self.client == client)
-            and (self.path is None or self.path == path)
+            and path in self.paths
         )
 
 
@@ -287,11 +288,16 @@ class FakeBinance:
         message: str = "illegal parameter",
         path: str | None = None,
     ) -> None:
-        """Answer matching requests (this trader / this client / this path, None = any) with
-        `fault`, for the next `times` of them (None = until `clear_faults`). Earlier rules win."""
+        """Answer matching requests (this trader / this client, None = any) with `fault`, for
+        the next `times` of them (None = until `clear_faults`). Earlier rules win. A rule hits
+        the position reads only, unless `path` names another endpoint (DETAIL, ORDER_HISTORY,
+        POSITION_HISTORY) or is "*" (every endpoint)."""
         raw = body.encode() if isinstance(body, str) else body
+        paths = POSITION_PATHS if path is None else frozenset({path})
+        if path == "*":
+            paths = POSITION_PATHS | LEAD_PORTFOLIO_PATHS
         rule = _Rule(
-            fault, trader, client, times, retry_after, delay, status, raw, code, message, path
+            fault, trader, client, times, retry_after, delay, status, raw, code, message, paths
         )
         with self._lock:
             self._rules.append(rule)
