@@ -56,6 +56,7 @@ class Kind(StrEnum):
     ORDER = "order"  # Bybit rejected an order, or its fate is unknown
     DRIFT = "drift"  # Bybit and the journal disagree
     ERROR = "error"  # an unexpected error in the loop
+    LEADER = "leader"  # a lead portfolio closed: no new opens for that trader (leaders.py)
 
 
 class State(StrEnum):

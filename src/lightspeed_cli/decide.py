@@ -36,6 +36,7 @@ class DecisionContext(BaseModel):
     mapping_refusal: Refusal | None = None
     bybit_last: Decimal  # Bybit last price of the mapped market (<= 0 = unknown)
     equity_usdt: Decimal
+    leader_balance_usdt: Decimal | None = None  # the leader's marginBalance (leader_equity)
     held_qty: Decimal = Field(ge=0)  # mirrored Bybit qty for this trader's (symbol, side)
     open_positions: int = Field(ge=0)
     total_notional_usdt: Decimal = Field(ge=0)
@@ -78,6 +79,7 @@ def decide(
         sizing=sizing,
         mapping=ctx.mapping,
         equity_usdt=ctx.equity_usdt,
+        leader_balance_usdt=ctx.leader_balance_usdt,
         held_qty=ctx.held_qty,
         leverage=leverage,
         price=ctx.bybit_last if ctx.bybit_last > 0 else None,

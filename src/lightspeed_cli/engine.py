@@ -31,6 +31,7 @@ from lightspeed_cli.journal import (
     SignalDecision,
     utc_day,
 )
+from lightspeed_cli.leaders import Leaders
 from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import (
     Decision,
@@ -65,6 +66,7 @@ CHECKPOINT_SECONDS = 30.0
 # abandoned (the trader has left), never a retry storm
 REJECTED_RETRY_SECONDS = (5.0, 300.0)
 _UNSETTLED = (OrderStatus.INTENT, OrderStatus.UNKNOWN)
+_READS_EQUITY = (SizingMode.EQUITY_PCT, SizingMode.LEADER_EQUITY)  # modes sized by the balance
 
 
 class Source(Protocol):
@@ -170,6 +172,15 @@ class Engine:
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
+        # copy-trade leaders' fills and status (None for a source that cannot read them)
+        self.leaders = Leaders.for_source(
+            source,
+            journal,
+            self._traders,
+            alerts=self.alerts,
+            price_scale=self._price_scale,
+            report=lambda level, message: self._event(level, message),
+        )
 
     @property
     def _traders(self) -> list[TraderSettings]:
@@ -194,6 +205,8 @@ class Engine:
             for t in self._traders
         ]
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        if self.leaders is not None:
+            tasks.append(asyncio.create_task(self.leaders.run(stop), name="leaders"))
         blind_watch = asyncio.create_task(
             blind.watch(
                 self.alerts,
@@ -404,6 +417,8 @@ class Engine:
         for position in snapshot.positions:
             self._marks[position.symbol] = position.mark_price
         previous = self.journal.book_snapshot(trader.id)
+        if self.leaders is not None:
+            self.leaders.observe(trader.id, snapshot)
         copy = self.settings.copy_settings
         if previous is None and not copy.follow_existing:
             self.journal.set_baseline(snapshot)
@@ -429,6 +444,8 @@ class Engine:
         for signal in signals:
             for leg in expand_flip(signal):
                 await self._handle_signal(trader, leg, received)
+        if signals and self.leaders is not None:
+            self.leaders.changed(trader.id, snapshot)
 
     async def _confirm_mass_close(
         self, trader: TraderSettings, previous: Snapshot, first: Snapshot
@@ -436,6 +453,10 @@ class Engine:
         """An answer closing several positions at once is read again before acting (one odd
         empty answer must not close everything); massclose.py decides what to act on."""
         closing = len(massclose.closed_keys(previous, first))
+        if self.leaders is not None and await self.leaders.confirms_closes(
+            trader.id, previous, first
+        ):
+            return first  # the leader's closing orders are in the order-history: no re-read
         second = await self.source.fetch(trader, other_exit=True)
         decided = massclose.confirmed(previous, first, second.snapshot)
         if decided is None:
@@ -511,7 +532,9 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = self._one_way_conflict(signal, bybit_symbol, mirrored)
+        conflict = self._one_way_conflict(signal, bybit_symbol, mirrored) or (
+            self.leaders.refusal(trader.id, signal) if self.leaders is not None else None
+        )
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
@@ -603,6 +626,10 @@ class Engine:
         intent = decision.intent.model_copy(update={"reference_price": reference})
         return decision.model_copy(update={"intent": intent})
 
+    def _price_scale(self, binance_symbol: str) -> Decimal:
+        mapping = self.symbols.resolve(binance_symbol) if self.symbols else None
+        return mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
+
     def _client_order_id(self, trader: str, signal: Signal) -> str:
         """The id for this change's current attempt, from the journal's book of the key."""
         entry = self.journal.book_entry(trader, signal.symbol, signal.side)
@@ -652,7 +679,7 @@ class Engine:
         now = self.clock()
         mapped = mapping if isinstance(mapping, SymbolMapping) else None
         sizing = trader.effective_sizing(self.settings.sizing)
-        if sizing.mode is SizingMode.EQUITY_PCT:  # the only mode that reads the balance
+        if sizing.mode in _READS_EQUITY:
             bybit_last, equity = await asyncio.gather(
                 self._bybit_price(signal, mapped), self._equity_usdt()
             )
@@ -672,6 +699,7 @@ class Engine:
             mapping_refusal=mapping if isinstance(mapping, Refusal) else None,
             bybit_last=bybit_last,
             equity_usdt=equity,
+            leader_balance_usdt=self.leaders.balance(trader.id) if self.leaders else None,
             held_qty=held.quantity if held is not None else Decimal(0),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
             total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
@@ -806,8 +834,7 @@ class Engine:
             if signal is not None and signal.kind is not SignalKind.CLOSE
             else None
         ) or row.reference_price
-        mapping = self.symbols.resolve(row.binance_symbol) if self.symbols else None
-        price_scale = mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
+        price_scale = self._price_scale(row.binance_symbol)
         if fill.price is not None and leader_price > 0:
             slippage = fidelity.slippage_bps(
                 row.order_side,  # type: ignore[arg-type]

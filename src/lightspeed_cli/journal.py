@@ -92,6 +92,12 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
     );
     """,
+    # 2: the leader's own fill (lead-portfolio order-history): price and order time, against
+    # which slippage_bps and detection_latency_ms are then measured (leader_fills.py)
+    """
+    ALTER TABLE orders ADD COLUMN leader_fill_price TEXT;
+    ALTER TABLE orders ADD COLUMN leader_fill_at TEXT;
+    """,
 )
 
 
@@ -148,6 +154,8 @@ class OrderRow(BaseModel):
     acked_at: datetime | None = None
     slippage_bps: Decimal | None = None
     detection_latency_ms: float | None = None
+    leader_fill_price: Decimal | None = None
+    leader_fill_at: datetime | None = None
 
 
 class BookEntry(BaseModel):
@@ -712,7 +720,7 @@ class Journal:
             " s.new_size, s.decision, s.check_name, s.reason, s.leader_price, s.source_time,"
             " s.snapshot_time, o.client_order_id, o.symbol AS bybit_symbol, o.quantity,"
             " o.fill_qty, o.fill_price, o.fee, o.status AS order_status, o.sent_at, o.acked_at,"
-            " o.slippage_bps, o.detection_latency_ms"
+            " o.slippage_bps, o.detection_latency_ms, o.leader_fill_price, o.leader_fill_at"
             " FROM signals s LEFT JOIN orders o ON o.client_order_id = s.client_order_id"
             " WHERE 1=1"
         )
@@ -726,6 +734,26 @@ class Journal:
         sql += " ORDER BY s.id DESC LIMIT ?"
         params.append(limit)
         return [dict(r) for r in reversed(self._db.execute(sql, params).fetchall())]
+
+    def record_leader_fill(
+        self,
+        client_order_id: str,
+        price: Decimal,
+        at: datetime,
+        *,
+        slippage_bps: Decimal | None,
+        detection_latency_ms: float | None,
+    ) -> None:
+        """The leader's own fill for this order's change: slippage and latency now measure
+        against it (leader_fills.py)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE orders SET leader_fill_price=?, leader_fill_at=?,"
+                " slippage_bps=COALESCE(?, slippage_bps),"
+                " detection_latency_ms=COALESCE(?, detection_latency_ms)"
+                " WHERE client_order_id=?",
+                (_dec(price), _ts(at), _dec(slippage_bps), detection_latency_ms, client_order_id),
+            )
 
     def filled_orders_since(self, since: datetime) -> list[OrderRow]:
         rows = self._db.execute(

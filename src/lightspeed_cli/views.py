@@ -34,6 +34,8 @@ HISTORY_COLUMNS = (
     "fee",
     "slippage_bps",
     "detection_latency_ms",
+    "leader_fill_price",
+    "leader_fill_at",
     "client_order_id",
 )
 
@@ -107,6 +109,8 @@ def fidelity_today(journal: Journal, now: datetime) -> dict[str, Any]:
     lats = [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     return {
         "fills": len(rows),
+        # slippage and latency of these were measured against the leader's own fill
+        "leader_fills": sum(1 for r in rows if r.leader_fill_price is not None),
         "slippage_median_bps": statistics.median(slips) if slips else None,
         "slippage_worst_bps": max(slips) if slips else None,
         "latency_median_ms": statistics.median(lats) if lats else None,
@@ -140,6 +144,12 @@ def summary_table(
             "detection latency",
             f"median {fid['latency_median_ms']:.0f} ms, worst {fid['latency_worst_ms']:.0f} ms",
         )
+    if fid["fills"]:
+        table.add_row(
+            "measured against",
+            f"the leader's own fill (order-history) for {fid['leader_fills']} of {fid['fills']}"
+            " fills; the rest against the leader's snapshot",
+        )
     return table
 
 
@@ -171,7 +181,11 @@ def status_group(
 
 
 def history_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="History")
+    table = Table(
+        title="History",
+        caption="leader fill: the leader's own price (order-history); where there is one,"
+        " slip and latency are measured against it and its order time",
+    )
     cols = (
         ("time", "created_at"),
         ("trader", "trader"),
@@ -182,6 +196,7 @@ def history_table(rows: list[dict[str, Any]]) -> Table:
         ("decision", "decision"),
         ("qty", "fill_qty"),
         ("fill", "fill_price"),
+        ("leader fill", "leader_fill_price"),
         ("slip bps", "slippage_bps"),
         ("latency ms", "detection_latency_ms"),
         ("reason", None),
