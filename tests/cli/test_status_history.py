@@ -137,3 +137,24 @@ def test_no_journal_yet_is_a_clear_error(tmp_path: Path) -> None:
     for command in ("status", "history"):
         result = run(path, command)
         assert result.exit_code == 1 and "no journal yet" in result.output
+
+
+def test_history_and_status_show_the_leaders_own_fill(config: Path) -> None:
+    data = config.parent / "data"
+    with Journal.in_dir(data) as journal:
+        leader_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        journal.record_leader_fill(
+            "ls-test-1",
+            Decimal("59990.5"),
+            leader_at,
+            slippage_bps=Decimal("-3.25"),
+            detection_latency_ms=1234.0,
+        )
+        row = journal.order("ls-test-1")
+        assert row is not None and row.leader_fill_at == leader_at
+    history = run(config, "history", "--trader", A).output
+    assert "leader fill" in history and "59990.5" in history and "1234" in history
+    csv_rows = run(config, "history", "--csv", "-").stdout.splitlines()
+    assert "leader_fill_price" in csv_rows[0] and "59990.5" in csv_rows[1]
+    status = run(config, "status").output
+    assert "the leader's own fill (order-history) for 1 of 3 fills" in status
