@@ -7,6 +7,7 @@ reads, lead-portfolio order-history reads (after a change, and every 60 s with n
 reads (status and marginBalance, every 180 s). Prints a Markdown table.
 
     python benchmarks/bench_leader_reads.py --traders 10 --seconds 240 --change-every 30
+    python benchmarks/bench_leader_reads.py --traders 10 --seconds 240 --change-every 0
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ async def run(traders: int, seconds: float, change_every: float) -> dict[str, fl
             binance.clear_log()
             started = time.monotonic()
             changes = 0
-            while time.monotonic() - started < seconds:
+            if change_every <= 0:  # the quiet case: nothing changes, only the periodic reads
+                await asyncio.sleep(seconds)
+            while change_every > 0 and time.monotonic() - started < seconds:
                 for trader in ids:  # staggered over the change interval
                     await asyncio.sleep(change_every / len(ids))
                     size = Decimal(1 + (changes // len(ids)) % 2)
@@ -99,7 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traders", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=240)
-    parser.add_argument("--change-every", type=float, default=30, help="per trader, seconds")
+    parser.add_argument(
+        "--change-every", type=float, default=30, help="per trader, seconds (0: no changes)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     r = asyncio.run(run(args.traders, args.seconds, args.change_every))
