@@ -32,6 +32,7 @@ from lightspeed_cli.sources.lead_portfolio import LeaderDetail, Reader, read_det
 log = logging.getLogger(__name__)
 
 DETAIL_REFRESH_SECONDS = 180.0
+STOP_GRACE_SECONDS = 2.0
 STOPPED_ACTION = (
     "the leader closed the lead portfolio: nothing new is opened for this trader, its closes"
     " are still mirrored; remove it with `lightspeed traders remove` when it is flat"
@@ -163,11 +164,17 @@ class Leaders:
 
     async def run(self, stop: asyncio.Event) -> None:
         """The now-and-then fills reads until `stop` (details refresh from `observe`); then
-        the background reads still running are awaited."""
+        the background reads still running get `STOP_GRACE_SECONDS` to finish (a read has no
+        side effect but the journal's figures: a stop never waits on Binance's timeouts)."""
         try:
             await self.fills.run(self._copytrade, stop)
         finally:
-            await self.idle()
+            pending = list(self._tasks)
+            if pending:
+                _, late = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
 
     async def idle(self) -> None:
         """Until every background read started so far has finished."""

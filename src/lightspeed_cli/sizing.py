@@ -98,12 +98,9 @@ def size_order(
         return _size_close(held_qty, px)
     if kind is SignalKind.REDUCE:
         return _size_reduce(signal, mapping, held_qty, px)
-    if sizing.mode is SizingMode.LEADER_EQUITY:
-        ratio = leader_equity_ratio(equity_usdt, leader_balance_usdt, sizing.value)
-        if isinstance(ratio, Refusal):
-            return ratio
-        sizing = sizing.model_copy(update={"mode": SizingMode.RATIO, "value": ratio})
-    return _size_opening(signal, sizing, mapping, equity_usdt, held_qty, leverage, px)
+    return _size_opening(
+        signal, sizing, mapping, equity_usdt, held_qty, leverage, px, leader_balance_usdt
+    )
 
 
 def leader_equity_ratio(
@@ -175,12 +172,15 @@ def _size_opening(
     held_qty: Decimal,
     leverage: int,
     price: Decimal,
+    leader_balance_usdt: Decimal | None,
 ) -> SizedQty | Refusal:
     if price <= 0:
         return Refusal(
             check="price", reason="no positive price to size the order with", value=price
         )
-    raw = _raw_opening_qty(signal, sizing, mapping, equity_usdt, held_qty, leverage, price)
+    raw = _raw_opening_qty(
+        signal, sizing, mapping, equity_usdt, held_qty, leverage, price, leader_balance_usdt
+    )
     if isinstance(raw, Refusal):
         return raw
     market = mapping.market
@@ -218,6 +218,7 @@ def _raw_opening_qty(
     held_qty: Decimal,
     leverage: int,
     price: Decimal,
+    leader_balance_usdt: Decimal | None,
 ) -> Decimal | Refusal:
     """Unrounded Bybit quantity for an OPEN or INCREASE."""
     if signal.kind is SignalKind.INCREASE and held_qty <= 0:
@@ -231,6 +232,9 @@ def _raw_opening_qty(
     change = signal.new_size - signal.previous_size
     if sizing.mode is SizingMode.RATIO:
         return change * sizing.value * mapping.qty_scale
+    if sizing.mode is SizingMode.LEADER_EQUITY:
+        ratio = leader_equity_ratio(equity_usdt, leader_balance_usdt, sizing.value)
+        return ratio if isinstance(ratio, Refusal) else change * ratio * mapping.qty_scale
     if signal.kind is SignalKind.INCREASE:
         return held_qty * change / signal.previous_size
     if sizing.mode is SizingMode.FIXED_MARGIN:
