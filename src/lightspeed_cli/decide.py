@@ -38,6 +38,7 @@ class DecisionContext(BaseModel):
     equity_usdt: Decimal
     leader_balance_usdt: Decimal | None = None  # the leader's marginBalance (leader_equity)
     held_qty: Decimal = Field(ge=0)  # mirrored Bybit qty for this trader's (symbol, side)
+    reduced_qty: Decimal = Field(default=Decimal(0), ge=0)  # sold by this REDUCE's earlier tries
     open_positions: int = Field(ge=0)
     total_notional_usdt: Decimal = Field(ge=0)
     position_notional_usdt: Decimal = Field(ge=0)  # the follower's notional on this symbol
@@ -81,6 +82,7 @@ def decide(
         equity_usdt=ctx.equity_usdt,
         leader_balance_usdt=ctx.leader_balance_usdt,
         held_qty=ctx.held_qty,
+        reduced_qty=ctx.reduced_qty,
         leverage=leverage,
         price=ctx.bybit_last if ctx.bybit_last > 0 else None,
     )

@@ -23,6 +23,7 @@ from lightspeed_cli import blind, massclose
 from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.control import paused_refusal
 from lightspeed_cli.diff import diff, expand_flip
+from lightspeed_cli.execution import fate
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
     Journal,
@@ -174,6 +175,7 @@ class Engine:
         # (trader, Binance symbol, side) -> (monotonic time a rejected close may go again,
         # rejections in a row)
         self._retry_at: dict[tuple[str, str, Side], tuple[float, int]] = {}
+        self._lost_said: set[str] = set()  # acknowledged orders Bybit lists nowhere, said once
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
@@ -260,7 +262,12 @@ class Engine:
                 await self.poll_trader(trader)
                 self.alerts.clear(Kind.ERROR, trader.id)
             except sqlite3.DatabaseError as exc:
-                if await self._journal_failed(exc):
+                from lightspeed_cli import journalcheck
+
+                damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
+                if damaged is not None:  # trading stops (exit 3), loudly
+                    self.fatal = str(damaged)
+                    self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
                     stop.set()
                     return
             except FatalTradingError as exc:
@@ -281,40 +288,30 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _journal_failed(self, exc: sqlite3.DatabaseError) -> bool:
-        """True if the journal is damaged: trading stops (exit 3), loudly. A full disk or an
-        I/O error is an alert, and the loop goes on (nothing is sent that is not journaled)."""
-        from lightspeed_cli import journalcheck
-
-        damaged = await journalcheck.diagnose(self.journal.path, exc)
-        if damaged is None:
-            log.error("journal write failed: %s", exc)
-            self.alerts.raise_(
-                Kind.JOURNAL,
-                "disk",
-                f"the journal cannot be written: {exc}",
-                journalcheck.DISK_ACTION,
-            )
-            return False
-        self.fatal = str(damaged)
-        log.error("%s", damaged)
-        self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
-        self.alerts.raise_(Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION)
-        return True
-
     # ---- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> ReconcileReport:
         """Settle what a crash left open, then compare the journal with Bybit's positions."""
         report = ReconcileReport()
-        for row in self.journal.unfinished_orders():
-            state = await self._settle_unfinished(row)
+        rows = self.journal.unfinished_orders()
+        if rows:
+            last = max(self._window_closes(r) for r in rows)
+            wait = max(0.0, (last - self.clock()).total_seconds())
+            log.info("%d order(s) of unknown fate: settling (up to %.1f s)", len(rows), wait)
+        states = await fate.settle_within_windows(
+            rows, self._settle_unfinished, self._window_closes, self.clock
+        )
+        for n, state in states.items():
             if state == "filled":
                 report.resolved_filled += 1
             elif state == "not_placed":
                 report.resolved_not_placed += 1
             else:
                 report.still_unknown += 1
+                if not rows[n].reduce_only:  # Bybit may hold it: the caps count it
+                    self._in_flight[rows[n].client_order_id] = self._reserved(
+                        rows[n], rows[n].reference_price, rows[n].created_at
+                    )
         bybit = {(p.symbol, p.side): p.size for p in await self.broker.positions() if p.size > 0}
         held: dict[tuple[str, Side], Decimal] = {}
         for m in self.journal.mirrored_positions():
@@ -349,31 +346,56 @@ class Engine:
                 )
         return report
 
+    def _window_closes(self, row: OrderRow) -> datetime:
+        return fate.window_closes_at(row.created_at, self.settings.bybit.recv_window_ms)
+
     async def _settle_unfinished(self, row: OrderRow) -> str:
-        """Look an order of unknown fate up by its client id and record what Bybit says."""
+        """Look an order of unknown fate up (both order lists) and record what Bybit says.
+
+        "not_placed" only when it is provably dead (execution/fate.py): until its request
+        window has closed, or ever once Bybit acknowledged it, "unknown" keeps the change
+        waiting under the same id."""
         try:
             fill = await self.broker.lookup(row.client_order_id, row.symbol)
         except Exception as exc:
             log.warning("lookup of %s failed: %s", row.client_order_id, exc)
             return "unknown"
-        signal = self.journal.signal_for_order(row.client_order_id)
-        if fill is not None and fill.quantity > 0:
-            self._record_fill(row, fill, signal)
+        acknowledged = row.outcome == fate.ACKNOWLEDGED
+        closed = self.clock() >= self._window_closes(row)
+        verdict = fate.fate_of(fill, acknowledged=acknowledged, window_closed=closed)
+        order_key = f"{row.trader} {row.symbol} {row.side.value}"
+        if verdict is fate.Fate.FILLED:
+            assert fill is not None
+            self._record_fill(row, fill, self.journal.signal_for_order(row.client_order_id))
+            self.alerts.clear(Kind.ORDER, order_key, f"order {row.client_order_id}: filled")
             return "filled"
-        dead = fill is not None and fill.status in ("canceled", "rejected")
-        if fill is None or dead:
+        if verdict is fate.Fate.DEAD:
             # nothing was executed and nothing will be: the change may go again, under a new id
-            self.journal.mark_order_failed(
-                row.client_order_id,
+            self._mark_not_placed(
+                row,
                 "not_placed" if fill is None else fill.status,
-                "Bybit has no such order: it was never placed"
+                "Bybit has no such order in either list after its request window: never placed"
                 if fill is None
                 else f"Bybit {fill.status} the order without filling any of it",
-                signal_decision=SignalDecision.FAILED,
             )
-            self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
             return "not_placed"
+        if verdict is fate.Fate.LOST and row.client_order_id not in self._lost_said:
+            self._lost_said.add(row.client_order_id)
+            self._event(
+                "error",
+                f"{row.trader} {row.kind} {row.symbol} {row.side.value} {row.quantity}: Bybit"
+                f" acknowledged order {row.client_order_id} but lists it in neither order list"
+                " after its request window: fate unknown; this change waits until Bybit shows"
+                " it",
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
+            )
         return "unknown"
+
+    def _mark_not_placed(self, row: OrderRow, outcome: str, reason: str) -> None:
+        self.journal.mark_order_failed(
+            row.client_order_id, outcome, reason, signal_decision=SignalDecision.FAILED
+        )
+        self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
 
     # ---- one poll --------------------------------------------------------------------------
 
@@ -513,6 +535,9 @@ class Engine:
                     self._in_flight.pop(existing.client_order_id, None)  # the journal knows
                 if state != "not_placed":
                     return  # filled (the book moved on) or still unknown (same id next poll)
+                if not signal.kind.is_risk_reducing:  # settled late: an open is not chased
+                    self.journal.advance_book(signal)
+                    return
             elif existing.status is OrderStatus.FILLED:
                 self.journal.advance_book(signal)
                 return
@@ -585,15 +610,18 @@ class Engine:
         self._retry_at[key] = (time.monotonic() + pause, rejections)
         return pause
 
-    def _reserved(self, intent: OrderIntent, price: Decimal) -> MirroredPosition:
-        """An open in flight, as the caps see it: its quantity at the price it was sized at."""
-        now = self.clock()
+    def _reserved(
+        self, order: OrderIntent | OrderRow, price: Decimal, at: datetime | None = None
+    ) -> MirroredPosition:
+        """An open in flight (or of unknown fate), as the caps see it: its quantity at the
+        price it was sized at."""
+        now = at or self.clock()
         return MirroredPosition(
-            trader=intent.trader,
-            symbol=intent.symbol,
-            side=intent.side,
-            binance_symbol=intent.binance_symbol,
-            quantity=intent.quantity,
+            trader=order.trader,
+            symbol=order.symbol,
+            side=order.side,
+            binance_symbol=order.binance_symbol,
+            quantity=order.quantity,
             entry_price=price,
             opened_at=now,
             updated_at=now,
@@ -637,17 +665,35 @@ class Engine:
         mapping = self.symbols.resolve(binance_symbol) if self.symbols else None
         return mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
 
-    def _client_order_id(self, trader: str, signal: Signal) -> str:
-        """The id for this change's current attempt, from the journal's book of the key."""
+    def _client_order_id(self, trader: str, signal: Signal, attempt: int | None = None) -> str:
+        """The id for this change's current attempt (or an earlier `attempt`), from the
+        journal's book of the key."""
         entry = self.journal.book_entry(trader, signal.symbol, signal.side)
+        current = entry.attempt if entry else 0
         return client_order_id(
             instance=self._instance,
             trader=trader,
             symbol=signal.symbol,
             side=signal.side,
             version=entry.version if entry else 0,
-            attempt=entry.attempt if entry else 0,
+            attempt=current if attempt is None else attempt,
         )
+
+    def _reduced_so_far(self, trader: str, signal: Signal) -> Decimal:
+        """What earlier tries of this same change sold, when it is a reduce that Bybit filled
+        in part (an IOC market order out of liquidity): the rest goes out against the same
+        target. Journal reads only, and only for a retried reduce."""
+        if signal.kind is not SignalKind.REDUCE:
+            return Decimal(0)
+        entry = self.journal.book_entry(trader, signal.symbol, signal.side)
+        if entry is None or entry.attempt == 0:
+            return Decimal(0)
+        sold = Decimal(0)
+        for attempt in range(entry.attempt):
+            row = self.journal.order(self._client_order_id(trader, signal, attempt))
+            if row is not None and row.kind == "reduce" and row.status is OrderStatus.FILLED:
+                sold += row.fill_qty or Decimal(0)
+        return sold
 
     def _one_way_conflict(
         self, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
@@ -708,6 +754,7 @@ class Engine:
             equity_usdt=equity,
             leader_balance_usdt=self.leaders.balance(trader.id) if self.leaders else None,
             held_qty=held.quantity if held is not None else Decimal(0),
+            reduced_qty=self._reduced_so_far(trader.id, signal),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
             total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
             position_notional_usdt=position_notional,
@@ -770,8 +817,12 @@ class Engine:
             self.alerts.clear(Kind.ORDER, order_key, f"{label}: done")
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
-            price = result.fill.price
-            self._event("info", f"EXECUTED {label} @ {price}", notify=True)
+            price, filled = result.fill.price, result.fill.quantity
+            part = ""
+            if filled < row.quantity:  # an IOC market order out of liquidity
+                rest = "goes next" if signal.kind.is_risk_reducing else "is not chased"
+                part = f" (filled {filled} of {row.quantity}: the rest {rest})"
+            self._event("info", f"EXECUTED {label} @ {price}{part}", notify=True)
             return
         if outcome is ExecutionOutcome.ALREADY_FLAT:
             self.journal.mark_order_failed(
@@ -812,12 +863,24 @@ class Engine:
             )
             return
         # rate limited, unavailable, unknown: Bybit may or may not have the order
-        self.journal.mark_order_unknown(row.client_order_id, outcome.value, result.error)
-        state = await self._settle_unfinished(row)
+        if result.not_placed:  # refused outright each time: nothing can execute
+            self._mark_not_placed(row, outcome.value, result.error)
+            state = "not_placed"
+        else:
+            acked = fate.ACKNOWLEDGED if result.acknowledged else outcome.value
+            self.journal.mark_order_unknown(row.client_order_id, acked, result.error)
+            state = await self._settle_unfinished(row.model_copy(update={"outcome": acked}))
         if state == "not_placed" and not signal.kind.is_risk_reducing:
             # don't chase an open later at a worse price; a close is retried next poll
             self.journal.advance_book(signal)
-        if state != "filled":
+        if state == "unknown":
+            self._event(
+                "error",
+                f"UNKNOWN {label}: {outcome.value}: {result.error}: Bybit may hold it; the"
+                " change waits (no resend) until Bybit shows it or its request window closes",
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
+            )
+        elif state != "filled":
             self._event(
                 "error",
                 f"FAILED {label}: {outcome.value}: {result.error}"
@@ -899,6 +962,12 @@ class Engine:
         elif notify and self.notifier is not None:
             self.notifier.notify(message)
         self.journal.record_event(level, message, at)
+
+
+_UNKNOWN_ACTION = (
+    "nothing to do while it waits; if it lasts, look the order up in Bybit's order history"
+    " and close by hand what the leader no longer holds"
+)
 
 
 def _order_action(signal: Signal, outcome: ExecutionOutcome) -> str:

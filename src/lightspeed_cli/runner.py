@@ -206,6 +206,9 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
+            from lightspeed_cli.stops import settle_at_start
+
+            await settle_at_start(engine)  # stops that fired while the bot was away
             report = await engine.start()
         except sqlite3.DatabaseError as exc:
             damaged = await journalcheck.diagnose(journal.path, exc)

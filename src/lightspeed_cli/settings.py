@@ -116,6 +116,9 @@ class BybitSettings(_Section):
     account_mode: AccountMode = AccountMode.ONE_WAY
     margin_mode: MarginMode = MarginMode.CROSS
     base_url: str = ""  # override of the REST endpoint (tests and simulate point it at the fake)
+    # how long Bybit may execute a signed request after its timestamp; the bot waits this long
+    # (plus a margin) before it takes an order Bybit does not list as never placed
+    recv_window_ms: int = Field(default=5000, ge=1000, le=60_000)
 
 
 class BinanceSettings(_Section):

@@ -31,11 +31,18 @@ class ExecutionOutcome(StrEnum):
 
 
 class ExecutionResult(BaseModel):
+    """`acknowledged`: Bybit said it has the order (an orderId, a duplicate-id answer, or a
+    lookup found it), so it is never "not placed". `not_placed`: no request of it can execute
+    (none was sent, or Bybit refused each one outright), so the change may go again at once.
+    Neither: the order may exist; see execution/fate.py for when that is settled."""
+
     outcome: ExecutionOutcome
     fill: Fill | None = None
     error: str = ""
     sent_at: datetime | None = None
     acked_at: datetime | None = None
+    acknowledged: bool = False
+    not_placed: bool = False
 
 
 class BrokerError(Exception):
