@@ -75,6 +75,7 @@ async def test_a_stopped_leader_gets_no_opens_and_its_closes_still_mirror(make_r
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
     await rig.poll()
     assert rig.bybit_size("BTCUSDT") == D("0.1")
+    await _settled(rig)  # the first read of the detail (ACTIVE) is done
     rig.binance.set_detail(TRADER_A, status="CLOSING")
     await rig.engine.leaders.refresh_detail(TRADER_A)  # the periodic refresh, now
     assert rig.engine.alerts.is_active(Kind.LEADER, TRADER_A)
