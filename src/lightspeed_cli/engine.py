@@ -49,8 +49,16 @@ from lightspeed_cli.models import (
     SymbolMapping,
 )
 from lightspeed_cli.order_ids import client_order_id
+from lightspeed_cli.prepare import AheadOfTime
+from lightspeed_cli.prices import PriceCache, RoundTrips
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
+from lightspeed_cli.sources.schedule import (
+    SCHEDULE_META_KEY,
+    PollSchedule,
+    ScheduleState,
+    source_rate,
+)
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -114,6 +122,7 @@ class EngineView:
     orders_sent: int = 0
     refusals: int = 0
     polls: int = 0
+    schedule: ScheduleState | None = None
 
     def add_event(self, event: EngineEvent, keep: int = 50) -> None:
         self.events.append(event)
@@ -179,6 +188,15 @@ class Engine:
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
+        # per order sent: (snapshot received -> broker.execute in ms, Bybit requests made in
+        # between: price, balance, leverage, margin mode; target 0, prices.py and prepare.py)
+        self.hot_path: deque[tuple[float, int]] = deque(maxlen=10_000)
+        self.prices = PriceCache(
+            lambda: self.broker.last_prices(),
+            refresh_seconds=settings.bybit.price_refresh_seconds,
+            max_age_seconds=settings.bybit.price_max_age_seconds,
+        )
+        self.ahead = AheadOfTime(broker, settings)
         # copy-trade leaders' fills and status (None for a source that cannot read them)
         self.leaders = Leaders.for_source(
             source,
@@ -207,13 +225,21 @@ class Engine:
         renewals: asyncio.Task[None] | None = None
         if self.license is not None:
             renewals = asyncio.create_task(self._license_tasks(stop), name="license")
-        tasks = [
-            asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
-            for t in self._traders
-        ]
+        schedule = PollSchedule(
+            self.settings.polling, self._traders, source_rate(self.source, self.settings.polling)
+        )
+        polls = asyncio.create_task(
+            schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
+        )
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
-        if self.leaders is not None:
-            tasks.append(asyncio.create_task(self.leaders.run(stop), name="leaders"))
+        prices = asyncio.create_task(self.prices.run(stop), name="bybit-prices")
+        self._prepare_known_symbols()
+        published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
+        leaders = (
+            asyncio.create_task(self.leaders.run(stop), name="leaders")
+            if self.leaders is not None
+            else None
+        )
         blind_watch = asyncio.create_task(
             blind.watch(
                 self.alerts,
@@ -225,12 +251,17 @@ class Engine:
             name="blind-watch",
         )
         try:
-            await asyncio.gather(*tasks)
+            await polls
         finally:
             stop.set()
-            # a loop that died must not leave the others orphaned mid-order: let them finish
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(checkpoints, blind_watch, return_exceptions=True)
+            # a poll that died must not leave the others orphaned mid-order: let them finish
+            await asyncio.gather(polls, return_exceptions=True)
+            await asyncio.gather(
+                checkpoints, published, prices, blind_watch, return_exceptions=True
+            )
+            if leaders is not None:
+                await asyncio.gather(leaders, return_exceptions=True)
+            await self.ahead.aclose()
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -254,39 +285,65 @@ class Engine:
             except Exception as exc:  # a busy database just means next time
                 log.debug("journal checkpoint skipped: %s", exc)
 
-    async def _trader_loop(self, trader: TraderSettings, stop: asyncio.Event) -> None:
-        interval = self.settings.polling.interval_seconds
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                await self.poll_trader(trader)
-                self.alerts.clear(Kind.ERROR, trader.id)
-            except sqlite3.DatabaseError as exc:
-                from lightspeed_cli import journalcheck
+    def _prepare_known_symbols(self) -> None:
+        """Margin mode, and leverage for what the journal's books hold, set in the background."""
+        assert self.symbols is not None, "engine.start() must run first"
+        self.ahead.margin_mode()
+        try:
+            held = {m.symbol for m in self.journal.mirrored_positions()}
+            books = [(t, self.journal.book_snapshot(t.id)) for t in self._traders]
+        except sqlite3.DatabaseError as exc:  # the polls find it and say what to do
+            log.debug("journal unreadable, nothing prepared ahead: %s", exc)
+            return
+        for trader, book in books:
+            if book is not None:
+                self.ahead.positions_seen(self.symbols, trader, book.positions, held)
 
-                damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
-                if damaged is not None:  # trading stops (exit 3), loudly
-                    self.fatal = str(damaged)
-                    self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
-                    stop.set()
-                    return
-            except FatalTradingError as exc:
-                self.fatal = str(exc)
-                stop.set()
-                self._report_error(
-                    f"trading stopped: {exc}",
-                    (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
-                )
-                return
-            except Exception as exc:  # a bug for one trader must not stop the others
-                log.exception("trader %s: unexpected error", trader.id)
-                self._report_error(
-                    f"{trader.id}: unexpected error: {exc!r}",
-                    (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
-                )
-            delay = max(0.0, interval - (time.monotonic() - started))
+    async def _publish_schedule(
+        self, schedule: PollSchedule[TraderSettings], stop: asyncio.Event
+    ) -> None:
+        """The poll interval and each exit's budget, for `status`: when they change, at most
+        every few seconds."""
+        exit_states = getattr(self.source, "exit_states", list)
+        written = None
+        while not stop.is_set():
+            state = schedule.state(exit_states(), self.clock())
+            self.view.schedule = state
+            if state.model_dump(exclude={"at"}) != written:
+                written = state.model_dump(exclude={"at"})
+                try:
+                    self.journal.set_meta(SCHEDULE_META_KEY, state.model_dump_json())
+                except Exception as exc:  # status only; the journal's errors show elsewhere
+                    log.debug("schedule state not journaled: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=POLL_STATE_WRITE_SECONDS)
+
+    async def _poll_guarded(self, trader: TraderSettings, stop: asyncio.Event) -> None:
+        """One scheduled poll; whatever goes wrong is said, and stops only what it must."""
+        try:
+            await self.poll_trader(trader)
+            self.alerts.clear(Kind.ERROR, trader.id)
+        except sqlite3.DatabaseError as exc:
+            from lightspeed_cli import journalcheck
+
+            damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
+            if damaged is not None:  # trading stops (exit 3), loudly
+                self.fatal = str(damaged)
+                self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
+                stop.set()
+        except FatalTradingError as exc:
+            self.fatal = str(exc)
+            stop.set()
+            self._report_error(
+                f"trading stopped: {exc}",
+                (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+            )
+        except Exception as exc:  # a bug for one trader must not stop the others
+            log.exception("trader %s: unexpected error", trader.id)
+            self._report_error(
+                f"{trader.id}: unexpected error: {exc!r}",
+                (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
+            )
 
     # ---- reconciliation --------------------------------------------------------------------
 
@@ -422,6 +479,7 @@ class Engine:
                 )
             return
         await self.handle_snapshot(trader, result.snapshot)
+        self._prepare_for(trader, result.snapshot)
 
     def _journal_poll(self, trader: str, result: FetchResult, *, changed: bool) -> None:
         """A status change is written at once; an unchanged one every few seconds, so 200
@@ -474,6 +532,12 @@ class Engine:
         if signals and self.leaders is not None:
             self.leaders.changed(trader.id, snapshot)
 
+    def _prepare_for(self, trader: TraderSettings, snapshot: Snapshot) -> None:
+        """After the signals (never before an order): leverage for what the trader holds."""
+        if self.symbols is not None and snapshot.positions:
+            held = {m.symbol for m in self.journal.mirrored_positions()}
+            self.ahead.positions_seen(self.symbols, trader, snapshot.positions, held)
+
     async def _confirm_mass_close(
         self, trader: TraderSettings, previous: Snapshot, first: Snapshot
     ) -> Snapshot | None:
@@ -520,6 +584,7 @@ class Engine:
         self, trader: TraderSettings, signal: Signal, received: float
     ) -> None:
         assert self.symbols is not None, "engine.start() must run first"
+        trips = RoundTrips()
         retry = self._retry_at.get((trader.id, signal.symbol, signal.side))
         if retry is not None and time.monotonic() < retry[0]:
             return  # a rejected close, pausing before it goes again (said when it was rejected)
@@ -570,7 +635,7 @@ class Engine:
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
-            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid)
+            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid, trips)
             if decision.intent is not None and signal.kind is SignalKind.CLOSE:
                 decision = self._with_close_reference(decision, mapping, bybit_last)
         if decision.refusal is not None:
@@ -588,11 +653,13 @@ class Engine:
         self.journal.record_intent(intent, signal, leader_change_at=signal.source_time)
         row = self.journal.order(intent.client_order_id)
         assert row is not None
-        self.signal_overhead_ms.append((time.perf_counter() - received) * 1000)
+        overhead_ms = (time.perf_counter() - received) * 1000
+        self.signal_overhead_ms.append(overhead_ms)
         if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
             self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
         try:
             result = await self.broker.execute(intent)
+            self.hot_path.append((overhead_ms, trips.count + result.setup_requests))
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
         finally:
@@ -722,6 +789,7 @@ class Engine:
         mapping: SymbolMapping | Refusal,
         held: MirroredPosition | None,
         cid: str,
+        trips: RoundTrips,
     ) -> tuple[Decision, Decimal]:
         """The pure decision, fed with what it needs from Bybit and the journal.
 
@@ -734,10 +802,10 @@ class Engine:
         sizing = trader.effective_sizing(self.settings.sizing)
         if sizing.mode in _READS_EQUITY:
             bybit_last, equity = await asyncio.gather(
-                self._bybit_price(signal, mapped), self._equity_usdt()
+                self._bybit_price(signal, mapped, trips), self._equity_usdt(trips)
             )
         else:
-            bybit_last, equity = await self._bybit_price(signal, mapped), Decimal(0)
+            bybit_last, equity = await self._bybit_price(signal, mapped, trips), Decimal(0)
         mirrored = [*self.journal.mirrored_positions(), *self._in_flight.values()]
         position_notional = sum(
             (
@@ -781,11 +849,18 @@ class Engine:
             self.alerts.clear(Kind.LICENSE, "license", "license valid again")
             self._event(level, message)
 
-    async def _bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
-        """Bybit's last price; for a reduce or close that must go out anyway, the leader's
+    async def _bybit_price(
+        self, signal: Signal, mapped: SymbolMapping | None, trips: RoundTrips
+    ) -> Decimal:
+        """Bybit's last price: from the background cache while it is fresh, else read now
+        (never a stale price). For a reduce or close that must go out anyway, the leader's
         mark stands in when Bybit cannot be read (opens refuse on a 0 price)."""
         if mapped is None:
             return Decimal(0)
+        cached = self.prices.fresh(mapped.market.symbol)
+        if cached is not None:
+            return cached
+        trips.count += 1
         try:
             return await self.broker.last_price(mapped.market.symbol)
         except Exception as exc:
@@ -795,10 +870,11 @@ class Engine:
                 return leader.mark_price * mapped.price_scale
             return Decimal(0)
 
-    async def _equity_usdt(self) -> Decimal:
+    async def _equity_usdt(self, trips: RoundTrips) -> Decimal:
         now = time.monotonic()
         if self._equity is not None and now - self._equity[1] < EQUITY_CACHE_SECONDS:
             return self._equity[0]
+        trips.count += 1
         try:
             value = await self.broker.equity_usdt()
         except Exception as exc:

@@ -709,6 +709,18 @@ class Journal:
             (_ts(at or datetime.now(UTC)), level, message),
         )
 
+    def set_meta(self, key: str, value: str) -> None:
+        """A small named value the running bot shares with `status` (e.g. the poll budget)."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row["value"]) if row else None
+
     def recent_events(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]

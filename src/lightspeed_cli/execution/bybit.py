@@ -8,8 +8,9 @@ What keeps money safe here:
 - the account's position mode is read at start and must equal the configured one, and every
   order names its positionIdx explicitly, so an order can never land on the wrong book;
 - reduces and closes are reduceOnly, so they can never open or grow a position;
-- leverage and margin mode are set before the first opening order on a symbol, not on
-  reduces (a reduce must never fail because a setting could not be changed).
+- leverage and margin mode are set before the first opening order on a symbol (ahead of time
+  through `prepare`, prepare.py, or else by the order itself), never for reduces (a reduce must
+  never fail because a setting could not be changed).
 
 Orders go to /v5/order/create through ccxt's signed implicit method, not `create_order`: the
 body is exactly Bybit's (qty as a decimal string, never a float), and reduceOnly stays in
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -71,6 +73,14 @@ class FillPolling:
     delay: float = 0.05
 
 
+class _SetupFailed(BrokerError):
+    """Internal: margin mode or leverage could not be set, so an open cannot go."""
+
+    def __init__(self, error: BrokerError, what: str) -> None:
+        super().__init__(error.outcome, error.message)
+        self.error, self.what = error, what
+
+
 def _not_sent(info: ErrorInfo | BrokerError, what: str) -> ExecutionResult:
     """A failure before the order went out: never UNKNOWN, since nothing can exist."""
     outcome = info.outcome
@@ -113,6 +123,7 @@ class BybitBroker(ExchangeOwner):
         self._started = False
         self._margin_mode_set = False
         self._leverage: dict[str, int] = {}
+        self._leverage_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._filled: dict[str, ExecutionResult] = {}
 
     @classmethod
@@ -299,26 +310,21 @@ class BybitBroker(ExchangeOwner):
         if isinstance(checked, ExecutionResult):
             return checked
         market, qty = checked
+        setup = 0
         if not intent.reduce_only:
-            refused = await self._prepare_to_open(intent, market)
-            if refused is not None:
-                return refused
+            prepared = await self._prepare_to_open(intent, market)
+            if isinstance(prepared, ExecutionResult):
+                return prepared
+            setup = prepared
         result = await self._send(order_request(intent, qty, self._hedge), intent, deadline)
         if result.outcome is ExecutionOutcome.FILLED:
             self._filled[intent.client_order_id] = result
-        return result
+        return result.model_copy(update={"setup_requests": setup}) if setup else result
 
     async def _prepare_to_open(
         self, intent: OrderIntent, market: MarketInfo
-    ) -> ExecutionResult | None:
-        """Margin mode (account-wide on a UTA) once, leverage once per symbol and value."""
-        if not self._margin_mode_set:
-            mode = _UTA_MARGIN_MODE[self.settings.margin_mode]
-            try:
-                await self._call(lambda: self._tolerate(self.exchange.set_margin_mode(mode)))
-            except BrokerError as exc:
-                return _not_sent(exc, f"could not set the {mode} margin mode")
-            self._margin_mode_set = True
+    ) -> ExecutionResult | int:
+        """Margin mode and leverage (see `prepare`): the requests made, or why not sent."""
         leverage = effective_leverage(intent, market)
         if leverage != intent.leverage:
             log.warning(
@@ -327,16 +333,41 @@ class BybitBroker(ExchangeOwner):
                 intent.leverage,
                 leverage,
             )
-        if self._leverage.get(market.symbol) != leverage:
-            symbol = market.ccxt_symbol
+        try:
+            return await self.prepare(market.symbol, leverage)
+        except _SetupFailed as exc:
+            return _not_sent(exc.error, exc.what)
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        """Margin mode (account-wide on a UTA) once, `symbol`'s leverage once per value (capped
+        at Bybit's maximum), both cached: done ahead of time, the order makes no request for
+        them. Returns the requests made; raises BrokerError (as `_SetupFailed`)."""
+        made = 0
+        if not self._margin_mode_set:
+            mode = _UTA_MARGIN_MODE[self.settings.margin_mode]
             try:
-                await self._call(
-                    lambda: self._tolerate(self.exchange.set_leverage(leverage, symbol))
-                )
+                await self._call(lambda: self._tolerate(self.exchange.set_margin_mode(mode)))
             except BrokerError as exc:
-                return _not_sent(exc, f"could not set {market.symbol} leverage to {leverage}")
-            self._leverage[market.symbol] = leverage
-        return None
+                raise _SetupFailed(exc, f"could not set the {mode} margin mode") from None
+            self._margin_mode_set = True
+            made += 1
+        market = self._markets.get(symbol or "")
+        if market is None:
+            return made
+        leverage = int(min(Decimal(leverage), market.max_leverage))
+        async with self._leverage_locks[market.symbol]:  # a warm-up and an order never race
+            if self._leverage.get(market.symbol) != leverage:
+                ccxt_symbol = market.ccxt_symbol
+                try:
+                    await self._call(
+                        lambda: self._tolerate(self.exchange.set_leverage(leverage, ccxt_symbol))
+                    )
+                except BrokerError as exc:
+                    msg = f"could not set {market.symbol} leverage to {leverage}"
+                    raise _SetupFailed(exc, msg) from None
+                self._leverage[market.symbol] = leverage
+                made += 1
+        return made
 
     async def _tolerate(self, request: Any) -> None:
         """Await a settings call; "not modified" (110043 / 110025 / 110026) is success."""

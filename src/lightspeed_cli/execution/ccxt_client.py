@@ -193,3 +193,14 @@ class ExchangeOwner:
     @property
     def markets(self) -> dict[str, MarketInfo]:
         return self._markets
+
+    async def last_prices(self) -> dict[str, Decimal]:
+        """Every linear perpetual's last price in one request, for prices.py's background
+        refresh: one attempt, the next refresh is the retry."""
+        exchange = self.exchange  # type: ignore[attr-defined]
+        return await ticker_prices(exchange, RetryPolicy(attempts=1))
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        """Account settings an open needs, made ahead of time; Bybit requests made (none here:
+        the paper account has nothing to set)."""
+        return 0

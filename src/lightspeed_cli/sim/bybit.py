@@ -206,7 +206,10 @@ class FakeBybit(ServedFake):
         default_leverage: Decimal = DEFAULT_LEVERAGE,
         check_signature: bool = True,
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds added to every answer (a VPS's round trip to Bybit)."""
+        self.latency = latency
         self.api_key = api_key
         self.api_secret = api_secret
         self.check_signature = check_signature
@@ -420,6 +423,8 @@ class FakeBybit(ServedFake):
             self._state.requests.append(RequestRecord(request.method, path, params))
             queue = self._state.faults.get(path)
             fault = queue.popleft() if queue else None
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         if fault is not None and fault.kind in ("stall", "stall_drop"):
             await asyncio.sleep(fault.delay)
         if fault is not None and not fault.processes:
