@@ -40,13 +40,15 @@ from lightspeed_cli.execution.orders import (
     TERMINAL,
     checked_order,
     effective_leverage,
+    exchange_order,
     fill_from_order,
     hedge_mode_from_positions,
+    not_an_earlier_order,
     order_request,
     position_from_bybit,
     result_from_fill,
 )
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent
+from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
 from lightspeed_cli.settings import AccountMode, BybitSettings, MarginMode
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ class BybitBroker(ExchangeOwner):
         self._margin_mode_set = False
         self._leverage: dict[str, int] = {}
         self._filled: dict[str, ExecutionResult] = {}
+        # what each order being sent asked for, to check an order found under its id against
+        self._expected: dict[str, tuple[dict[str, Any], datetime | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: BybitSettings, **kwargs: Any) -> BybitBroker:
@@ -258,6 +262,30 @@ class BybitBroker(ExchangeOwner):
             rows = await self._order_rows("privateGetV5OrderHistory", client_order_id, symbol)
         return fill_from_order(rows[0]) if rows else None
 
+    async def order_list(self, symbol: str | None = None, *, pages: int = 5) -> list[ExchangeOrder]:
+        """Orders Bybit lists for one symbol (or every USDT one): the open ones, then the
+        history, newest first, `pages` of 50 at most each; an order in both counts once."""
+        found: dict[str, ExchangeOrder] = {}
+        for endpoint, extra in (
+            ("privateGetV5OrderRealtime", {"openOnly": 0}),
+            ("privateGetV5OrderHistory", {}),
+        ):
+            method = getattr(self.exchange, endpoint)
+            scope = {"symbol": symbol} if symbol else {"settleCoin": "USDT"}
+            base = {"category": "linear", "limit": 50, **scope, **extra}
+            cursor = ""
+            for _ in range(pages):
+                params = {**base, "cursor": cursor} if cursor else base
+                result = result_of(await self._call(lambda m=method, p=params: m(p)))
+                page = result.get("list") or []
+                for raw in page:
+                    order = exchange_order(raw)
+                    found.setdefault(order.order_id or order.link_id, order)
+                previous, cursor = cursor, str(result.get("nextPageCursor") or "")
+                if not page or not cursor or cursor == previous:
+                    break
+        return list(found.values())
+
     # ---- orders ----------------------------------------------------------------------------
 
     async def execute(self, intent: OrderIntent) -> ExecutionResult:
@@ -323,8 +351,10 @@ class BybitBroker(ExchangeOwner):
         try:
             async for attempt in self._retry.retrying(lambda e: isinstance(e, _Again)):
                 with attempt:
+                    self._expected[coid] = (request, intent.journaled_at)
                     return await self._send_once(request, coid, symbol, sent_at)
         except _Again as exc:
+            self._expected.pop(coid, None)
             attempts = self._retry.attempts
             return ExecutionResult(
                 outcome=exc.info.outcome,
@@ -368,7 +398,7 @@ class BybitBroker(ExchangeOwner):
             )
         if found is None:
             raise _Again(info)  # Bybit never got it: sending again (same id) is safe
-        return await self._settle(coid, symbol, found.order_id, sent_at, _now(), found)
+        return await self._settle_found(coid, symbol, sent_at, found)
 
     async def _existing(
         self, coid: str, symbol: str, sent_at: datetime, info: ErrorInfo
@@ -384,6 +414,19 @@ class BybitBroker(ExchangeOwner):
                 f"{info.message}",
                 sent_at=sent_at,
             )
+        return await self._settle_found(coid, symbol, sent_at, found)
+
+    async def _settle_found(
+        self, coid: str, symbol: str, sent_at: datetime, found: Fill
+    ) -> ExecutionResult:
+        """An order Bybit already has under this id (a duplicate, or a lost answer): this
+        request's only if symbol, side, quantity and time fit; else nothing was placed."""
+        request, journaled_at = self._expected.pop(coid, ({}, None))
+        seen = ExecutionResult(outcome=ExecutionOutcome.UNKNOWN, fill=found, sent_at=sent_at)
+        checked = not_an_earlier_order(seen, request, journaled_at) if request else seen
+        if checked is not seen:
+            log.error("%s: %s", coid, checked.error)
+            return checked
         return await self._settle(coid, symbol, found.order_id, sent_at, _now(), found)
 
     async def _settle(
