@@ -42,6 +42,7 @@ from lightspeed_cli.models import (
     SymbolMapping,
 )
 from lightspeed_cli.order_ids import client_order_id
+from lightspeed_cli.reconcile import Reconciler
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.symbols import SymbolMap
@@ -158,6 +159,7 @@ class Engine:
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
+        self.reconciler = Reconciler(self)  # journal vs Bybit, on its own task (reconcile.py)
 
     @property
     def _traders(self) -> list[TraderSettings]:
@@ -182,13 +184,14 @@ class Engine:
             for t in self._traders
         ]
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
         try:
             await asyncio.gather(*tasks)
         finally:
             stop.set()
             # a loop that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(*tasks, return_exceptions=True)
-            await checkpoints
+            await asyncio.gather(checkpoints, reconciling, return_exceptions=True)
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -228,7 +231,7 @@ class Engine:
     # ---- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> ReconcileReport:
-        """Settle what a crash left open, then compare the journal with Bybit's positions."""
+        """Settle what a crash left open, then compare the journal with Bybit (reconcile.py)."""
         report = ReconcileReport()
         for row in self.journal.unfinished_orders():
             state = await self._settle_unfinished(row)
@@ -238,32 +241,7 @@ class Engine:
                 report.resolved_not_placed += 1
             else:
                 report.still_unknown += 1
-        bybit = {(p.symbol, p.side): p.size for p in await self.broker.positions() if p.size > 0}
-        held: dict[tuple[str, Side], Decimal] = {}
-        for m in self.journal.mirrored_positions():
-            held[(m.symbol, m.side)] = held.get((m.symbol, m.side), Decimal(0)) + m.quantity
-            if (m.symbol, m.side) not in bybit:
-                self.journal.drop_mirrored(m.trader, m.symbol, m.side)
-                report.closed_outside.append(f"{m.trader}:{m.symbol}:{m.side}")
-                self._event(
-                    "warning",
-                    f"{m.symbol} {m.side} (for {m.trader}) is no longer on Bybit: marked closed",
-                )
-        for (symbol, side), size in held.items():
-            on_bybit = bybit.get((symbol, side))
-            if on_bybit is not None and on_bybit != size:
-                report.size_mismatch.append(f"{symbol}:{side}")
-                self._event(
-                    "warning",
-                    f"Bybit holds {on_bybit} {symbol} {side}, the journal {size}:"
-                    " changed outside the bot? reduce-only orders are clipped to what Bybit holds",
-                )
-        for (symbol, side), size in bybit.items():
-            if (symbol, side) not in held:
-                report.unmanaged.append(f"{symbol}:{side}")
-                self._event(
-                    "info", f"Bybit {symbol} {side} {size} was not opened by the bot: left alone"
-                )
+        await self.reconciler.at_start(report)
         return report
 
     async def _settle_unfinished(self, row: OrderRow) -> str:
@@ -415,7 +393,9 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = self._one_way_conflict(signal, bybit_symbol, mirrored)
+        conflict = self._one_way_conflict(
+            signal, bybit_symbol, mirrored
+        ) or self.reconciler.opens_refusal(signal)
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
@@ -440,8 +420,13 @@ class Engine:
         self.signal_overhead_ms.append((time.perf_counter() - received) * 1000)
         if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
             self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
+        self.reconciler.order_started()
+        unknown = True
         try:
-            result = await self.broker.execute(intent)
+            # a 110072 (id already used) is checked against when this change was journaled
+            result = await self.broker.execute(
+                intent.model_copy(update={"journaled_at": row.created_at})
+            )
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
         finally:
@@ -450,6 +435,8 @@ class Engine:
                 # an order of unknown fate may be on Bybit: the caps keep counting it until
                 # a lookup settles it
                 self._in_flight.pop(intent.client_order_id, None)
+                unknown = False
+            self.reconciler.order_finished(unknown=unknown)
 
     def _pause_after_rejection(self, row: OrderRow, signal: Signal) -> float:
         key = (row.trader, signal.symbol, signal.side)

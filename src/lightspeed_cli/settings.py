@@ -115,6 +115,9 @@ class BybitSettings(_Section):
     account_mode: AccountMode = AccountMode.ONE_WAY
     margin_mode: MarginMode = MarginMode.CROSS
     base_url: str = ""  # override of the REST endpoint (tests and simulate point it at the fake)
+    # how often the mirrored book is compared with Bybit's positions (reconcile.py), off the
+    # order path; also right after any order whose outcome is unknown
+    reconcile_interval_seconds: float = Field(default=60, ge=1, le=3600)
 
 
 class BinanceSettings(_Section):

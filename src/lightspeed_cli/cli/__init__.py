@@ -9,6 +9,7 @@ import typer
 from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
     config_cmd,
+    journal_cmd,
     keys_cmd,
     license_cmd,
     license_server_cmd,
@@ -53,6 +54,7 @@ def _root(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(traders_cmd.app, name="traders")
+app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
 run_cmd.register(app)

@@ -1,0 +1,414 @@
+"""Chaos run: the real bot (`lightspeed run` subprocesses) against the fakes, killed at random.
+
+A scripted leader opens, increases, reduces, closes and flips; the fake Bybit suffers random
+faults (requests held in flight then processed or dropped, lost answers, slow or partial
+fills, failing lookups, and whatever real-behaviour switches it offers); the bot is SIGKILLed at
+random moments and restarted at once, as systemd would. After each restart every order on the
+fake must be in the journal (rows are written before orders are sent); at the end, once
+settled, Bybit's positions must equal the leader's book x ratio within one quantity step.
+
+    python benchmarks/chaos_run.py --kills 200          # the full run (BENCHMARKS.md)
+
+Figures: kills, doubled orders (filled on Bybit while the journal says they were not),
+missed closes (the leader is flat, Bybit is not), drift left at the end; target 0 / 0 / 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+RATIO = Decimal("0.1")
+# leader size unit per symbol: x RATIO it is one Bybit quantity step
+UNITS = {"BTCUSDT": Decimal("0.01"), "ETHUSDT": Decimal("0.1"), "SOLUSDT": Decimal("1")}
+MARKS = {"BTCUSDT": "60000", "ETHUSDT": "3000", "SOLUSDT": "150"}
+STEPS = {s: u * RATIO for s, u in UNITS.items()}
+TRADERS = ("5100000000000000001", "5100000000000000002")
+CREATE, REALTIME, HISTORY = "/v5/order/create", "/v5/order/realtime", "/v5/order/history"
+
+
+@dataclass
+class ChaosReport:
+    kills: int = 0
+    doubled: int = 0  # filled on the fake, but the journal says not filled (or has no row)
+    missed_closes: int = 0  # the leader is flat on a key, Bybit is not
+    drift_left: int = 0  # keys off the leader's book x ratio by more than one step
+    missing_from_journal: int = 0  # orders on the fake with no journal row, after a restart
+    leader_changes: int = 0
+    faults: int = 0
+    orders: int = 0
+    repairs: int = 0
+    seconds: float = 0.0
+    details: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"kills {self.kills}, doubled orders {self.doubled}, missed closes"
+            f" {self.missed_closes}, drift left {self.drift_left} (orders missing from the"
+            f" journal {self.missing_from_journal}; {self.leader_changes} leader changes,"
+            f" {self.faults} faults, {self.orders} orders, {self.repairs} repairs,"
+            f" {self.seconds:.0f} s)"
+        )
+
+
+class Leader:
+    """Random leader books: per trader, per symbol a signed size in whole units."""
+
+    def __init__(self, rng: random.Random, traders: tuple[str, ...], symbols: tuple[str, ...]):
+        self.rng = rng
+        self.traders = traders
+        self.symbols = symbols
+        self.books: dict[str, dict[str, int]] = {t: {} for t in traders}
+        # each symbol has one leader: on a one-way account two leaders on opposite sides of a
+        # symbol cannot both be mirrored (the bot refuses the second), so no target would hold
+        self.owned = {t: symbols[n :: len(traders)] or symbols for n, t in enumerate(traders)}
+
+    def change(self) -> str:
+        trader = self.rng.choice(self.traders)
+        symbol = self.rng.choice(self.owned[trader])
+        book = self.books[trader]
+        units = book.get(symbol, 0)
+        size = self.rng.randint(1, 20)
+        if units == 0:
+            book[symbol] = size if self.rng.random() < 0.5 else -size
+            what = "open"
+        else:
+            sign = 1 if units > 0 else -1
+            what = self.rng.choice(("increase", "reduce", "close", "flip"))
+            if what == "reduce" and abs(units) < 2:
+                what = "close"
+            if what == "increase":
+                book[symbol] = units + sign * size
+            elif what == "reduce":
+                book[symbol] = sign * self.rng.randint(1, abs(units) - 1)
+            elif what == "close":
+                book.pop(symbol)
+            else:
+                book[symbol] = -sign * size
+        return f"{trader[-1]} {what} {symbol} -> {book.get(symbol, 0)}"
+
+    def positions(self, trader: str) -> list[Any]:
+        from lightspeed_cli.sim.binance import FakePosition
+
+        out = []
+        for symbol, units in sorted(self.books[trader].items()):
+            size = UNITS[symbol] * abs(units)
+            make = FakePosition.long if units > 0 else FakePosition.short
+            out.append(make(symbol, size, MARKS[symbol]))
+        return out
+
+    def targets(self) -> dict[tuple[str, str], Decimal]:
+        """(Bybit symbol, side) -> the leader's book x ratio, summed over traders."""
+        out: dict[tuple[str, str], Decimal] = {}
+        for book in self.books.values():
+            for symbol, units in book.items():
+                key = (symbol, "long" if units > 0 else "short")
+                out[key] = out.get(key, Decimal(0)) + UNITS[symbol] * abs(units) * RATIO
+        return out
+
+
+def random_fault(rng: random.Random, fake: Any) -> str:
+    """Inject one fault a real Bybit can show, or turn on one of the fake's real behaviours."""
+    from lightspeed_cli.sim.bybit import Fault
+
+    choices: list[tuple[str, Callable[[], None]]] = [
+        ("create held, then processed", lambda: fake.inject(
+            CREATE, Fault.stalled(rng.uniform(0.3, 4.5), then_process=True))),
+        ("create held, then dropped", lambda: fake.inject(
+            CREATE, Fault.stalled(rng.uniform(0.3, 2.0), then_process=False))),
+        ("create answer lost", lambda: fake.inject(CREATE, Fault.lost_response())),
+        ("create dropped", lambda: fake.inject(CREATE, Fault.dropped())),
+        ("create answered late", lambda: fake.inject(
+            CREATE, Fault.delayed(rng.uniform(0.2, 2.0)))),
+        ("lookups fail", lambda: (fake.inject(REALTIME, Fault.dropped(), rng.randint(1, 4)),
+                                  fake.inject(HISTORY, Fault.dropped(), rng.randint(1, 2)))),
+        ("slow fills", lambda: fake.slow_fills(rng.randint(1, 8), partial=rng.random() < 0.5)),
+    ]  # fmt: skip
+    for name, switch in _behaviour_switches(rng, fake):
+        choices.append((name, switch))
+    name, apply = rng.choice(choices)
+    apply()
+    return name
+
+
+def _behaviour_switches(rng: random.Random, fake: Any) -> list[tuple[str, Callable[[], None]]]:
+    """The fake's real-Bybit behaviours, those this version of it has (issue 11)."""
+    out: list[tuple[str, Callable[[], None]]] = []
+    if hasattr(fake, "unlisted_for"):
+        out.append(("accepted, not listed", lambda: fake.unlisted_for(rng.uniform(0.5, 4.0))))
+    if hasattr(fake, "restart_orders"):
+        out.append(("order lists after a Bybit restart", fake.restart_orders))
+    if hasattr(fake, "ioc_partial"):
+        out.append(("market order cancelled part-filled", lambda: fake.ioc_partial(
+            rng.choice(("0.5", "0.3")))))  # fmt: skip
+    return out
+
+
+def _clear_behaviours(fake: Any) -> None:
+    fake.clear_faults()
+    fake.slow_fills(0)
+    for name in ("clear_behaviours",):
+        if hasattr(fake, name):
+            getattr(fake, name)()
+
+
+class BotProcess:
+    """`lightspeed run --no-live` as a subprocess; logs to run-N.log in `out`."""
+
+    def __init__(self, config: Path, data_dir: Path, env: dict[str, str], out: Path) -> None:
+        self.config, self.data_dir, self.env, self.out = config, data_dir, env, out
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "lightspeed_cli", "--config", str(self.config), *args]
+        return subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+
+    def start(self) -> None:
+        self.runs += 1
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lightspeed_cli", "--config", str(self.config), "run",
+                 "--no-live"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / f"run-{self.runs}.log"
+
+    def started(self) -> bool:
+        return "following" in self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def journal_rows(self, sql: str) -> list[sqlite3.Row]:
+        path = self.data_dir / "journal.sqlite3"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            db.close()
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for: {what}")
+
+
+def _write_config(path: Path, *, binance: str, bybit: str, server: Any, data_dir: Path,
+                  traders: tuple[str, ...], reconcile_seconds: float) -> None:  # fmt: skip
+    import tomlkit
+
+    doc = {
+        "license": {"server_url": server.url, "public_key": server.public_key},
+        "bybit": {"base_url": bybit, "reconcile_interval_seconds": reconcile_seconds},
+        "binance": {"base_url": binance},
+        "traders": [
+            {"id": t, "source": "copytrade", "label": f"t{n}"} for n, t in enumerate(traders)
+        ],
+        "sizing": {"mode": "ratio", "value": float(RATIO)},
+        "safety": {
+            "max_position_notional_usdt": 10_000_000,
+            "max_total_notional_usdt": 10_000_000,
+            "max_open_positions": 100,
+            "max_price_divergence_bps": 50,
+            "daily_loss_limit_usdt": 10_000_000,
+        },
+        "polling": {"interval_seconds": 0.2, "timeout_seconds": 2, "retries": 0},
+        "storage": {"data_dir": str(data_dir)},
+    }
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _world(
+    out: Path, traders: tuple[str, ...], reconcile_seconds: float
+) -> Iterator[tuple[Any, Any, BotProcess]]:
+    from lightspeed_cli.license.testing import run_license_server
+    from lightspeed_cli.sim.binance import FakeBinance
+    from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
+
+    with (
+        FakeBinance.running() as binance,
+        FakeBybit.running(balance="100000000") as bybit,
+        run_license_server(out / "license-server") as server,
+    ):
+        for symbol, price in MARKS.items():
+            binance.set_mark_price(symbol, price)
+            bybit.set_price(symbol, price)
+        for trader in traders:
+            binance.clear_positions(trader)
+        data_dir, config = out / "data", out / "config.toml"
+        _write_config(
+            config,
+            binance=binance.url,
+            bybit=bybit.url,
+            server=server,
+            data_dir=data_dir,
+            traders=traders,
+            reconcile_seconds=reconcile_seconds,
+        )
+        machine_id = out / "machine-id"
+        machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+        env = dict(os.environ)
+        env.update({
+            "LIGHTSPEED_MACHINE_ID_FILE": str(machine_id),
+            "LIGHTSPEED_BYBIT_API_KEY": DEFAULT_API_KEY,
+            "LIGHTSPEED_BYBIT_API_SECRET": DEFAULT_API_SECRET,
+            "XDG_DATA_HOME": str(out / "xdg"),
+            "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        bot = BotProcess(config, data_dir, env, out)
+        activated = bot.cli("license", "activate", server.issue(seats=1, days=30))
+        if activated.returncode != 0:
+            raise RuntimeError(f"license activation failed: {activated.stdout}{activated.stderr}")
+        try:
+            yield binance, bybit, bot
+        finally:
+            bot.kill()
+
+
+def _missing_from_journal(bybit: Any, bot: BotProcess) -> list[str]:
+    known = {r["client_order_id"] for r in bot.journal_rows("SELECT client_order_id FROM orders")}
+    return [o.order_link_id for o in bybit.orders if o.order_link_id not in known]
+
+
+def _positions(bybit: Any) -> dict[tuple[str, str], Decimal]:
+    with bybit._lock:
+        return {
+            (p.symbol, p.side.value): p.size
+            for p in bybit.ledger.open_positions()
+            if p.side is not None and p.size > 0
+        }
+
+
+def _off_target(leader: Leader, bybit: Any) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """Keys where Bybit differs from the leader's book x ratio by more than one step."""
+    targets, held = leader.targets(), _positions(bybit)
+    out = {}
+    for key in {*targets, *held}:
+        target, actual = targets.get(key, Decimal(0)), held.get(key, Decimal(0))
+        if abs(actual - target) > STEPS[key[0]]:
+            out[key] = (target, actual)
+    return out
+
+
+def run_chaos(
+    out: Path,
+    *,
+    kills: int = 200,
+    seed: int = 1,
+    traders: int = 2,
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+    fault_probability: float = 0.5,
+    max_kill_delay: float = 1.5,
+    reconcile_seconds: float = 2.0,
+    settle_seconds: float = 90.0,
+    log: Callable[[str], None] = lambda _: None,
+) -> ChaosReport:
+    """Kill the bot `kills` times around random leader changes; returns the figures."""
+    rng = random.Random(seed)
+    report = ChaosReport()
+    started = time.monotonic()
+    ids = TRADERS[:traders]
+    out.mkdir(parents=True, exist_ok=True)
+    with _world(out, ids, reconcile_seconds) as (binance, bybit, bot):
+        leader = Leader(rng, ids, symbols)
+        bot.start()
+        wait_for("the first start", bot.started, 60)
+        baselines = "SELECT 1 FROM trader_state WHERE baseline_at IS NOT NULL"
+        wait_for("baselines", lambda: len(bot.journal_rows(baselines)) == len(ids), 60)
+        for n in range(kills):
+            if rng.random() < fault_probability:
+                report.faults += 1
+                log(f"[{n}] fault: {random_fault(rng, bybit)}")
+            for _ in range(rng.randint(1, 2)):
+                what = leader.change()
+                report.leader_changes += 1
+                log(f"[{n}] leader: {what}")
+                for trader in ids:
+                    binance.set_positions(trader, leader.positions(trader))
+            time.sleep(rng.uniform(0, max_kill_delay))
+            bot.kill()
+            report.kills += 1
+            if rng.random() < 0.3:  # the leader trades on while the bot is down
+                log(f"[{n}] leader (bot down): {leader.change()}")
+                report.leader_changes += 1
+                for trader in ids:
+                    binance.set_positions(trader, leader.positions(trader))
+            bot.start()
+            wait_for(f"restart {n + 1}", lambda: bot.started() or not bot.alive(), 60)
+            if not bot.alive():
+                raise RuntimeError(f"the bot exited at restart {n + 1}: see {bot.log_path}")
+            missing = _missing_from_journal(bybit, bot)
+            if missing:
+                report.missing_from_journal += len(missing)
+                report.details.append(f"restart {n + 1}: not in the journal: {missing}")
+        _clear_behaviours(bybit)
+        log("settling")
+        deadline = time.monotonic() + settle_seconds
+        while time.monotonic() < deadline and _off_target(leader, bybit):
+            time.sleep(0.5)
+        off = _off_target(leader, bybit)
+        time.sleep(1.0)
+        code = bot.stop()
+        if code not in (0, None):
+            report.details.append(f"the bot exited {code} at the end")
+        rows = {r["client_order_id"]: r for r in bot.journal_rows(
+            "SELECT client_order_id, status, kind FROM orders")}  # fmt: skip
+        for order in bybit.orders:
+            row = rows.get(order.order_link_id)
+            if order.filled_qty > 0 and (row is None or row["status"] != "filled"):
+                report.doubled += 1
+                status = row["status"] if row else "no row"
+                report.details.append(f"filled on Bybit, journal {status}: {order.order_link_id}"
+                                      f" {order.symbol} {order.side} {order.qty}")  # fmt: skip
+        report.missing_from_journal += len(_missing_from_journal(bybit, bot))
+        for (symbol, side), (target, actual) in sorted(off.items()):
+            report.drift_left += 1
+            if target == 0:
+                report.missed_closes += 1
+            report.details.append(f"end: {symbol} {side} Bybit {actual}, leader x ratio {target}")
+        report.orders = len(bybit.orders)
+        report.repairs = sum(1 for r in rows.values() if r["kind"] == "repair")
+    report.seconds = time.monotonic() - started
+    return report
