@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from exec_helpers import FAST_POLL, FAST_RETRY, BrokerFactory, IntentFactory, make_intent
+from exec_helpers import FAST_POLL, FAST_RETRY, BrokerFactory, Client, IntentFactory, make_intent
 
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.sim.bybit import FakeBybit
@@ -21,6 +21,12 @@ def intent() -> IntentFactory:
 def fake() -> Iterator[FakeBybit]:
     with FakeBybit.running() as server:
         yield server
+
+
+@pytest.fixture
+def client(fake: FakeBybit) -> Client:
+    """A minimal signed v5 client on `fake` (what ccxt sends), to speak to it directly."""
+    return Client(fake)
 
 
 @pytest.fixture

@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
 from decimal import Decimal as D
-from typing import Any
 
-import httpx
 import pytest
+from exec_helpers import Client
 
 from lightspeed_cli.sim.bybit import FakeBybit, Fault
-
-
-class Client:
-    """A minimal signed v5 client (what ccxt does), to speak to the fake directly."""
-
-    def __init__(self, fake: FakeBybit, secret: str | None = None) -> None:
-        self.fake = fake
-        self.secret = secret or fake.api_secret
-        self.http = httpx.Client(base_url=fake.url, timeout=5)
-
-    def _headers(self, payload: str) -> dict[str, str]:
-        ts, recv = str(int(time.time() * 1000)), "5000"
-        origin = ts + self.fake.api_key + recv + payload
-        sign = hmac.new(self.secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
-        return {
-            "X-BAPI-API-KEY": self.fake.api_key,
-            "X-BAPI-TIMESTAMP": ts,
-            "X-BAPI-RECV-WINDOW": recv,
-            "X-BAPI-SIGN": sign,
-            "Content-Type": "application/json",
-        }
-
-    def get(self, path: str, query: str = "", signed: bool = True) -> dict[str, Any]:
-        headers = self._headers(query) if signed else {}
-        return self.http.get(f"{path}?{query}" if query else path, headers=headers).json()
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        text = json.dumps(body)
-        return self.http.post(path, content=text, headers=self._headers(text)).json()
-
-    def order(self, **fields: Any) -> dict[str, Any]:
-        body = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market"}
-        return self.post("/v5/order/create", {**body, **fields})
-
-
-@pytest.fixture
-def client(fake: FakeBybit) -> Client:
-    return Client(fake)
 
 
 def test_envelope_and_unknown_path(client: Client) -> None:

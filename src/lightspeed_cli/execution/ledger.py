@@ -98,6 +98,7 @@ class Ledger:
     default_leverage: Decimal = DEFAULT_LEVERAGE
     positions: dict[tuple[str, int], LedgerPosition] = field(default_factory=dict)
     leverage: dict[str, Decimal] = field(default_factory=dict)
+    collateral: Decimal = _ZERO  # USD value of other coins a unified account margins with
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class Ledger:
         )
 
     def available(self) -> Decimal:
-        return self.wallet - self.initial_margin()
+        return self.wallet + self.collateral - self.initial_margin()
 
     def unrealised(self, marks: dict[str, Decimal]) -> Decimal:
         return sum(
@@ -148,14 +149,10 @@ class Ledger:
         idx: int,
     ) -> LedgerFill:
         """Check the order the way Bybit does, then fill it whole at `price`."""
-        self._check_idx(idx)
-        self._check_qty(market, qty)
         pos = self.position(market.symbol, idx)
-        close_qty, open_qty, open_side = self._split(pos, order_side, qty, reduce_only, idx)
-        if not reduce_only and qty * price < market.min_notional:
-            raise LedgerReject(
-                110094, f"Order does not meet minimum order value {fmt(market.min_notional)}USDT"
-            )
+        close_qty, open_qty, open_side = self.check_order(
+            market, order_side, qty, price, reduce_only=reduce_only, idx=idx
+        )
         fill_qty = close_qty + open_qty
         fee = (fill_qty * price * self.fee_rate).quantize(_FEE_QUANT, ROUND_HALF_UP)
         if open_qty > 0:
@@ -168,6 +165,27 @@ class Ledger:
         self.wallet += pnl - fee
         self.positions[(market.symbol, idx)] = pos
         return LedgerFill(market.symbol, order_side, fill_qty, price, fee, pnl, idx, reduce_only)
+
+    def check_order(
+        self,
+        market: MarketInfo,
+        order_side: OrderSide,
+        qty: Decimal,
+        price: Decimal,
+        *,
+        reduce_only: bool,
+        idx: int,
+    ) -> tuple[Decimal, Decimal, Side]:
+        """Bybit's refusals of an order, without filling it: (closing qty, opening qty, side)."""
+        self._check_idx(idx)
+        self._check_qty(market, qty)
+        pos = self.position(market.symbol, idx)
+        split = self._split(pos, order_side, qty, reduce_only, idx)
+        if not reduce_only and qty * price < market.min_notional:
+            raise LedgerReject(
+                110094, f"Order does not meet minimum order value {fmt(market.min_notional)}USDT"
+            )
+        return split
 
     def _check_idx(self, idx: int) -> None:
         ok = idx in (1, 2) if self.hedge_mode else idx == 0

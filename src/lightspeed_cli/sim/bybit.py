@@ -13,6 +13,22 @@ loop, so in-process async tests and subprocess end-to-end runs can share it:
 It speaks the real envelope (`retCode/retMsg/result/retExtInfo/time`), checks the v5 HMAC
 signature of private calls, keeps balances and positions in a `Ledger` (one-way or hedge mode),
 fills market orders at the scripted price and refuses what Bybit refuses, with Bybit's codes.
+A signed request is refused with 10002 when its X-BAPI-TIMESTAMP + X-BAPI-RECV-WINDOW has
+passed by the time it is processed (a stalled create held past its window never executes).
+
+Real behaviours, each a switch a test turns on (the facts are in shared/api/bybit_ccxt.md
+section 5, "Real behaviours our fake did not model"; off by default):
+
+    fake.hide_orders(3.0)          # accepted orders are in neither order list for 3 s
+    fake.history_only()            # after a Bybit "restart": closed orders only in order/history
+    fake.partial_fills("0.4", orders=1, status="Cancelled")  # IOC market orders that run out
+                                   # of liquidity: 40 % fills, the order ends Cancelled
+    fake.paging(page_size=1, last_cursor="repeat")  # lists page; the last page still carries
+                                   # a cursor whose page repeats its rows ("empty": no rows)
+    fake.set_coins({"USDC": "90000"})  # a multi-coin unified wallet: totalEquity (USD, all
+                                   # coins) != the USDT coin's equity; other coins are collateral
+
+Run it alone: `python -m lightspeed_cli.sim.bybit --help`.
 """
 
 from __future__ import annotations
@@ -52,9 +68,11 @@ from lightspeed_cli.sim.bybit_shapes import (
     instrument,
     order_json,
     position_json,
+    protection_price,
     ticker_json,
     wallet_json,
 )
+from lightspeed_cli.sizing import floor_to_step
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -157,6 +175,13 @@ class _State:
     calls: Counter[str] = field(default_factory=Counter)
     slow_fills: int = 0
     slow_status: str = "New"
+    # the real behaviours of bybit_ccxt.md section 5, as switches (see the module docstring)
+    hide_seconds: float = 0.0
+    history_only: bool = False
+    partial: deque[tuple[Decimal, str]] = field(default_factory=deque)
+    page_size: int = 0  # 0: Bybit's `limit` alone decides
+    last_cursor: str = ""  # "", "repeat" or "empty"
+    coins: dict[str, Decimal] = field(default_factory=dict)  # other coins' USD value
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -324,6 +349,48 @@ class FakeBybit:
         with self._lock:
             self._state.faults.clear()
 
+    def hide_orders(self, seconds: float) -> None:
+        """Orders accepted from now on are in neither order list for `seconds` (Bybit's docs:
+        order/realtime "may experience increased latency or temporary delays in data
+        delivery"; bybit_ccxt.md section 5). 0 turns it off."""
+        with self._lock:
+            self._state.hide_seconds = seconds
+
+    def history_only(self, on: bool = True) -> None:
+        """As after a Bybit server restart: order/realtime lists open orders only, filled /
+        cancelled / rejected ones are in order/history alone (bybit_ccxt.md section 5)."""
+        with self._lock:
+            self._state.history_only = on
+
+    def partial_fills(
+        self, fraction: Decimal | str, *, orders: int = 1, status: str = "Cancelled"
+    ) -> None:
+        """The next `orders` market orders find liquidity for `fraction` of their qty only
+        (rounded down to the step; below the minimum nothing fills) and end `status`
+        ("Cancelled", "PartiallyFilledCanceled" or "Deactivated") with that cumExecQty: a
+        market order is an IOC limit at a protection price (bybit_ccxt.md section 5)."""
+        with self._lock:
+            self._state.partial.extend([(Decimal(str(fraction)), status)] * orders)
+
+    def paging(self, page_size: int = 0, last_cursor: str = "") -> None:
+        """Lists answer at most `page_size` rows a page; with `last_cursor` "repeat" or
+        "empty" the last page still carries a nextPageCursor, whose page repeats the last
+        rows or is empty (a real position/list answer carried a cursor with a single row;
+        bybit_ccxt.md section 5)."""
+        if last_cursor not in ("", "repeat", "empty"):
+            raise ValueError(f"last_cursor: '', 'repeat' or 'empty', not {last_cursor!r}")
+        with self._lock:
+            self._state.page_size, self._state.last_cursor = page_size, last_cursor
+
+    def set_coins(self, usd_values: dict[str, Decimal | str]) -> None:
+        """Coins held beside USDT, by USD value: they add to the unified wallet's totalEquity
+        and count as margin collateral (a real UTA had totalEquity 92,255.97 with a USDT
+        equity of 3,304.30; bybit_ccxt.md section 5)."""
+        with self._lock:
+            coins = {k: Decimal(str(v)) for k, v in usd_values.items()}
+            self._state.coins = coins
+            self._state.ledger.collateral = sum(coins.values(), Decimal(0))
+
     def slow_fills(self, lookups: int, *, partial: bool = False) -> None:
         """Orders accepted from now on read as "New" (or, with `partial`, "PartiallyFilled"
         with half their fill: a market order still eating the book) for `lookups` lookups."""
@@ -454,6 +521,7 @@ class FakeBybit:
                 " openapi sign params error!",
             )
         if not self.check_signature:
+            self._check_window(ts, recv)
             return
         if key != self.api_key:
             raise BybitError(10003, "API key is invalid.")
@@ -462,6 +530,24 @@ class FakeBybit:
         if not hmac.compare_digest(expected, sign):
             # Bybit echoes the signed string, API key included: clients must not log it.
             raise BybitError(10004, f"error sign! origin_string[{origin}]")
+        self._check_window(ts, recv)
+
+    @staticmethod
+    def _check_window(ts: str, recv: str) -> None:
+        """Bybit executes a signed request only while server time <= timestamp + recv_window
+        (and the timestamp is at most 1 s ahead): one held in the network past its window is
+        refused, never executed (bybit_ccxt.md section 5)."""
+        now = int(time.time() * 1000)
+        try:
+            stamp, window = int(ts), int(recv or 5000)
+        except ValueError:
+            raise BybitError(10001, "params error: X-BAPI-TIMESTAMP invalid") from None
+        if stamp + window < now or stamp > now + 1000:
+            raise BybitError(
+                10002,
+                "invalid request, please check your server timestamp or recv_window param."
+                f" req_timestamp[{stamp}],server_timestamp[{now}],recv_window[{window}]",
+            )
 
     # ---- public endpoints ------------------------------------------------------------------
 
@@ -505,7 +591,8 @@ class FakeBybit:
     def _wallet_balance(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("accountType") != "UNIFIED":
             raise BybitError(10001, "accountType only support UNIFIED.")
-        return wallet_json(self._state.ledger, self._state.prices)
+        coin = params.get("coin")
+        return wallet_json(self._state.ledger, self._state.prices, self._state.coins, coin)
 
     def _position_list(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("category") != "linear":
@@ -516,6 +603,7 @@ class FakeBybit:
         if symbol:  # Bybit lists a symbol's (empty) position slots in either mode
             self._market(symbol)
             entries = [position_json(ledger, self._state.prices, symbol, i) for i in idxs]
+            return {"category": "linear", **self._page(entries, params, 20)}
         elif params.get("settleCoin") == "USDT" or params.get("baseCoin"):
             entries = [
                 position_json(ledger, self._state.prices, p.symbol, p.position_idx)
@@ -524,7 +612,35 @@ class FakeBybit:
             ]
         else:
             raise BybitError(10001, "Missing some parameters that must be filled in")
-        return {"category": "linear", "list": entries, "nextPageCursor": ""}
+        return {"category": "linear", **self._page(entries, params, 20)}
+
+    def _page(
+        self, rows: list[dict[str, Any]], params: dict[str, Any], default_limit: int
+    ) -> dict[str, Any]:
+        """One page of a list: `list` and `nextPageCursor` ("" on the last page unless the
+        `paging` switch makes it carry one, as real answers do)."""
+        state = self._state
+        try:
+            limit = max(1, int(params.get("limit") or default_limit))
+        except ValueError:
+            raise BybitError(10001, "params error: limit invalid") from None
+        if state.page_size:
+            limit = min(limit, state.page_size)
+        offset, tail = 0, False
+        if cursor := str(params.get("cursor") or ""):
+            head, _, end = cursor.partition(",")
+            if not head.isdigit():
+                raise BybitError(10001, "params error: cursor invalid")
+            offset, tail = int(head), end == "tail"
+        if tail:  # the page behind a last page's cursor
+            page = rows[offset : offset + limit] if state.last_cursor == "repeat" else []
+            return {"list": page, "nextPageCursor": ""}
+        page, after = rows[offset : offset + limit], offset + limit
+        if after < len(rows):
+            return {"list": page, "nextPageCursor": f"{after},next"}
+        if state.last_cursor and page:
+            return {"list": page, "nextPageCursor": f"{offset},tail"}
+        return {"list": page, "nextPageCursor": ""}
 
     def _market(self, symbol: str) -> MarketInfo:
         raw = self._state.instruments.get(symbol or "")
@@ -601,12 +717,25 @@ class FakeBybit:
         qty = Decimal(raw_qty)
         reduce_only = params.get("reduceOnly") in (True, "true", "True", 1)
         idx = int(params.get("positionIdx", 0))
-        price = self._state.prices[market.symbol]
+        state = self._state
+        price = state.prices[market.symbol]
+        order_side = "buy" if side == "Buy" else "sell"
+        fraction, status = state.partial.popleft() if state.partial else (Decimal(1), "Filled")
+        fill_qty = qty if status == "Filled" else floor_to_step(qty * fraction, market.qty_step)
+        ledger = state.ledger
         try:
-            fill = self._state.ledger.fill_market(
-                market, "buy" if side == "Buy" else "sell", qty, price,
-                reduce_only=reduce_only, idx=idx,
-            )  # fmt: skip
+            if fill_qty != qty:  # Bybit checks the order, not the part that finds liquidity
+                ledger.check_order(market, order_side, qty, price, reduce_only=reduce_only, idx=idx)
+                if fill_qty < market.min_qty or (
+                    not reduce_only and fill_qty * price < market.min_notional
+                ):
+                    fill_qty = Decimal(0)
+            filled, fee = Decimal(0), Decimal(0)
+            if fill_qty > 0:
+                fill = ledger.fill_market(
+                    market, order_side, fill_qty, price, reduce_only=reduce_only, idx=idx
+                )
+                filled, fee = fill.qty, fill.fee
         except LedgerReject as exc:
             raise BybitError(exc.code, exc.msg) from None
         return OrderRecord(
@@ -615,17 +744,22 @@ class FakeBybit:
             symbol=market.symbol,
             side=side,
             qty=qty,
-            filled_qty=fill.qty,
+            filled_qty=filled,
             reduce_only=reduce_only,
             position_idx=idx,
-            price=fill.price,
-            fee=fill.fee,
+            price=price,
+            fee=fee,
             created_at=datetime.now(UTC),
-            pending_lookups=self._state.slow_fills,
-            pending_status=self._state.slow_status,
+            status=status,
+            pending_lookups=state.slow_fills,
+            pending_status=state.slow_status,
+            listed_at=time.time() + state.hide_seconds,
+            protection_price=protection_price(price, order_side, market.tick_size),
         )
 
-    def _find_orders(self, params: dict[str, Any], *, open_only: bool) -> list[dict[str, Any]]:
+    def _find_orders(
+        self, params: dict[str, Any], *, open_only: bool, history_only: bool = False
+    ) -> list[dict[str, Any]]:
         if params.get("category") != "linear":
             raise BybitError(10001, "category invalid")
         symbol, settle = params.get("symbol"), params.get("settleCoin")
@@ -639,13 +773,18 @@ class FakeBybit:
             candidates = [] if index is None else [(index, orders[index])]
         else:
             candidates = list(enumerate(orders))
+        now = time.time()
         for n, o in candidates:
             if (symbol and o.symbol != symbol) or (oid and o.order_id != oid):
+                continue
+            if o.listed_at > now:  # accepted, not listed yet (the `hide_orders` switch)
                 continue
             if link and o.order_link_id != link:
                 continue
             is_open = o.pending_lookups > 0
             if open_only and not is_open and not (oid or link):
+                continue
+            if history_only and not is_open:  # the `history_only` switch
                 continue
             out.append(order_json(o))
             if is_open and (oid or link):
@@ -653,13 +792,89 @@ class FakeBybit:
         return list(reversed(out))
 
     def _order_realtime(self, params: dict[str, Any]) -> dict[str, Any]:
-        found = self._find_orders(params, open_only=str(params.get("openOnly", "0")) == "0")
-        return {"category": "linear", "list": found, "nextPageCursor": ""}
+        found = self._find_orders(
+            params,
+            open_only=str(params.get("openOnly", "0")) == "0",
+            history_only=self._state.history_only,
+        )
+        return {"category": "linear", **self._page(found, params, 20)}
 
     def _order_history(self, params: dict[str, Any]) -> dict[str, Any]:
         found = [o for o in self._find_orders(params, open_only=False) if o["orderStatus"] != "New"]
-        return {"category": "linear", "list": found, "nextPageCursor": ""}
+        return {"category": "linear", **self._page(found, params, 20)}
 
     def _order_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
         # Market orders fill at once: there is never anything left to cancel.
         raise BybitError(110001, "Order does not exist.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake Bybit alone until Ctrl-C; it prints its URL (point bybit.base_url at it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lightspeed_cli.sim.bybit",
+        description="Run a fake Bybit v5 on 127.0.0.1 (the switches model real Bybit"
+        " behaviours; see the module docstring).",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port")
+    parser.add_argument("--hedge", action="store_true", help="hedge position mode")
+    parser.add_argument("--balance", default="10000", help="USDT wallet balance")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--api-secret", default=DEFAULT_API_SECRET)
+    parser.add_argument(
+        "--hide-orders",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="accepted orders are in neither order list for SECONDS",
+    )
+    parser.add_argument(
+        "--history-only",
+        action="store_true",
+        help="closed orders only in order/history (as after a Bybit restart)",
+    )
+    parser.add_argument(
+        "--partial-fill",
+        default="",
+        metavar="FRACTION",
+        help="every market order fills FRACTION of its qty, then is Cancelled",
+    )
+    parser.add_argument("--page-size", type=int, default=0, help="rows per list page")
+    parser.add_argument(
+        "--last-cursor",
+        choices=("", "repeat", "empty"),
+        default="",
+        help="the last page still carries a cursor (its page repeats / is empty)",
+    )
+    parser.add_argument(
+        "--coin",
+        action="append",
+        default=[],
+        metavar="COIN=USD",
+        help="another coin in the unified wallet, by USD value (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    fake = FakeBybit(
+        hedge_mode=args.hedge,
+        balance=args.balance,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        port=args.port,
+    )
+    fake.hide_orders(args.hide_orders)
+    fake.history_only(args.history_only)
+    if args.partial_fill:
+        fake.partial_fills(args.partial_fill, orders=10**9)
+    fake.paging(args.page_size, args.last_cursor)
+    coins = dict(c.split("=", 1) for c in args.coin)
+    if coins:
+        fake.set_coins(coins)  # type: ignore[arg-type]
+    with fake:
+        print(fake.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from lightspeed_cli.execution.ledger import Ledger
@@ -118,9 +118,22 @@ class OrderRecord:
     price: Decimal  # average fill price
     fee: Decimal
     created_at: datetime
-    status: str = "Filled"
+    status: str = "Filled"  # or, out of liquidity: Cancelled / PartiallyFilledCanceled / ...
     pending_lookups: int = 0  # lookups still answered `pending_status` (scripted slow fill)
     pending_status: str = "New"  # or "PartiallyFilled": half the fill shows meanwhile
+    listed_at: float = 0.0  # epoch seconds from which the order lists show it
+    protection_price: Decimal | None = None  # the IOC limit a market order really is
+
+
+PROTECTION = Decimal("0.03")  # how far a market order's IOC limit sits from the last price
+
+
+def protection_price(last: Decimal, order_side: str, tick: Decimal) -> Decimal:
+    """The limit price Bybit gives a derivatives market order (it is an IOC limit order: a
+    real one showed "price": "123615.9" with "avgPrice": "123498"), on the tick."""
+    if order_side == "buy":
+        return (last * (1 + PROTECTION) / tick).to_integral_value(ROUND_FLOOR) * tick
+    return (last * (1 - PROTECTION) / tick).to_integral_value(ROUND_CEILING) * tick
 
 
 def ticker_json(symbol: str, last: Decimal) -> dict[str, Any]:
@@ -154,36 +167,58 @@ def ticker_json(symbol: str, last: Decimal) -> dict[str, Any]:
     }
 
 
-def wallet_json(ledger: Ledger, prices: dict[str, Decimal]) -> dict[str, Any]:
-    """The /v5/account/wallet-balance result of a unified account holding USDT."""
-    upl = ledger.unrealised(prices)
-    equity = ledger.wallet + upl
-    im = ledger.initial_margin()
-    realised = sum((p.realised_pnl for p in ledger.positions.values()), Decimal(0))
-    coin = {
-        "coin": "USDT",
+def _coin_json(coin: str, equity: Decimal, wallet: Decimal, **extra: str) -> dict[str, Any]:
+    return {
+        "coin": coin,
         "equity": fmt(equity),
         "usdValue": fmt(equity),
-        "walletBalance": fmt(ledger.wallet),
-        "unrealisedPnl": fmt(upl),
-        "cumRealisedPnl": fmt(realised),
-        "totalPositionIM": fmt(im),
+        "walletBalance": fmt(wallet),
+        "unrealisedPnl": "0",
+        "cumRealisedPnl": "0",
+        "totalPositionIM": "0",
         "totalOrderIM": "0",
         "locked": "0",
         "availableToWithdraw": "",
         "borrowAmount": "0",
         "bonus": "0",
+        **extra,
     }
+
+
+def wallet_json(
+    ledger: Ledger,
+    prices: dict[str, Decimal],
+    coins: dict[str, Decimal] | None = None,
+    only_coin: str | None = None,
+) -> dict[str, Any]:
+    """The /v5/account/wallet-balance result of a unified account holding USDT and `coins`
+    (coin -> USD value; a stable coin at 1). `only_coin` filters the coin list, as Bybit's
+    `coin` parameter does; the account totals always cover every coin."""
+    upl = ledger.unrealised(prices)
+    equity = ledger.wallet + upl
+    im = ledger.initial_margin()
+    realised = sum((p.realised_pnl for p in ledger.positions.values()), Decimal(0))
+    usdt = _coin_json(
+        "USDT",
+        equity,
+        ledger.wallet,
+        unrealisedPnl=fmt(upl),
+        cumRealisedPnl=fmt(realised),
+        totalPositionIM=fmt(im),
+    )
+    others = [_coin_json(c, v, v) for c, v in (coins or {}).items()]
+    total = equity + sum((coins or {}).values(), Decimal(0))
+    listed = [c for c in [usdt, *others] if only_coin in (None, "", c["coin"])]
     account = {
         "accountType": "UNIFIED",
-        "totalEquity": fmt(equity),
-        "totalWalletBalance": fmt(ledger.wallet),
-        "totalMarginBalance": fmt(equity),
-        "totalAvailableBalance": fmt(equity - im),
+        "totalEquity": fmt(total),
+        "totalWalletBalance": fmt(total - upl),
+        "totalMarginBalance": fmt(total),
+        "totalAvailableBalance": fmt(total - im),
         "totalPerpUPL": fmt(upl),
         "totalInitialMargin": fmt(im),
         "totalMaintenanceMargin": fmt(im / 2),
-        "coin": [coin],
+        "coin": listed,
     }
     return {"list": [account]}
 
@@ -244,16 +279,16 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "orderLinkId": o.order_link_id,
         "blockTradeId": "",
         "symbol": o.symbol,
-        "price": fmt(o.price),
+        "price": fmt(o.protection_price if o.protection_price is not None else o.price),
         "qty": fmt(o.qty),
         "side": o.side,
         "isLeverage": "",
         "positionIdx": o.position_idx,
         "orderStatus": o.pending_status if pending else o.status,
         "cancelType": "UNKNOWN",
-        "rejectReason": "EC_NoError",
+        "rejectReason": "EC_NoError" if o.status == "Filled" else "EC_CancelForNoFullFill",
         "avgPrice": fmt(o.price) if filled else "",
-        "leavesQty": fmt(o.qty - filled) if pending or o.status == "Filled" else "0",
+        "leavesQty": fmt(o.qty - filled) if pending else "0",
         "leavesValue": "0",
         "cumExecQty": fmt(filled),
         "cumExecValue": fmt(filled * o.price),
