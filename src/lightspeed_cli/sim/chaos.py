@@ -143,24 +143,31 @@ def random_fault(rng: random.Random, fake: Any) -> str:
 
 
 def _behaviour_switches(rng: random.Random, fake: Any) -> list[tuple[str, Callable[[], None]]]:
-    """The fake's real-Bybit behaviours, those this version of it has (issue 11)."""
-    out: list[tuple[str, Callable[[], None]]] = []
-    if hasattr(fake, "unlisted_for"):
-        out.append(("accepted, not listed", lambda: fake.unlisted_for(rng.uniform(0.5, 4.0))))
-    if hasattr(fake, "restart_orders"):
-        out.append(("order lists after a Bybit restart", fake.restart_orders))
-    if hasattr(fake, "ioc_partial"):
-        out.append(("market order cancelled part-filled", lambda: fake.ioc_partial(
-            rng.choice(("0.5", "0.3")))))  # fmt: skip
-    return out
+    """The fake's real-Bybit behaviours (bybit_ccxt.md section 5) that keep the target
+    reachable (a partly filled open is not chased: those go with reduces only, `partial_fill`)."""
+    return [
+        ("orders unlisted for a while", lambda: fake.hide_orders(rng.uniform(0.5, 4.0))),
+        ("closed orders only in history", lambda: fake.history_only(rng.random() < 0.7)),
+        ("a cursor on the last page", lambda: fake.paging(
+            rng.choice((1, 2, 50)), rng.choice(("repeat", "empty", "")))),
+    ]  # fmt: skip
+
+
+def partial_fill(rng: random.Random, fake: Any) -> str:
+    """The next market order (a reduce or close) ends Cancelled with part of it filled."""
+    status = rng.choice(("Cancelled", "PartiallyFilledCanceled"))
+    fake.partial_fills(rng.choice(("0.5", "0.3", "0.8")), status=status)
+    return f"next market order {status} part-filled"
 
 
 def _clear_behaviours(fake: Any) -> None:
     fake.clear_faults()
     fake.slow_fills(0)
-    for name in ("clear_behaviours",):
-        if hasattr(fake, name):
-            getattr(fake, name)()
+    fake.hide_orders(0)
+    fake.history_only(False)
+    fake.paging(0, "")
+    with fake._lock:  # partial fills not yet used
+        fake._state.partial.clear()
 
 
 class BotProcess:
@@ -365,6 +372,9 @@ def run_chaos(
                 what = leader.change()
                 report.leader_changes += 1
                 log(f"[{n}] leader: {what}")
+                if (" reduce " in what or " close " in what) and rng.random() < 0.3:
+                    report.faults += 1
+                    log(f"[{n}] fault: {partial_fill(rng, bybit)}")
                 for trader in ids:
                     binance.set_positions(trader, leader.positions(trader))
             time.sleep(rng.uniform(0, max_kill_delay))
