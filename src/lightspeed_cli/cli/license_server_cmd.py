@@ -2,14 +2,18 @@
 
 `serve` and the admin commands share one SQLite file (`--db`, default in the data dir), so keys
 can be issued, revoked or extended while the server runs. Keys are stored hashed: `issue` is the
-only time a key is shown.
+only time a key is shown. Only `serve` and `issue` create the database; the others refuse a
+path where there is none (exit 2), so a typo never starts an empty one.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -17,7 +21,7 @@ from rich.text import Text
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 
 if TYPE_CHECKING:
-    from lightspeed_cli.license.db import KeyRecord, LicenseDB
+    from lightspeed_cli.license.db import KeyRecord, LicenseDB, Seat
 
 app = typer.Typer(
     help="Run the license server and issue, list, revoke or extend keys, or free a seat.",
@@ -38,10 +42,65 @@ def _data_file(ctx: typer.Context, explicit: Path | None, name: str) -> Path:
     return get_settings(ctx, missing_ok=True).storage.resolved_data_dir() / name
 
 
-def _open_db(ctx: typer.Context, db: Path | None) -> LicenseDB:
-    from lightspeed_cli.license.db import DB_FILE, LicenseDB  # no server extra needed
+_JSON_OPTION = typer.Option(
+    False, "--json", help="Print JSON for scripts (keys in README; the key itself stays masked)."
+)
 
-    return LicenseDB(_data_file(ctx, db, DB_FILE))
+
+@contextmanager
+def _database(ctx: typer.Context, db: Path | None, *, create: bool = False) -> Iterator[LicenseDB]:
+    """The admin's database: not there or not a license database -> exit 2; locked -> exit 1."""
+    from lightspeed_cli.license.db import (  # no server extra needed
+        DB_FILE,
+        DatabaseBusy,
+        LicenseDB,
+        LicenseDBError,
+    )
+
+    try:
+        database = LicenseDB(_data_file(ctx, db, DB_FILE), create=create)
+    except LicenseDBError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except DatabaseBusy as exc:
+        fail(str(exc))
+    try:
+        yield database
+    except DatabaseBusy as exc:
+        fail(str(exc))
+    finally:
+        database.close()
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def _key_json(record: KeyRecord, now: datetime) -> dict[str, Any]:
+    """One key as `list --json` and `seats --json` print it (stable keys, see README)."""
+    return {
+        "key_id": record.key_id,
+        "key": record.hint,  # masked, as on screen
+        "status": record.status(now).value,
+        "seats": record.seats,
+        "seats_used": record.seats_used,
+        "created_at": _iso(record.created_at),
+        "expires_at": _iso(record.expires_at),
+        "revoked_at": _iso(record.revoked_at),
+        "note": record.note,
+        "features": list(record.features),
+    }
+
+
+def _seat_json(seat: Seat) -> dict[str, Any]:
+    return {
+        "machine": seat.machine[:16],  # as on screen, and what `release` takes
+        "activated_at": _iso(seat.activated_at),
+        "last_seen": _iso(seat.last_seen),
+    }
 
 
 def _find(database: LicenseDB, key_or_id: str) -> KeyRecord:
@@ -94,11 +153,25 @@ def serve_cmd(
     rate_window: float = typer.Option(
         60, "--rate-window", min=1, help="Rate-limit window in seconds."
     ),
+    max_connections: int = typer.Option(
+        500, "--max-connections", min=1, help="Open connections at most (slow ones make room)."
+    ),
+    header_timeout: float = typer.Option(
+        5, "--header-timeout", min=0.1, help="Seconds a client has to send its request headers."
+    ),
+    body_timeout: float = typer.Option(
+        5, "--body-timeout", min=0.1, help="Seconds a client has to send its request body."
+    ),
+    db_busy_timeout: float = typer.Option(
+        5,
+        "--db-busy-timeout",
+        min=0.1,
+        help="Seconds a request waits for the database lock before a 503 + Retry-After.",
+    ),
 ) -> None:
     """Start the license server (put it behind HTTPS in production)."""
     try:
-        import uvicorn
-
+        from lightspeed_cli.license.listener import build_server, listen_socket
         from lightspeed_cli.license.server import (
             KEY_FILE,
             ServerConfig,
@@ -110,7 +183,7 @@ def serve_cmd(
             f"`license-server serve` needs the server extra ({exc.name} is not installed):"
             " pipx install --force '.[server]', or pip install '.[server]'"
         )
-    from lightspeed_cli.license.db import DB_FILE
+    from lightspeed_cli.license.db import DB_FILE, DatabaseBusy, LicenseDBError
     from lightspeed_cli.logsetup import configure
 
     settings = get_settings(ctx, missing_ok=True)
@@ -120,11 +193,22 @@ def serve_cmd(
         activate_per_ip=activate_per_ip,
         activate_per_key=activate_per_key,
         rate_window_seconds=rate_window,
+        max_connections=max_connections,
+        header_timeout_seconds=header_timeout,
+        body_timeout_seconds=body_timeout,
+        db_busy_timeout_seconds=db_busy_timeout,
     )
     db_path, key_path = _data_file(ctx, db, DB_FILE), _data_file(ctx, key_file, KEY_FILE)
     try:
         service, created = build_service(db_path, key_path, config)
-    except (OSError, ValueError) as exc:
+    except LicenseDBError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (OSError, ValueError, DatabaseBusy) as exc:
+        fail(str(exc))
+    try:
+        sock = listen_socket(host, port)  # before the banner: a busy port is said, exit 1
+    except OSError as exc:
+        service.db.close()
         fail(str(exc))
     verb = "created" if created else "loaded"
     console.print(f"Signing key {verb}: {key_path}", highlight=False)
@@ -135,7 +219,13 @@ def serve_cmd(
         highlight=False,
     )
     console.print(f"Listening on http://{host}:{port}", highlight=False)
-    uvicorn.run(create_app(service), host=host, port=port, log_config=None, access_log=False)
+    try:
+        build_server(create_app(service), config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down cleanly
+    finally:
+        sock.close()
+        service.db.close()
 
 
 @app.command("issue")
@@ -148,10 +238,10 @@ def issue_cmd(
     db: Path | None = _DB_OPTION,
 ) -> None:
     """Create a key. It is shown once here and stored only hashed."""
-    database = _open_db(ctx, db)
-    key, record = database.issue(
-        seats=seats, days=days, note=note, features=tuple(feature), now=datetime.now(UTC)
-    )
+    with _database(ctx, db, create=True) as database:
+        key, record = database.issue(
+            seats=seats, days=days, note=note, features=tuple(feature), now=datetime.now(UTC)
+        )
     console.print(Text(key, style="bold"))
     console.print(
         Text(
@@ -163,16 +253,22 @@ def issue_cmd(
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context, db: Path | None = _DB_OPTION) -> None:
+def list_cmd(
+    ctx: typer.Context, db: Path | None = _DB_OPTION, as_json: bool = _JSON_OPTION
+) -> None:
     """List keys (ids and masked hints only) with seats in use and status."""
     from rich import box
     from rich.table import Table
 
-    records = _open_db(ctx, db).list_keys()
+    with _database(ctx, db) as database:
+        records = database.list_keys()
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json([_key_json(r, now) for r in records])
+        return
     if not records:
         console.print("No keys yet: create one with `lightspeed license-server issue`.")
         return
-    now = datetime.now(UTC)
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("key id", "key", "status", "seats", "expires (UTC)"):
         table.add_column(name, no_wrap=True)  # the id must stay whole: `revoke` takes it
@@ -196,8 +292,8 @@ def revoke_cmd(
     db: Path | None = _DB_OPTION,
 ) -> None:
     """Revoke a key: its machines stop opening positions at their next heartbeat."""
-    database = _open_db(ctx, db)
-    record = database.revoke(_find(database, key).key_id, datetime.now(UTC))
+    with _database(ctx, db) as database:
+        record = database.revoke(_find(database, key).key_id, datetime.now(UTC))
     assert record is not None
     _show(record)
 
@@ -209,10 +305,20 @@ def extend_cmd(
     days: float = typer.Option(..., "--days", min=0.001, help="Days to add to the expiry."),
     db: Path | None = _DB_OPTION,
 ) -> None:
-    """Push a key's expiry back (counted from now if it has already expired)."""
-    database = _open_db(ctx, db)
-    record = database.extend(_find(database, key).key_id, days, datetime.now(UTC))
+    """Push a key's expiry back (counted from now if it has already expired).
+
+    A revoked key is left as it is (exit 1): revocation is final, so a longer expiry would
+    not let it run again; issue a new key instead.
+    """
+    with _database(ctx, db) as database:
+        record = database.extend(_find(database, key).key_id, days, datetime.now(UTC))
     assert record is not None
+    if record.revoked_at is not None:
+        fail(
+            f"key {record.key_id} was revoked on {_stamp(record.revoked_at)}: nothing changed."
+            " Revocation is final, so a later expiry would not let it run again; issue a new"
+            " key with `lightspeed license-server issue`"
+        )
     _show(record)
 
 
@@ -221,6 +327,7 @@ def seats_cmd(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="The key, or its key id from `list`."),
     db: Path | None = _DB_OPTION,
+    as_json: bool = _JSON_OPTION,
 ) -> None:
     """List the machines holding a seat of a key, with when each was last seen."""
     from rich import box
@@ -228,10 +335,14 @@ def seats_cmd(
 
     from lightspeed_cli.license.fingerprint import short_fingerprint
 
-    database = _open_db(ctx, db)
-    record = _find(database, key)
+    with _database(ctx, db) as database:
+        record = _find(database, key)
+        seats = database.seats(record.key_id)
+    if as_json:
+        now = datetime.now(UTC)
+        _print_json({"key": _key_json(record, now), "machines": [_seat_json(s) for s in seats]})
+        return
     _show(record)
-    seats = database.seats(record.key_id)
     if not seats:
         console.print("No machine holds a seat of this key.")
         return
@@ -262,17 +373,19 @@ def release_cmd(
 
     if len(machine) < 8:
         fail("give at least 8 characters of the machine's fingerprint (see `seats`)", EXIT_USAGE)
-    database = _open_db(ctx, db)
-    record = _find(database, key)
-    matches = [s for s in database.seats(record.key_id) if s.machine.startswith(machine.lower())]
-    if not matches:
-        fail(f"no machine {machine}… holds a seat of key {record.key_id} (see `seats`)")
-    if len(matches) > 1:
-        fail(
-            f"{machine}… matches {len(matches)} machines: give more of the fingerprint", EXIT_USAGE
-        )
-    database.deactivate(record.key_id, matches[0].machine)
+    with _database(ctx, db) as database:
+        record = _find(database, key)
+        seats = database.seats(record.key_id)
+        matches = [s for s in seats if s.machine.startswith(machine.lower())]
+        if not matches:
+            fail(f"no machine {machine}… holds a seat of key {record.key_id} (see `seats`)")
+        if len(matches) > 1:
+            fail(
+                f"{machine}… matches {len(matches)} machines: give more of the fingerprint",
+                EXIT_USAGE,
+            )
+        database.deactivate(record.key_id, matches[0].machine)
+        refreshed = database.get(record.key_id)
     console.print(Text(f"Released the seat of machine {short_fingerprint(matches[0].machine)}"))
-    refreshed = database.get(record.key_id)
     assert refreshed is not None
     _show(refreshed)

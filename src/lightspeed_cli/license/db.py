@@ -3,6 +3,12 @@
 The server and the admin commands open the same file (WAL, so `issue` or `revoke` work while
 `serve` runs). Times are whole UTC seconds. Seat accounting happens inside one IMMEDIATE
 transaction, so two machines racing for the last seat cannot both get it.
+
+Only `serve` and `issue` may create the file: the other admin commands open it with
+`create=False`, so a mistyped `--db` is an error rather than a new empty database. A file that
+is not SQLite, or a SQLite file of something else (the bot's journal), is refused untouched.
+Waiting on the lock is bounded (`busy_timeout`): past it, `DatabaseBusy`, which the server
+answers with 503 and the admin commands with a clear line.
 """
 
 from __future__ import annotations
@@ -96,33 +102,104 @@ class SeatsExhausted(Exception):
         self.record = record
 
 
-class LicenseDB:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            path, timeout=10, isolation_level=None, check_same_thread=False
+class LicenseDBError(Exception):
+    """The file cannot be used as the license database (missing, not SQLite, something else)."""
+
+
+class DatabaseBusy(Exception):
+    """Another connection held the database lock for longer than the busy timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            f"the license database stayed locked by another process for more than {timeout:g} s;"
+            " try again"
         )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
+        self.timeout = timeout
+
+
+_SQLITE_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_BUSY_CODES
+
+
+def _connect(path: Path, *, create: bool, busy_timeout: float) -> sqlite3.Connection:
+    """Open (or, with `create`, make) the license database, touching no other kind of file."""
+    if not create and not path.is_file():
+        raise LicenseDBError(
+            f"no license database at {path} (check --db; `license-server issue` or `serve`"
+            " creates one)"
+        )
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"{path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise LicenseDBError(f"cannot open the license database {path}: {exc}") from None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if (not tables and not create) or (tables and not {"keys", "activations"} <= tables):
+            raise LicenseDBError(f"{path} is not a license database (check --db)")
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        conn.close()
+        if _is_busy(exc):
+            raise DatabaseBusy(busy_timeout) from None
+        raise LicenseDBError(f"{path} is not a usable license database: {exc}") from None
+    except LicenseDBError:
+        conn.close()
+        raise
+    return conn
+
+
+class LicenseDB:
+    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._conn = _connect(path, create=create, busy_timeout=busy_timeout)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
+    @property
+    def in_use(self) -> bool:
+        """Some thread holds the connection now (working, or waiting on SQLite's lock)."""
+        return self._lock.locked()
+
+    @contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        """The connection, to this thread alone; waiting for it or for SQLite is bounded."""
+        if not self._lock.acquire(timeout=self.busy_timeout):
+            raise DatabaseBusy(self.busy_timeout)
+        try:
+            yield self._conn
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise DatabaseBusy(self.busy_timeout) from None
+            raise
+        finally:
+            self._lock.release()
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+        with self._session() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     @staticmethod
     def _record(row: sqlite3.Row) -> KeyRecord:
@@ -143,13 +220,13 @@ class LicenseDB:
         return self._record(row) if row else None
 
     def get(self, kid: str) -> KeyRecord | None:
-        with self._lock:
-            return self._get(self._conn, kid)
+        with self._session() as conn:
+            return self._get(conn, kid)
 
     def get_by_key(self, canonical_key: str) -> KeyRecord | None:
         """Look a key up by its hash, the only form stored."""
-        with self._lock:
-            row = self._conn.execute(
+        with self._session() as conn:
+            row = conn.execute(
                 _SELECT_KEY + "WHERE k.key_hash = ?", (key_hash(canonical_key),)
             ).fetchone()
         return self._record(row) if row else None
@@ -162,8 +239,8 @@ class LicenseDB:
         return self.get_by_key(parse_key(text))
 
     def list_keys(self) -> list[KeyRecord]:
-        with self._lock:
-            rows = self._conn.execute(_SELECT_KEY + "ORDER BY k.created_at, k.key_id").fetchall()
+        with self._session() as conn:
+            rows = conn.execute(_SELECT_KEY + "ORDER BY k.created_at, k.key_id").fetchall()
         return [self._record(r) for r in rows]
 
     def issue(
@@ -200,10 +277,13 @@ class LicenseDB:
             return self._get(conn, kid)
 
     def extend(self, kid: str, days: float, now: datetime) -> KeyRecord | None:
-        """Add days to the expiry, counted from now if the key has already expired."""
+        """Add days to the expiry, counted from now if the key has already expired.
+
+        A revoked key is left unchanged (revocation is final); the caller sees `revoked_at`."""
         with self._tx() as conn:
             conn.execute(
-                "UPDATE keys SET expires_at = MAX(expires_at, ?) + ? WHERE key_id = ?",
+                "UPDATE keys SET expires_at = MAX(expires_at, ?) + ?"
+                " WHERE key_id = ? AND revoked_at IS NULL",
                 (to_epoch(now), int(timedelta(days=days).total_seconds()), kid),
             )
             return self._get(conn, kid)
@@ -260,8 +340,8 @@ class LicenseDB:
 
     def seats(self, kid: str) -> list[Seat]:
         """The machines holding a seat of the key, most recently seen first."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as conn:
+            rows = conn.execute(
                 "SELECT machine, activated_at, last_seen FROM activations WHERE key_id = ?"
                 " ORDER BY last_seen DESC, machine",
                 (kid,),

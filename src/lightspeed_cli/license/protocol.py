@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     BAD_LEASE = "bad_lease"
     MACHINE_MISMATCH = "machine_mismatch"
     NOT_ACTIVATED = "not_activated"
+    BUSY = "busy"  # the database stayed locked: retry after Retry-After seconds
     INTERNAL = "internal_error"
 
 
@@ -54,6 +55,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_LEASE: 401,
     ErrorCode.MACHINE_MISMATCH: 403,
     ErrorCode.NOT_ACTIVATED: 403,
+    ErrorCode.BUSY: 503,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -2,12 +2,14 @@
 
 Memory stays bounded: at most `max_keys` buckets are tracked; when full, the least recently
 used one is dropped (an attacker spraying addresses can at worst reset their own buckets, and
-the per-key limit still holds for the key being guessed).
+the per-key limit still holds for the key being guessed). Thread-safe: the server decides in
+worker threads (database work is kept off the event loop).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -27,10 +29,14 @@ class SlidingWindowLimiter:
         self._max_keys = max_keys
         self._clock = clock
         self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def hit(self, key: str) -> float:
         """Count one attempt; 0 if allowed, else the seconds until the next one would be."""
-        now = self._clock()
+        with self._lock:
+            return self._hit(key, self._clock())
+
+    def _hit(self, key: str, now: float) -> float:
         hits = self._hits.get(key)
         if hits is None:
             hits = self._hits[key] = deque()
@@ -54,4 +60,5 @@ class SlidingWindowLimiter:
         return len(self._hits)
 
     def reset(self) -> None:
-        self._hits.clear()
+        with self._lock:
+            self._hits.clear()

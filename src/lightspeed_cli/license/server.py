@@ -5,6 +5,11 @@ HTTP; `create_app` wraps it with the HTTP rules: bounded bodies (413), strict py
 validation (400/422), JSON errors with a stable `code`, and never a 500 for bad input.
 Activation attempts are rate-limited per client IP and per key. Every answer carries
 `server_time`, which clients use to notice a clock turned back.
+
+Database work runs in worker threads, so a request waiting on the SQLite lock never stalls the
+event loop (`/v1/health` keeps answering); a lock held past `db_busy_timeout_seconds` is a 503
+with Retry-After. A client hanging up mid-request is one INFO line. Connection-level limits
+(cap, header and body timeouts) live in `listener.py`.
 """
 
 from __future__ import annotations
@@ -21,12 +26,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lightspeed_cli.license.db import KeyRecord, KeyStatus, LicenseDB, SeatsExhausted
+from lightspeed_cli.license.db import (
+    DatabaseBusy,
+    KeyRecord,
+    KeyStatus,
+    LicenseDB,
+    SeatsExhausted,
+)
 from lightspeed_cli.license.keys import KeyFormatError, parse_key
 from lightspeed_cli.license.protocol import (
     ACTIVATE_PATH,
@@ -63,6 +75,13 @@ class ServerConfig(BaseModel):
     activate_per_ip: int = Field(default=10, ge=1)
     activate_per_key: int = Field(default=5, ge=1)
     rate_window_seconds: float = Field(default=60, gt=0)
+    # Abuse limits (listener.py): open connections, and how long a request may take to arrive.
+    max_connections: int = Field(default=500, ge=1)
+    header_timeout_seconds: float = Field(default=5, gt=0)
+    body_timeout_seconds: float = Field(default=5, gt=0)
+    # Longest a request waits for the SQLite lock before it is answered 503 + Retry-After.
+    db_busy_timeout_seconds: float = Field(default=5, gt=0)
+    busy_retry_after_seconds: float = Field(default=5, gt=0)
 
 
 class ApiError(Exception):
@@ -271,28 +290,47 @@ def _parse(model: type[_M], body: bytes) -> _M:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"invalid request: {detail}") from None
 
 
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _endpoint(
     service: LicenseService,
     model: type[BaseModel],
-    handle: Callable[[Any, Request], BaseModel],
+    handle: Callable[[Any, str], BaseModel],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """One JSON POST route: bounded body → strict model → service call → JSON or error."""
+    """One JSON POST route: bounded body → strict model → service call (in a worker thread,
+    as it waits on SQLite) → JSON or error."""
 
     async def endpoint(request: Request) -> Response:
         try:
             body = await _read_body(request, service.config.max_body_bytes)
-            result = handle(_parse(model, body), request)
+            result = await run_in_threadpool(handle, _parse(model, body), _client_ip(request))
         except ApiError as err:
             return _error(service, err)
+        except ClientDisconnect:
+            log.info(
+                "%s %s from %s ended before its body was complete (the client hung up, or"
+                " was dropped by the body timeout or the connection cap)",
+                request.method,
+                request.url.path,
+                _client_ip(request),
+            )
+            return Response(status_code=400)  # nobody is left to read it
+        except DatabaseBusy as exc:
+            log.warning("%s: answered 503 busy (%s)", request.url.path, exc)
+            busy = ApiError(
+                ErrorCode.BUSY,
+                "the license database is busy; retry shortly",
+                retry_after=service.config.busy_retry_after_seconds,
+            )
+            return _error(service, busy)
         return JSONResponse(result.model_dump(mode="json"))
 
     return endpoint
 
 
 def create_app(service: LicenseService) -> Starlette:
-    def client_ip(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
-
     async def health(request: Request) -> Response:
         return JSONResponse(
             {"ok": True, "server_time": service.now().isoformat(), "public_key": service.public_key}
@@ -311,10 +349,10 @@ def create_app(service: LicenseService) -> Starlette:
         log.error("license server bug on %s", request.url.path, exc_info=exc)
         return _error(service, ApiError(ErrorCode.INTERNAL, "internal error; see the server log"))
 
-    routes: list[tuple[str, type[BaseModel], Callable[[Any, Request], BaseModel]]] = [
-        (ACTIVATE_PATH, ActivateRequest, lambda req, r: service.activate(req, client_ip(r))),
-        (VALIDATE_PATH, LeaseRequest, lambda req, r: service.validate(req)),
-        (DEACTIVATE_PATH, LeaseRequest, lambda req, r: service.deactivate(req)),
+    routes: list[tuple[str, type[BaseModel], Callable[[Any, str], BaseModel]]] = [
+        (ACTIVATE_PATH, ActivateRequest, service.activate),
+        (VALIDATE_PATH, LeaseRequest, lambda req, ip: service.validate(req)),
+        (DEACTIVATE_PATH, LeaseRequest, lambda req, ip: service.deactivate(req)),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: http_error,
@@ -333,5 +371,11 @@ def build_service(
     db_path: Path, key_file: Path, config: ServerConfig | None = None
 ) -> tuple[LicenseService, bool]:
     """Open the store and the signing key (created on first start). Returns (service, created)."""
-    signing_key, created = load_or_create_signing_key(key_file)
-    return LicenseService(LicenseDB(db_path), signing_key, config), created
+    config = config or ServerConfig()
+    database = LicenseDB(db_path, busy_timeout=config.db_busy_timeout_seconds)  # refused first
+    try:
+        signing_key, created = load_or_create_signing_key(key_file)
+    except BaseException:
+        database.close()
+        raise
+    return LicenseService(database, signing_key, config), created

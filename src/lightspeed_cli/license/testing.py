@@ -10,7 +10,6 @@ The server reads time through `datetime.now`, so freezegun moves its clock too; 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -65,19 +64,17 @@ class RunningLicenseServer:
 def run_license_server(
     directory: Path, config: ServerConfig | None = None
 ) -> Iterator[RunningLicenseServer]:
-    """Start the server (db and signing key under `directory`) on a free port; stop on exit."""
-    import uvicorn
+    """Start the server (db and signing key under `directory`) on a free port; stop on exit.
+
+    It is the server `license-server serve` runs (same protocol, limits and timeouts)."""
+    from lightspeed_cli.license.listener import build_server, listen_socket
 
     directory.mkdir(parents=True, exist_ok=True)
     db_path, key_file = directory / DB_FILE, directory / KEY_FILE
     service, _ = build_service(db_path, key_file, config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listen_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), log_level="warning", lifespan="off", access_log=False)
-    )
+    server = build_server(create_app(service), service.config, log_level="warning")
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="license-server", daemon=True
     )
