@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from aiohttp import web
-
 from lightspeed_cli.notify import Notifier, webhook_payload
 from lightspeed_cli.settings import NotifySettings
 
@@ -18,46 +14,32 @@ def test_payload_per_flavour() -> None:
     assert webhook_payload("https://example.test/hook", "hi")["text"] == "hi"
 
 
-async def _server(delay: float) -> tuple[web.AppRunner, str, list[dict]]:
-    received: list[dict] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        await asyncio.sleep(delay)
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/hook", received
-
-
-async def test_messages_are_delivered_in_order() -> None:
-    runner, url, received = await _server(0)
-    notifier = Notifier(NotifySettings(webhook_url=url))
+async def test_messages_are_delivered_in_order(webhook) -> None:
+    notifier = Notifier(NotifySettings(webhook_url=webhook.url))
     notifier.start()
     for i in range(3):
         notifier.notify(f"event {i}")
     await notifier.aclose()
-    await runner.cleanup()
-    assert [r["text"] for r in received] == ["event 0", "event 1", "event 2"]
+    assert webhook.texts() == ["event 0", "event 1", "event 2"]
     assert notifier.sent == 3
 
 
-async def test_a_slow_webhook_never_blocks_the_caller() -> None:
-    runner, url, received = await _server(0.5)
-    notifier = Notifier(NotifySettings(webhook_url=url))
+async def test_a_slow_webhook_never_blocks_the_caller(webhook) -> None:
+    webhook.delay = 0.5
+    notifier = Notifier(NotifySettings(webhook_url=webhook.url))
     notifier.start()
     for i in range(20):
         assert notifier.notify(f"event {i}") is None  # plain call: it cannot await the hook
-    assert received == []  # all twenty queued before the first delivery even started
+    assert webhook.received == []  # all twenty queued before the first delivery even started
     await notifier.aclose(flush_timeout=0.1)
-    await runner.cleanup()
-    assert len(received) < 20
+    assert len(webhook.received) < 20
+
+
+def test_alert_fields_reach_a_generic_webhook_only() -> None:
+    fields = {"kind": "blind", "state": "raised"}
+    generic = webhook_payload("https://example.test/hook", "hi", fields=fields)
+    assert generic["kind"] == "blind" and generic["text"] == "hi"
+    assert "kind" not in webhook_payload("https://discord.com/api/webhooks/1/a", "hi", "", fields)
 
 
 async def test_unreachable_webhook_is_counted_not_raised(caplog) -> None:

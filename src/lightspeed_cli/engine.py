@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from lightspeed_cli import blind, massclose
+from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
@@ -65,7 +68,7 @@ _UNSETTLED = (OrderStatus.INTENT, OrderStatus.UNKNOWN)
 
 
 class Source(Protocol):
-    async def fetch(self, trader: TraderSettings) -> FetchResult: ...
+    async def fetch(self, trader: TraderSettings, *, other_exit: bool = False) -> FetchResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -88,6 +91,12 @@ class TraderView:
     last_poll_at: datetime | None = None
     last_status: str = "-"
     last_reason: str = ""
+    last_ok_at: datetime | None = None  # the last good read: past notify.blind_after_seconds
+    # without one, the trader is blind (blind.py)
+
+    @property
+    def name(self) -> str:
+        return self.trader if self.label in ("", self.trader) else f"{self.label} ({self.trader})"
 
 
 @dataclass
@@ -129,6 +138,7 @@ class Engine:
         journal: Journal,
         license_client: LicenseClient | None = None,
         notifier: Notifier | None = None,
+        alerts: Alerts | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -137,6 +147,7 @@ class Engine:
         self.journal = journal
         self.license = license_client
         self.notifier = notifier
+        self.alerts = alerts or Alerts.from_settings(settings.notify, notifier)
         self.clock = clock
         self.view = EngineView(
             traders={t.id: TraderView(t.id, t.label or t.id) for t in self._traders}
@@ -185,13 +196,23 @@ class Engine:
         ]
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
         reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
+        blind_watch = asyncio.create_task(
+            blind.watch(
+                self.alerts,
+                lambda: [(t.name, t.last_ok_at, t.last_reason) for t in self.view.traders.values()],
+                self.clock,
+                self.settings.notify.blind_after_seconds,
+                stop,
+            ),
+            name="blind-watch",
+        )
         try:
             await asyncio.gather(*tasks)
         finally:
             stop.set()
             # a loop that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(checkpoints, reconciling, return_exceptions=True)
+            await asyncio.gather(checkpoints, reconciling, blind_watch, return_exceptions=True)
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -216,17 +237,49 @@ class Engine:
             started = time.monotonic()
             try:
                 await self.poll_trader(trader)
+                self.alerts.clear(Kind.ERROR, trader.id)
+            except sqlite3.DatabaseError as exc:
+                if await self._journal_failed(exc):
+                    stop.set()
+                    return
             except FatalTradingError as exc:
                 self.fatal = str(exc)
                 stop.set()
-                self._report_error(f"trading stopped: {exc}")
+                self._report_error(
+                    f"trading stopped: {exc}",
+                    (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+                )
                 return
             except Exception as exc:  # a bug for one trader must not stop the others
                 log.exception("trader %s: unexpected error", trader.id)
-                self._report_error(f"{trader.id}: unexpected error: {exc!r}")
+                self._report_error(
+                    f"{trader.id}: unexpected error: {exc!r}",
+                    (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
+                )
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _journal_failed(self, exc: sqlite3.DatabaseError) -> bool:
+        """True if the journal is damaged: trading stops (exit 3), loudly. A full disk or an
+        I/O error is an alert, and the loop goes on (nothing is sent that is not journaled)."""
+        from lightspeed_cli import journalcheck
+
+        damaged = await journalcheck.diagnose(self.journal.path, exc)
+        if damaged is None:
+            log.error("journal write failed: %s", exc)
+            self.alerts.raise_(
+                Kind.JOURNAL,
+                "disk",
+                f"the journal cannot be written: {exc}",
+                journalcheck.DISK_ACTION,
+            )
+            return False
+        self.fatal = str(damaged)
+        log.error("%s", damaged)
+        self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
+        self.alerts.raise_(Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION)
+        return True
 
     # ---- reconciliation --------------------------------------------------------------------
 
@@ -282,6 +335,8 @@ class Engine:
             result.status.value,
             result.reason,
         )
+        if result.status is FetchStatus.OK:
+            tv.last_ok_at = result.fetched_at
         self._journal_poll(trader.id, result, changed=previous_status != result.status.value)
         if result.status is not FetchStatus.OK or result.snapshot is None:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
@@ -308,6 +363,7 @@ class Engine:
             result.fetched_at,
             result.snapshot.source_time if result.snapshot else None,
         )
+        self.alerts.clear(Kind.JOURNAL, "disk", "the journal can be written again")
 
     async def handle_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
         received = time.perf_counter()
@@ -324,6 +380,12 @@ class Engine:
                     " opened before we started are not copied",
                 )
             return
+        if massclose.needs_confirmation(previous, snapshot):
+            assert previous is not None
+            confirmed = await self._confirm_mass_close(trader, previous, snapshot)
+            if confirmed is None:
+                return
+            snapshot, received = confirmed, time.perf_counter()
         signals = diff(
             previous,
             snapshot,
@@ -333,6 +395,28 @@ class Engine:
         for signal in signals:
             for leg in expand_flip(signal):
                 await self._handle_signal(trader, leg, received)
+
+    async def _confirm_mass_close(
+        self, trader: TraderSettings, previous: Snapshot, first: Snapshot
+    ) -> Snapshot | None:
+        """An answer closing several positions at once is read again before acting (one odd
+        empty answer must not close everything); massclose.py decides what to act on."""
+        closing = len(massclose.closed_keys(previous, first))
+        second = await self.source.fetch(trader, other_exit=True)
+        decided = massclose.confirmed(previous, first, second.snapshot)
+        if decided is None:
+            self._event(
+                "warning",
+                f"{trader.id}: one answer closed {closing} positions at once and the second"
+                f" read failed ({second.reason}): nothing closed, read again next poll",
+            )
+        elif not massclose.closed_keys(previous, decided):
+            self._event(
+                "warning",
+                f"{trader.id}: one answer closed {closing} positions at once, the second read"
+                " did not: ignored as a glitch, nothing sent",
+            )
+        return decided
 
     # ---- one signal ------------------------------------------------------------------------
 
@@ -587,13 +671,19 @@ class Engine:
         state = self.license.state()
         if state.can_open != self._license_open:
             if self._license_open is not None or not state.can_open:
-                self._event(
-                    "info" if state.can_open else "error",
-                    "license valid again: opening resumes"
-                    if state.can_open
-                    else f"license: {state.reason}: no new positions (closes still mirror)",
-                    notify=True,
-                )
+                if state.can_open:
+                    self.alerts.clear(Kind.LICENSE, "license", "license valid again")
+                    self._event("info", "license valid again: opening resumes")
+                else:
+                    self._event(
+                        "error",
+                        f"license: {state.reason}: no new positions (closes still mirror)",
+                        alert=(
+                            Kind.LICENSE,
+                            "license",
+                            "run `lightspeed license status`, then renew or reactivate",
+                        ),
+                    )
             self._license_open = state.can_open
         return state.can_open
 
@@ -626,8 +716,11 @@ class Engine:
     async def _apply_result(self, row: OrderRow, signal: Signal, result: ExecutionResult) -> None:
         outcome = result.outcome
         label = f"{row.trader} {signal.kind.value} {row.symbol} {row.side.value} {row.quantity}"
+        order_key = f"{row.trader} {row.symbol} {row.side.value}"
         if outcome not in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
             self._retry_at.pop((row.trader, signal.symbol, signal.side), None)
+        if outcome in (ExecutionOutcome.FILLED, ExecutionOutcome.ALREADY_FLAT):
+            self.alerts.clear(Kind.ORDER, order_key, f"{label}: done")
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
             price = result.fill.price
@@ -651,7 +744,7 @@ class Engine:
                 result.error,
                 signal_decision=SignalDecision.FAILED,
             )
-            self._event("error", f"FAILED {label}: {result.error}", notify=True)
+            self._event("error", f"FAILED {label}: {result.error}")
             raise FatalTradingError(result.error or "Bybit refused the API key")
         if outcome in (ExecutionOutcome.REJECTED, ExecutionOutcome.INSUFFICIENT_FUNDS):
             self.journal.mark_order_failed(
@@ -666,7 +759,9 @@ class Engine:
             else:
                 self.journal.advance_book(signal)
             self._event(
-                "error", f"FAILED {label}: {outcome.value}: {result.error}{retry}", notify=True
+                "error",
+                f"FAILED {label}: {outcome.value}: {result.error}{retry}",
+                alert=(Kind.ORDER, order_key, _order_action(signal, outcome)),
             )
             return
         # rate limited, unavailable, unknown: Bybit may or may not have the order
@@ -680,7 +775,7 @@ class Engine:
                 "error",
                 f"FAILED {label}: {outcome.value}: {result.error}"
                 + (" (will retry)" if signal.kind.is_risk_reducing else ""),
-                notify=True,
+                alert=(Kind.ORDER, order_key, _order_action(signal, outcome)),
             )
 
     def _record_fill(
@@ -721,17 +816,38 @@ class Engine:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def _report_error(self, message: str) -> None:
+    def _report_error(self, message: str, alert: tuple[Kind, str, str] | None = None) -> None:
         """An error event that cannot itself raise out of a polling loop (a full disk, say)."""
         try:
-            self._event("error", message)
+            self._event("error", message, alert=alert)
         except Exception:
             log.exception("could not record: %s", message)
 
-    def _event(self, level: str, message: str, *, notify: bool = False) -> None:
+    def _event(
+        self,
+        level: str,
+        message: str,
+        *,
+        notify: bool = False,
+        alert: tuple[Kind, str, str] | None = None,
+    ) -> None:
+        """Show, log and journal an event. `notify`: a plain webhook message (a trade);
+        `alert`: (kind, subject, what to do), rate-limited by alerts.py. The webhook goes
+        first: a journal that cannot be written must not swallow the alert."""
         at = self.clock()
         self.view.add_event(EngineEvent(at, level, message))
-        self.journal.record_event(level, message, at)
         getattr(log, level if level != "info" else "info")(message)
-        if notify and self.notifier is not None:
+        if alert is not None:
+            kind, subject, action = alert
+            self.alerts.raise_(kind, subject, message, action)
+        elif notify and self.notifier is not None:
             self.notifier.notify(message)
+        self.journal.record_event(level, message, at)
+
+
+def _order_action(signal: Signal, outcome: ExecutionOutcome) -> str:
+    if outcome is ExecutionOutcome.INSUFFICIENT_FUNDS and not signal.kind.is_risk_reducing:
+        return "add margin to the Bybit account; this open is not retried"
+    if signal.kind.is_risk_reducing:
+        return "the bot retries; if it keeps failing, close the position on Bybit by hand"
+    return "check the reason; this open is not retried"

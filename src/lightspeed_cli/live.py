@@ -12,16 +12,18 @@ from rich.table import Table
 
 from lightspeed_cli.engine import Engine
 from lightspeed_cli.settings import Settings
-from lightspeed_cli.views import positions_table, summary_table
+from lightspeed_cli.views import good_read_cell, positions_table, summary_table
 
 
 def _traders(engine: Engine, now: datetime) -> Table:
     table = Table(title=f"LightSpeed — {engine.view.polls} polls, {engine.view.orders_sent} orders")
-    for col in ("trader", "label", "last poll", "status", "reason"):
+    for col in ("trader", "label", "last poll", "last good read", "status", "reason"):
         table.add_column(col)
+    blind_after = engine.settings.notify.blind_after_seconds
     for tv in engine.view.traders.values():
         age = f"{(now - tv.last_poll_at).total_seconds():.1f}s" if tv.last_poll_at else "-"
-        table.add_row(tv.trader, tv.label, age, tv.last_status, tv.last_reason[:60])
+        good = good_read_cell(tv.last_ok_at, now, blind_after)
+        table.add_row(tv.trader, tv.label, age, good, tv.last_status, tv.last_reason[:60])
     return table
 
 

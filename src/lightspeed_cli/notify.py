@@ -20,20 +20,26 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 
 
-def webhook_payload(url: str, text: str, telegram_chat_id: str = "") -> dict[str, Any]:
-    """The body each webhook flavour expects, chosen from the URL."""
+def webhook_payload(
+    url: str, text: str, telegram_chat_id: str = "", fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body each webhook flavour expects, chosen from the URL. `fields` (an alert's kind,
+    subject, state, action) go only to a generic JSON webhook: Discord and Telegram refuse
+    unknown keys."""
     if "api.telegram.org" in url or telegram_chat_id:
         return {"chat_id": telegram_chat_id, "text": text, "disable_web_page_preview": True}
     if "discord.com/api/webhooks" in url or "discordapp.com/api/webhooks" in url:
         return {"content": text[:2000]}
-    return {"text": text, "content": text}
+    return {**(fields or {}), "text": text, "content": text}
 
 
 class Notifier:
     def __init__(self, settings: NotifySettings, *, timeout: float = 5.0) -> None:
         self._settings = settings
         self._timeout = timeout
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue(
+            maxsize=QUEUE_SIZE
+        )
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
@@ -46,7 +52,7 @@ class Notifier:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._drain(), name="notifier")
 
-    def notify(self, text: str) -> None:
+    def notify(self, text: str, fields: dict[str, Any] | None = None) -> None:
         """Queue a message; returns at once."""
         if not self.enabled:
             return
@@ -54,7 +60,7 @@ class Notifier:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._queue.get_nowait()
             log.warning("notification queue full: dropped the oldest message")
-        self._queue.put_nowait(text)
+        self._queue.put_nowait((text, fields))
 
     async def aclose(self, flush_timeout: float = 3.0) -> None:
         if self._task is None:
@@ -70,9 +76,9 @@ class Notifier:
         url = self._settings.webhook_url
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             while True:
-                text = await self._queue.get()
+                text, fields = await self._queue.get()
                 try:
-                    payload = webhook_payload(url, text, self._settings.telegram_chat_id)
+                    payload = webhook_payload(url, text, self._settings.telegram_chat_id, fields)
                     resp = await client.post(url, json=payload)
                     resp.raise_for_status()
                     self.sent += 1

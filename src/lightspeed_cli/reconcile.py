@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from lightspeed_cli.alerts import Kind
 from lightspeed_cli.drift import KeyFacts, KeyPlan, Ownership, plan_key, ratio_target
 from lightspeed_cli.drift import unknown_bot_orders as lost_orders
 from lightspeed_cli.execution.base import ExecutionOutcome
@@ -52,6 +53,11 @@ Key = tuple[str, Side]  # (Bybit symbol, position side)
 OPENS_BLOCKED = "opens_blocked"  # why opens wait for the user's `journal accept-rebuild`
 ACCEPTED_UNTIL = "history_accepted_until"  # the bot's orders up to then were dealt with
 ACCEPT_COMMAND = "lightspeed journal accept-rebuild"
+JOURNAL_SUBJECT = "journal vs Bybit"
+DRIFT_ACTION = (
+    "check the position on Bybit: the bot reduces only what its own order ids prove it holds"
+    " above the leader's book x ratio; anything else is yours to close or keep"
+)
 SOON_SECONDS = 3.0  # a pass this soon after an order of unknown fate (the engine settles first)
 START_HISTORY_PAGES = 20  # 1,000 orders: the start-up look for orders the journal lacks
 SYMBOL_HISTORY_PAGES = 4
@@ -108,7 +114,8 @@ class Reconciler:
             return None
         self._blocked = self.engine.journal.meta(OPENS_BLOCKED)  # the CLI may have cleared it
         if self._blocked is None:
-            self.engine._event("info", "journal rebuild accepted: opening resumes", notify=True)
+            self.engine._event("info", "journal rebuild accepted: opening resumes")
+            self.engine.alerts.clear(Kind.DRIFT, JOURNAL_SUBJECT, "accepted: opening resumes")
             return None
         return Refusal(
             check="journal_disagrees", reason=f"{self._blocked}; opens wait for `{ACCEPT_COMMAND}`"
@@ -148,6 +155,7 @@ class Reconciler:
             f" that the journal does not know ({symbols}): the journal is empty, deleted or"
             " restored from an older copy."
         )
+        action = "compare `lightspeed status` with your positions on Bybit"
         unsure = list(result.unresolved)
         if engine.settings.copy_settings.follow_existing:
             unsure.append("copy.follow_existing would open again what the bot already holds")
@@ -160,6 +168,7 @@ class Reconciler:
                 f" positions on Bybit and run `{ACCEPT_COMMAND}` (closes and reductions still"
                 " mirror)."
             )
+            action = f"check your positions on Bybit, then run `{ACCEPT_COMMAND}`"
         else:
             newest = max((o.created_at for o in lost if o.created_at), default=None)
             if newest is not None:
@@ -168,7 +177,7 @@ class Reconciler:
                 " The mirrored book was rebuilt from Bybit (positions the bot's order ids prove"
                 " its own) and each trader's next read is a fresh baseline: closes mirror."
             )
-        engine._event("error", message, notify=True)
+        engine._event("error", message, alert=(Kind.DRIFT, JOURNAL_SUBJECT, action))
 
     # ---- the periodic task -----------------------------------------------------------------
 
@@ -322,11 +331,11 @@ class Reconciler:
     ) -> None:
         """The journal follows Bybit for what is the bot's; every drift is said once."""
         key = (facts.symbol, facts.side)
+        subject = f"{facts.symbol} {facts.side.value}"
         if not plan.drift:
             if self._said.pop(key, None) is not None:
-                self.engine._event(
-                    "info", f"{facts.symbol} {facts.side.value}: journal and Bybit agree again"
-                )
+                self.engine._event("info", f"{subject}: journal and Bybit agree again")
+                self.engine.alerts.clear(Kind.DRIFT, subject, "journal and Bybit agree again")
             return
         for trader, qty in plan.held.items():
             if qty != facts.held.get(trader, Decimal(0)):
@@ -365,11 +374,15 @@ class Reconciler:
         said = (facts.journal, facts.bybit, detail)
         if self._said.get(key) == said:
             return  # the same drift as last time: said already
+        changed = key in self._said
         self._said[key] = said
         if facts.journal == 0 and plan.unexplained > 0 and not plan.needs_user:
             self.engine._event("info", f"Bybit {message}")  # the user's own position
-        else:
-            self.engine._event("error", f"DRIFT {message}", notify=True)
+            return
+        self.engine._event("error", f"DRIFT {message}")
+        text = f"journal {facts.journal}, Bybit {facts.bybit}: {detail}"
+        say = self.engine.alerts.restate if changed else self.engine.alerts.raise_
+        say(Kind.DRIFT, subject, text, DRIFT_ACTION)
 
     def _label(self, trader: str) -> str:
         settings = self.engine.settings.trader(trader)
@@ -457,7 +470,7 @@ class Reconciler:
             engine._event(
                 "error",
                 f"REPAIR FAILED {label}: {outcome.outcome.value}: {outcome.error}",
-                notify=True,
+                alert=(Kind.ORDER, f"repair {label}", "the next pass tries again; see the log"),
             )
             return 0
         finally:

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lightspeed_cli import journalcheck
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
@@ -33,7 +35,12 @@ LIVE_JOURNAL = "journal.sqlite3"
 
 
 class StartupError(Exception):
-    """The bot cannot start; the message tells the user what to do."""
+    """The bot cannot start; the message tells the user what to do. `exit_code` 3: trading
+    stopped for a reason a restart will not fix (a damaged journal)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -62,6 +69,26 @@ def freeze_startup_heap() -> None:
     collection no longer walks it inside a signal (BENCHMARKS.md: p99 about 1 ms lower)."""
     gc.collect()
     gc.freeze()
+
+
+async def _open_journal(settings: Settings, options: RunOptions) -> Journal:
+    """The journal, checked (PRAGMA quick_check) before anything trades on it: a damaged one
+    stops the start with exit code 3, a clear message and a webhook alert."""
+    try:
+        return journalcheck.open_checked(
+            journal_path(settings, options.paper), autocheckpoint=False
+        )
+    except journalcheck.JournalDamaged as damaged:
+        await _say_damaged(settings, damaged)
+        raise StartupError(str(damaged), 3) from None
+
+
+async def _say_damaged(settings: Settings, damaged: journalcheck.JournalDamaged) -> None:
+    from lightspeed_cli.alerts import Kind, say_now
+
+    await say_now(
+        settings.notify, Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION
+    )
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:
@@ -124,6 +151,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
     """run_bot's body, while this process alone holds the journal."""
+    from lightspeed_cli.alerts import Alerts
+    from lightspeed_cli.alerts import install as install_alerts
     from lightspeed_cli.engine import Engine
     from lightspeed_cli.notify import Notifier
 
@@ -156,20 +185,29 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         broker = build_broker(settings, options)
     except BrokerError as exc:
         raise StartupError(exc.message) from None
-    journal = Journal(journal_path(settings, options.paper), autocheckpoint=False)
+    journal = await _open_journal(settings, options)
     source = build_source(settings, options)
+    notifier = Notifier(settings.notify)
+    alerts = Alerts.from_settings(settings.notify, notifier)
+    install_alerts(alerts)  # license, reconcile and others raise through the same book
     engine = Engine(
         settings,
         broker=broker,
         source=source,
         journal=journal,
         license_client=license_client,
-        notifier=Notifier(settings.notify),
+        notifier=notifier,
+        alerts=alerts,
     )
     live = options.live_view if options.live_view is not None else sys.stdout.isatty()
     try:
         try:
             report = await engine.start()
+        except sqlite3.DatabaseError as exc:
+            damaged = await journalcheck.diagnose(journal.path, exc)
+            if damaged is not None:
+                await _say_damaged(settings, damaged)
+            raise StartupError(f"cannot start trading: {damaged or exc}", 3) from None
         except Exception as exc:
             raise StartupError(f"cannot start trading: {exc}") from None
         freeze_startup_heap()
@@ -197,6 +235,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             with contextlib.suppress(Exception):
                 await closer()
         journal.close()
+        install_alerts(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -212,6 +212,10 @@ class PollingSettings(_Section):
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
     telegram_chat_id: str = ""  # set when webhook_url is a Telegram bot sendMessage URL
+    # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
+    blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
+    # an alert still standing is said again this often (the first message goes at once)
+    repeat_minutes: float = Field(default=30, ge=1, le=24 * 60)
 
 
 class StorageSettings(_Section):

@@ -48,9 +48,23 @@ def _age(moment: str | None, now: datetime) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-def traders_table(journal: Journal, labels: dict[str, str], now: datetime) -> Table:
+def good_read_cell(last_ok: datetime | str | None, now: datetime, blind_after: float) -> str:
+    """Time since the trader's last good read; red past `notify.blind_after_seconds` (the bot
+    is blind to that trader: its closes would not be mirrored)."""
+    if isinstance(last_ok, str):
+        last_ok = datetime.fromisoformat(last_ok)
+    if last_ok is None:
+        return "[red]never[/]"
+    seconds = (now - last_ok).total_seconds()
+    text = _age(last_ok.isoformat(), now)
+    return f"[bold red]{text} BLIND[/]" if seconds > blind_after else text
+
+
+def traders_table(
+    journal: Journal, labels: dict[str, str], now: datetime, blind_after: float = 60
+) -> Table:
     table = Table(title="Traders", expand=False)
-    for col in ("trader", "label", "last poll", "status", "reason"):
+    for col in ("trader", "label", "last poll", "last good read", "status", "reason"):
         table.add_column(col)
     states = {s["trader"]: s for s in journal.trader_states()}
     for trader in sorted(set(labels) | set(states)):
@@ -61,6 +75,7 @@ def traders_table(journal: Journal, labels: dict[str, str], now: datetime) -> Ta
             trader,
             labels.get(trader, ""),
             _age(s.get("last_poll_at"), now),
+            good_read_cell(s.get("last_ok_at"), now, blind_after),
             f"[{style}]{status}[/]" if style else status,
             s.get("last_reason") or "",
         )
@@ -143,11 +158,12 @@ def status_group(
     daily_loss_limit: Decimal,
     license_line: str,
     now: datetime | None = None,
+    blind_after: float = 60,
 ) -> Group:
     now = now or datetime.now(UTC)
     return Group(
         summary_table(journal, now, daily_loss_limit, license_line),
-        traders_table(journal, labels, now),
+        traders_table(journal, labels, now, blind_after),
         positions_table(journal),
         events_table(journal.recent_events(8)),
     )

@@ -19,7 +19,7 @@ TRADER_B = "5000000000000000002"
 LIGHTSPEED = [sys.executable, "-m", "lightspeed_cli"]
 
 
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll until `predicate()` is truthy; fail naming what never happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -28,18 +28,22 @@ D = Decimal
 
 
 class Webhook:
-    """The engine's notifier interface, recording what would reach the webhook."""
+    """The notifier interface, recording what would reach the webhook (plain messages and
+    alerts.py's rate-limited alerts)."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def notify(self, text: str) -> None:
+    def notify(self, text: str, fields: dict[str, Any] | None = None) -> None:
         self.sent.append(text)
+
+    def drift(self, subject: str = "BTCUSDT long", state: str = "ALERT") -> list[str]:
+        return [m for m in self.sent if f"{state} [drift] {subject}:" in m]
 
 
 def listen(rig: Any) -> Webhook:
     hook = Webhook()
-    rig.engine.notifier = hook
+    rig.engine.notifier = rig.engine.alerts.notifier = hook
     return hook
 
 
@@ -87,11 +91,13 @@ async def test_a_doubled_open_is_said_once_and_reduced_to_the_leaders_book(make_
 
     result = await rig.engine.reconciler.check()
     assert result.ran and result.repairs == 1
-    drift = [m for m in hook.sent if m.startswith("DRIFT")]
-    assert drift == [
-        "DRIFT BTCUSDT long: journal 0.1, Bybit 0.2: the bot's own (its order ids):"
-        " adopted for alpha"
-    ]
+    drift = hook.drift()
+    assert len(drift) == 1
+    assert (
+        "BTCUSDT long: journal 0.1, Bybit 0.2: the bot's own (its order ids): adopted for alpha"
+        " What to do: check the position on Bybit" in drift[0]
+    )
+    assert any(m.startswith("REPAIR BTCUSDT long for alpha") for m in hook.sent)
     assert rig.bybit_size("BTCUSDT") == D("0.1") and held(rig) == D("0.1")
     repair = rig.bybit.orders[-1]
     assert repair.reduce_only and repair.qty == D("0.1") and repair.order_link_id.startswith("ls-")
@@ -100,7 +106,8 @@ async def test_a_doubled_open_is_said_once_and_reduced_to_the_leaders_book(make_
     orders = len(rig.bybit.orders)
     again = await rig.engine.reconciler.check()
     assert again.ran and again.repairs == 0 and len(rig.bybit.orders) == orders
-    assert [m for m in hook.sent if m.startswith("DRIFT")] == drift  # not said twice
+    assert hook.drift() == drift  # not said twice
+    assert len(hook.drift(state="RESOLVED")) == 1  # the repair made them agree
 
     await rig.poll_flat()  # the leader's close still mirrors exactly
     assert rig.bybit_size("BTCUSDT") == 0 and held(rig) == 0
@@ -118,13 +125,13 @@ async def test_a_hand_order_on_the_symbol_is_reported_never_touched(make_rig) ->
         assert result.ran and result.repairs == 0
     assert len(rig.bybit.orders) == orders and rig.bybit_size("BTCUSDT") == D("0.6")
     assert held(rig) == D("0.1")
-    drift = [m for m in hook.sent if m.startswith("DRIFT")]
+    drift = hook.drift()
     assert len(drift) == 1 and "journal 0.1, Bybit 0.6" in drift[0]
     assert "0.5 left alone (orders on it that are not the bot's)" in drift[0]
 
     await place(rig, "BTCUSDT", "Buy", "0.1")  # the drift changes: said again
     await rig.engine.reconciler.check()
-    assert len([m for m in hook.sent if m.startswith("DRIFT")]) == 2
+    assert len(hook.drift()) == 2 and "journal 0.1, Bybit 0.7" in hook.drift()[1]
 
     await rig.poll_flat()  # the leader's close takes the bot's share only
     assert rig.bybit_size("BTCUSDT") == D("0.6") and held(rig) == 0
@@ -139,7 +146,7 @@ async def test_less_on_bybit_shrinks_the_journal_and_opens_nothing(make_rig) -> 
     await rig.engine.reconciler.check()
     assert len(rig.bybit.orders) == orders  # nothing sent to "repair" a shortfall
     assert held(rig) == D("0.05") and rig.bybit_size("BTCUSDT") == D("0.05")
-    assert any("journal 0.2, Bybit 0.05" in m for m in hook.sent)
+    assert len(hook.drift()) == 1 and "journal 0.2, Bybit 0.05" in hook.drift()[0]
 
 
 async def test_a_position_the_leader_left_is_closed_when_it_is_provably_the_bots(make_rig) -> None:
@@ -177,6 +184,8 @@ async def test_a_deleted_journal_is_rebuilt_from_bybit_and_the_close_mirrors(
     loud = [m for m in messages if m.startswith("JOURNAL AND BYBIT DISAGREE")]
     assert len(loud) == 1 and "BTCUSDT" in loud[0] and "rebuilt" in loud[0]
     assert [e.level for e in rig.engine.view.events if e.message == loud[0]] == ["error"]
+    webhook = [m for m in rig.engine.alerts.sent if "ALERT [drift] journal vs Bybit" in m]
+    assert len(webhook) == 1 and "DISAGREE" in webhook[0]
     assert held(rig) == D("0.1")
     assert rig.engine.journal.meta(OPENS_BLOCKED) is None
 
@@ -186,7 +195,7 @@ async def test_a_deleted_journal_is_rebuilt_from_bybit_and_the_close_mirrors(
     assert rig.bybit_size("BTCUSDT") == D("0.1")  # still the leader's book x ratio: kept
     await rig.poll_flat()
     assert rig.bybit_size("BTCUSDT") == 0  # the leader's close IS mirrored
-    assert not [m for m in hook.sent if m.startswith("DRIFT")]
+    assert not hook.drift()
 
 
 async def test_a_restored_older_journal_never_claims_a_close_it_did_not_send(
@@ -275,6 +284,8 @@ async def test_opens_wait_for_the_user_when_a_lost_journal_cannot_be_rebuilt(
     loud = [e.message for e in rig.engine.view.events if "DISAGREE" in e.message]
     assert len(loud) == 1 and "NO NEW POSITION IS OPENED" in loud[0]
     assert "journal accept-rebuild" in loud[0]
+    webhook = [m for m in rig.engine.alerts.sent if "ALERT [drift] journal vs Bybit" in m]
+    assert len(webhook) == 1 and "What to do: check your positions on Bybit" in webhook[0]
     assert held(rig) == 0  # not provably the bot's: left alone
     await rig.poll_flat()  # a baseline
     rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
@@ -304,4 +315,4 @@ async def test_the_periodic_task_finds_drift_on_its_own(make_rig) -> None:
     stop.set()
     await task
     assert rig.bybit_size("BTCUSDT") == D("0.1")
-    assert any(m.startswith("DRIFT BTCUSDT long") for m in hook.sent)
+    assert len(hook.drift()) == 1

@@ -116,6 +116,23 @@ def test_half_sent_requests_are_dropped_after_their_timeout(
     _assert_quiet(caplog)
 
 
+def test_an_idle_keep_alive_connection_is_closed_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real client keeping its connection open between requests is not an abuser."""
+    caplog.set_level(logging.INFO)
+    request = b"GET /v1/health HTTP/1.1\r\nHost: license\r\n\r\n"
+    with (
+        _server(tmp_path, header_timeout_seconds=0.3) as server,
+        _sockets(server, 5, request) as socks,
+    ):
+        for sock in socks:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        _wait_for(lambda: all(_closed_by_server(s) for s in socks), "the server to close them")
+    assert not [r for r in caplog.records if r.name.startswith("lightspeed_cli")]
+    _assert_quiet(caplog)
+
+
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 def test_a_client_hanging_up_mid_body_is_one_info_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, reset: bool

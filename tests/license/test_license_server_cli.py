@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from lightspeed_cli.cli import app
+from lightspeed_cli.cli import app, license_server_cmd
 from lightspeed_cli.license.db import LicenseDB
 from lightspeed_cli.license.keys import mask_key
 
@@ -112,6 +112,24 @@ def test_another_sqlite_database_is_refused(cli, tmp_path: Path) -> None:
         result = cli("license-server", *command, "--db", str(journal))
         _one_clear_error(result, 2, "not a license database")
     assert journal.read_bytes() == before
+
+
+def test_a_locked_database_is_one_clear_line_and_exit_1(
+    cli, issued, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(license_server_cmd, "ADMIN_BUSY_TIMEOUT_SECONDS", 0.2)
+    db, key = issued
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for command in (("issue",), ("revoke", key), ("extend", key, "--days", "1")):
+            result = cli("license-server", *command, "--db", db)
+            _one_clear_error(result, 1, "locked by another process", "try again")
+        assert cli("license-server", "list", "--db", db).exit_code == 0  # reading still works
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert cli("license-server", "revoke", key, "--db", db).exit_code == 0
 
 
 @pytest.fixture

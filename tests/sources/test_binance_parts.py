@@ -112,6 +112,18 @@ def test_exits_rotate_and_skip_blocked_ones_until_the_block_ends() -> None:
     assert b in {pool.open_exit() for _ in range(3)}
 
 
+def test_a_confirming_read_avoids_the_exit_of_the_last_one_when_it_can() -> None:
+    clock = Clock()
+    pool = _pool(["http://a:1", "http://b:2"], clock)
+    a, b = pool.exits
+    assert pool.open_exit(avoid=a) is b
+    assert pool.open_exit(avoid=a) is b  # round-robin would have given a
+    pool.block(b, 30, "418")
+    assert pool.open_exit(avoid=a) is a  # better the same exit than no read
+    single = _pool([], clock)
+    assert single.open_exit(avoid=single.exits[0]) is single.exits[0]
+
+
 async def test_waiting_for_an_exit_gives_up_past_the_limit() -> None:
     clock = Clock()
     pool = _pool([], clock)

@@ -316,6 +316,17 @@ async def test_polls_rotate_over_the_proxies(fake, make_source, proxies) -> None
     }
 
 
+async def test_a_confirming_read_goes_through_another_proxy(fake, make_source, proxies) -> None:
+    _seed(fake)
+    exits = await proxies(2)
+    source = make_source(proxies=[p.url for p in exits])
+    for _ in range(3):
+        await source.fetch(COPYTRADE)
+        assert (await source.fetch(COPYTRADE, other_exit=True)).status is FetchStatus.OK
+    clients = [r.client for r in fake.requests()]
+    assert all(x != y for x, y in zip(clients[::2], clients[1::2], strict=True)), clients
+
+
 def _traders(count: int) -> list[TraderSettings]:
     return [TraderSettings(id=f"{4_000_000_000_000_000_000 + i}") for i in range(count)]
 

@@ -1,15 +1,76 @@
-"""`lightspeed journal ...`: what the user confirms about the journal."""
+"""`lightspeed journal check|recover|accept-rebuild`: a damaged journal; a rebuild from Bybit."""
 
 from __future__ import annotations
 
 import typer
 
-from lightspeed_cli.cli.common import console
+from lightspeed_cli.cli.common import console, fail, get_settings
 
 app = typer.Typer(
-    help="The journal (the bot's record of what it mirrored) against Bybit.",
+    help="Check or recover the journal database; confirm a rebuild from Bybit.",
     no_args_is_help=True,
 )
+
+EXIT_DAMAGED = 3  # same as `run` stopping on a damaged journal
+
+
+def _path(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-def]
+    from lightspeed_cli.runner import journal_path
+
+    path = journal_path(get_settings(ctx, missing_ok=True), paper)
+    if not path.exists():
+        fail(f"no journal at {path}: nothing to check")
+    return path
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
+) -> None:
+    """PRAGMA quick_check of the journal: exit 0 if sound, 3 if damaged."""
+    from lightspeed_cli.journalcheck import RECOVER_ACTION, check_file
+
+    path = _path(ctx, paper)
+    problems = check_file(path)
+    if problems:
+        fail(f"{path} is damaged: {'; '.join(problems[:5])}. {RECOVER_ACTION}", EXIT_DAMAGED)
+    console.print(f"{path}: ok")
+
+
+@app.command()
+def recover(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
+) -> None:
+    """Rebuild a damaged journal from every row still readable.
+
+    The damaged file is kept beside it as `journal.sqlite3.damaged-<UTC time>`. The bot must be
+    stopped. On its next start the bot reconciles the rebuilt journal with Bybit (the truth).
+    """
+    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
+    from lightspeed_cli.journalcheck import JournalDamaged, recover
+
+    path = _path(ctx, paper)
+    try:
+        with instance_lock(path):
+            report = recover(path)
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    except JournalDamaged as exc:
+        fail(str(exc), EXIT_DAMAGED)
+    except OSError as exc:
+        fail(f"cannot recover {path}: {exc}")
+    console.print(f"rebuilt {path}: {report.rows} row(s) kept")
+    for table in report.tables:
+        note = "  [yellow]some rows unreadable: lost[/]" if table.damaged else ""
+        console.print(f"  {table.table}: {table.rows}{note}")
+    console.print(f"the damaged file is kept as {report.kept_as}")
+    console.print(
+        "next: start the bot (`lightspeed run`, or `systemctl restart lightspeed`); at start it"
+        " reconciles the journal with Bybit, which is the truth. Check `lightspeed status` and"
+        " your Bybit positions afterwards."
+    )
 
 
 @app.command("accept-rebuild")
@@ -20,18 +81,17 @@ def accept_rebuild_cmd(
     """Confirm the mirrored book rebuilt from Bybit after the journal and Bybit disagreed.
 
     Check your Bybit positions first: those the bot could not prove its own are left alone and
-    never closed by it. Opening resumes (also in a running bot, at its next open), and the
-    bot's orders until now are not reported again.
+    never closed by it. Opening resumes (a running bot sees it at its next open), and the bot's
+    orders until now are not reported again.
     """
-    from lightspeed_cli.cli.run_cmd import _open_journal
+    from lightspeed_cli.journal import Journal
     from lightspeed_cli.reconcile import accept_rebuild
 
-    _, journal = _open_journal(ctx, paper)
-    with journal:
+    with Journal(_path(ctx, paper)) as journal:
         reason = accept_rebuild(journal)
     if reason is None:
         console.print(
-            "Nothing was waiting for confirmation; the bot's orders until now count as seen."
+            "Nothing was waiting for confirmation; the bot's orders so far count as seen."
         )
     else:
-        console.print(f"Accepted. It was: {reason}.\nNew positions may be opened again.")
+        console.print(f"Accepted ({reason}). New positions may be opened again.")

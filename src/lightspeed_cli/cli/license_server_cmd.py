@@ -42,6 +42,8 @@ def _data_file(ctx: typer.Context, explicit: Path | None, name: str) -> Path:
     return get_settings(ctx, missing_ok=True).storage.resolved_data_dir() / name
 
 
+ADMIN_BUSY_TIMEOUT_SECONDS = 5.0  # how long an admin command waits on a locked database
+
 _JSON_OPTION = typer.Option(
     False, "--json", help="Print JSON for scripts (keys in README; the key itself stays masked)."
 )
@@ -58,7 +60,9 @@ def _database(ctx: typer.Context, db: Path | None, *, create: bool = False) -> I
     )
 
     try:
-        database = LicenseDB(_data_file(ctx, db, DB_FILE), create=create)
+        database = LicenseDB(
+            _data_file(ctx, db, DB_FILE), create=create, busy_timeout=ADMIN_BUSY_TIMEOUT_SECONDS
+        )
     except LicenseDBError as exc:
         fail(str(exc), EXIT_USAGE)
     except DatabaseBusy as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +41,19 @@ def _open_journal(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-d
     path = journal_path(settings, paper)
     if not path.exists():
         fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    return settings, Journal(path)
+    with readable(path):
+        return settings, Journal(path)
+
+
+@contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """A damaged journal is one clear line and exit 3, never a traceback."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        from lightspeed_cli.journalcheck import RECOVER_ACTION
+
+        fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
 
 
 def _license_line(settings) -> str:  # type: ignore[no-untyped-def]
@@ -97,7 +112,7 @@ def register(app: typer.Typer) -> None:
         try:
             code = run_async(run_bot(settings, options))
         except StartupError as exc:
-            fail(str(exc))
+            fail(str(exc), exc.exit_code)
         raise typer.Exit(code)
 
     @app.command()
@@ -107,13 +122,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """License, traders and their last poll, open mirrored positions, today's PnL."""
         settings, journal = _open_journal(ctx, paper)
-        with journal:
+        with readable(journal.path), journal:
             from lightspeed_cli.views import status_group
 
             labels = {t.id: t.label for t in settings.traders}
             license_line = "paper (no license needed)" if paper else _license_line(settings)
             console.print(
-                status_group(journal, labels, settings.safety.daily_loss_limit_usdt, license_line)
+                status_group(
+                    journal,
+                    labels,
+                    settings.safety.daily_loss_limit_usdt,
+                    license_line,
+                    blind_after=settings.notify.blind_after_seconds,
+                )
             )
 
     @app.command()
@@ -131,7 +152,7 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.views import history_csv, history_table
 
         _, journal = _open_journal(ctx, paper)
-        with journal:
+        with readable(journal.path), journal:
             rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
         if csv_out is not None:
             text = history_csv(rows)

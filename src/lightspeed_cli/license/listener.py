@@ -65,6 +65,8 @@ class GuardedH11Protocol(H11Protocol):
     _phase: str | None = None  # what the client still owes us: headers, body, or nothing
     _since = 0.0
     _refused = False
+    _served = False  # answered a request: silence in the headers phase is then keep-alive
+    _partial = False  # bytes arrived in the current phase
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections and not self._make_room():
@@ -81,10 +83,12 @@ class GuardedH11Protocol(H11Protocol):
             super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._partial = True
         super().data_received(data)
         self._watch()
 
     def on_response_complete(self) -> None:
+        self._served = True
         super().on_response_complete()
         self._watch()
 
@@ -98,7 +102,7 @@ class GuardedH11Protocol(H11Protocol):
         if phase == self._phase:
             return
         self._disarm()
-        self._phase = phase
+        self._phase, self._partial = phase, False
         if phase is None:
             return
         self._since = self.loop.time()
@@ -119,11 +123,11 @@ class GuardedH11Protocol(H11Protocol):
         self._drop(f"no complete request {self._phase} within {self._timeout(self._phase):g} s")
 
     def _drop(self, why: str) -> None:
-        """Close this connection; one INFO line unless the endpoint, which awaited the body
-        and sees it end, says it instead."""
+        """Close this connection: one INFO line, unless it is an idle keep-alive or the
+        endpoint, which awaited the body and sees it end, says it instead."""
         if self.transport.is_closing():
             return
-        if self._phase == _HEADERS:
+        if self._phase == _HEADERS and (self._partial or not self._served):
             log.info("closed a connection from %s: %s", self._peer(), why)
         self.transport.close()
 

@@ -125,6 +125,7 @@ class BinanceSource:
         self._slots = asyncio.Semaphore(polling.concurrency)
         self._failures = FailureLog(log)
         self._requests: dict[tuple[SourceKind, str], _Request] = {}
+        self._last_exit: dict[int, Exit] = {}  # id(request) -> the exit of its latest attempt
 
     async def __aenter__(self) -> BinanceSource:
         return self
@@ -140,12 +141,15 @@ class BinanceSource:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
-    async def fetch(self, trader: TraderSettings) -> FetchResult:
-        """One poll of one trader: OK with a snapshot, HIDDEN, or ERROR with the reason."""
+    async def fetch(self, trader: TraderSettings, *, other_exit: bool = False) -> FetchResult:
+        """One poll of one trader: OK with a snapshot, HIDDEN, or ERROR with the reason.
+        `other_exit`: through another exit than the trader's last read, if one is open (a
+        confirming read, massclose.py)."""
         try:
             request = self._request_for(trader)
+            avoid = self._last_exit.get(id(request)) if other_exit else None
             async with self._slots:
-                book = await self._with_retries(request)
+                book = await self._with_retries(request, avoid)
         except SourceError as exc:
             return self._failed(trader, FetchStatus.ERROR, exc.kind, exc.reason)
         except Exception as exc:  # a bug must not read as "flat" either; keep the traceback
@@ -198,11 +202,11 @@ class BinanceSource:
         )
         return _Request(http, parse, needs_session)
 
-    async def _with_retries(self, request: _Request) -> Book:
+    async def _with_retries(self, request: _Request, avoid: Exit | None = None) -> Book:
         """The first attempt runs bare: tenacity's set-up costs ~0.1 ms, a tenth of a poll's
         CPU (BENCHMARKS.md), and nearly every poll succeeds first time. Retries use tenacity."""
         try:
-            return await self._attempt(request)
+            return await self._attempt(request, avoid)
         except SourceError as error:
             if not error.retryable or self._attempts == 1:
                 raise
@@ -215,8 +219,9 @@ class BinanceSource:
         )
         return await retrying(self._attempt, request)
 
-    async def _attempt(self, request: _Request) -> Book:
-        exit_ = await self._open_exit_within_budget()
+    async def _attempt(self, request: _Request, avoid: Exit | None = None) -> Book:
+        exit_ = await self._open_exit_within_budget(avoid)
+        self._last_exit[id(request)] = exit_
         with exit_.lease() as transport:
             try:
                 response = await transport.handle_async_request(request.http)
@@ -240,10 +245,10 @@ class BinanceSource:
                 raise SessionRefused(f"Binance: {exc.detail}") from None
             raise
 
-    async def _open_exit_within_budget(self) -> Exit:
+    async def _open_exit_within_budget(self, avoid: Exit | None = None) -> Exit:
         """An exit that is open when our turn in the request budget comes."""
         while True:
-            exit_ = await self._pool.wait_for_exit(self._timeout)
+            exit_ = await self._pool.wait_for_exit(self._timeout, avoid)
             await self._bucket.acquire()
             if self._pool.is_open(exit_):
                 return exit_

@@ -127,20 +127,26 @@ class ExitPool:
     def is_open(self, exit_: Exit) -> bool:
         return exit_.blocked_until <= self._clock()
 
-    def open_exit(self) -> Exit | None:
-        """The next open exit, round-robin; None if all are blocked."""
+    def open_exit(self, avoid: Exit | None = None) -> Exit | None:
+        """The next open exit, round-robin, other than `avoid` if another is open; None if all
+        are blocked."""
         now = self._clock()
         count = len(self.exits)
+        fallback = None
         for step in range(count):
             exit_ = self.exits[(self._next + step) % count]
             if exit_.blocked_until <= now:
+                if exit_ is avoid:
+                    fallback = exit_
+                    continue
                 self._next = (self._next + step + 1) % count
                 return exit_
-        return None
+        return fallback
 
-    async def wait_for_exit(self, max_wait: float) -> Exit:
-        """An open exit, waiting up to `max_wait` s for a block to end; else ExitsBlocked."""
-        while (exit_ := self.open_exit()) is None:
+    async def wait_for_exit(self, max_wait: float, avoid: Exit | None = None) -> Exit:
+        """An open exit (not `avoid`, if another is open), waiting up to `max_wait` s for a
+        block to end; else ExitsBlocked."""
+        while (exit_ := self.open_exit(avoid)) is None:
             first = min(self.exits, key=lambda e: e.blocked_until)
             wait = first.blocked_until - self._clock()
             if wait > max_wait:

@@ -1,0 +1,88 @@
+"""One odd lead-portfolio answer closes nothing; a real mass close (two reads agree) closes all
+(issue 12, item 4). The real source and broker against both fakes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from engine_rig import TRADER_A
+
+from lightspeed_cli.sim.binance import FakePosition, Fault
+
+L = FakePosition.long
+S = FakePosition.short
+
+
+def _zero_row(symbol: str) -> dict:
+    return {"symbol": symbol, "positionSide": "BOTH", "positionAmount": "0", "entryPrice": "0.0"}
+
+
+GLITCHES = {
+    "data-empty": {"code": "000000", "message": None, "data": [], "success": True},
+    "zero-rows-only": {
+        "code": "000000",
+        "data": [_zero_row(s) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")],
+        "success": True,
+    },
+    "code-null": {"code": None, "message": None, "data": [], "success": True},
+}
+
+
+async def _three_open(make_rig):  # type: ignore[no-untyped-def]
+    rig = await make_rig()
+    await rig.poll_flat()  # baseline: flat
+    rig.binance.set_positions(
+        TRADER_A,
+        [L("BTCUSDT", "1", "60000"), S("ETHUSDT", "10", "3000"), L("SOLUSDT", "100", "150")],
+    )
+    await rig.poll()
+    assert len(rig.bybit.orders) == 3
+    return rig
+
+
+@pytest.mark.parametrize("glitch", sorted(GLITCHES))
+async def test_one_empty_answer_between_normal_ones_sends_no_order(make_rig, glitch) -> None:
+    rig = await _three_open(make_rig)
+    rig.binance.inject(Fault.BODY, trader=TRADER_A, times=1, body=json.dumps(GLITCHES[glitch]))
+    before = rig.binance.request_count(TRADER_A)
+    await rig.poll()  # the odd answer, then at once the confirming read
+    assert rig.binance.request_count(TRADER_A) == before + 2
+    await rig.poll()  # normal again
+    assert len(rig.bybit.orders) == 3
+    assert rig.bybit_size("BTCUSDT") > 0 and rig.bybit_size("ETHUSDT", "short") > 0
+    assert len(rig.engine.journal.mirrored_positions()) == 3
+    events = [e.message for e in rig.engine.view.events]
+    assert any("ignored as a glitch, nothing sent" in m for m in events), events
+
+
+async def test_a_real_mass_close_is_confirmed_and_closes_all(make_rig) -> None:
+    rig = await _three_open(make_rig)
+    rig.binance.clear_positions(TRADER_A)
+    before = rig.binance.request_count(TRADER_A)
+    await rig.poll()
+    assert rig.binance.request_count(TRADER_A) == before + 2  # one extra round trip
+    assert len(rig.bybit.orders) == 6 and all(o.reduce_only for o in rig.bybit.orders[3:])
+    assert rig.engine.journal.mirrored_positions() == []
+
+
+async def test_a_failed_confirming_read_closes_nothing_until_a_later_poll(make_rig) -> None:
+    rig = await _three_open(make_rig)
+    rig.binance.inject(
+        Fault.BODY, trader=TRADER_A, times=1, body=json.dumps(GLITCHES["data-empty"])
+    )
+    rig.binance.inject(Fault.SERVER_ERROR, trader=TRADER_A, times=1)
+    await rig.poll()
+    assert len(rig.bybit.orders) == 3
+    rig.binance.clear_positions(TRADER_A)  # now the trader really closes everything
+    await rig.poll()
+    assert len(rig.bybit.orders) == 6
+
+
+async def test_one_position_closing_alone_is_acted_on_at_once(make_rig) -> None:
+    rig = await _three_open(make_rig)
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000"), S("ETHUSDT", "10", "3000")])
+    before = rig.binance.request_count(TRADER_A)
+    await rig.poll()
+    assert rig.binance.request_count(TRADER_A) == before + 1  # no second read
+    assert len(rig.bybit.orders) == 4 and rig.bybit_size("SOLUSDT") == 0
