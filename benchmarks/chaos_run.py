@@ -24,6 +24,9 @@ def main() -> int:
     parser.add_argument("--traders", type=int, default=2, choices=(1, 2), help="leaders (2)")
     parser.add_argument("--faults", type=float, default=0.5, help="fault chance per round")
     parser.add_argument("--max-kill-delay", type=float, default=1.5, help="seconds (1.5)")
+    parser.add_argument(
+        "--early-kills", type=float, default=0.3, help="chance of a kill while starting (0.3)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="work dir (default: a temp dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every round")
     args = parser.parse_args()
@@ -41,6 +44,7 @@ def main() -> int:
         traders=args.traders,
         fault_probability=args.faults,
         max_kill_delay=args.max_kill_delay,
+        early_kill_probability=args.early_kills,
         log=log,
     )
     print(report.line())

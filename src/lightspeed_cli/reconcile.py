@@ -254,7 +254,8 @@ class Reconciler:
         tags = {trader_tag(t.id): t.id for t in engine.settings.traders}
         for key in sorted({*bybit, *held}):
             symbol, side = key
-            if key in unsettled:
+            market = engine.broker.markets.get(symbol)
+            if key in unsettled or market is None:  # settling first / not a market we trade
                 result.skipped_keys.append(f"{symbol}:{side.value}")
                 continue
             on_bybit, in_journal = bybit.get(key, Decimal(0)), held.get(key, {})
@@ -265,8 +266,9 @@ class Reconciler:
                     )
                 except Exception as exc:  # unread orders prove nothing: report only
                     log.warning("orders of %s unavailable: %s", symbol, exc)
-            market = engine.broker.markets.get(symbol)
-            traders = {*in_journal, *tags.values()}
+                if self._in_flight or generation != self._generation:
+                    result.ran = False  # an order went out meanwhile: the rest next time
+                    return result
             facts = KeyFacts(
                 symbol=symbol,
                 side=side,
@@ -274,19 +276,22 @@ class Reconciler:
                 held=in_journal,
                 targets={
                     t: book.get((t, symbol, side), Decimal(0)) if t in known else None
-                    for t in traders
+                    for t in {*in_journal, *tags.values()}
                 },
-                step=market.qty_step if market else Decimal(0),
-                min_qty=market.min_qty if market else Decimal(0),
+                step=market.qty_step,
+                min_qty=market.min_qty,
                 orders=tuple(orders[symbol]) if symbol in orders else None,
                 tags=tags,
                 hedge_mode=engine.broker.hedge_mode,
             )
             plan = plan_key(facts)
             self._apply_journal(facts, plan, result, report)
-            if market is not None:
-                for trader, qty in plan.repairs:
-                    result.repairs += await self._repair(trader, facts, qty, market)
+            for trader, qty in plan.repairs:
+                result.repairs += await self._repair(trader, facts, qty, market)
+                if self._in_flight or self._generation != generation + 1:
+                    result.ran = False
+                    return result
+                generation = self._generation  # our own repair, nothing else
         for key in [k for k in self._said if k not in bybit and k not in held]:
             del self._said[key]
         return result
