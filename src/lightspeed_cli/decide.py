@@ -51,12 +51,14 @@ def decide(
     *,
     sizing: SizingSettings,
     safety: SafetySettings,
-    license_can_open: bool = True,
+    license_refusal: str | None = None,
 ) -> Decision:
     """Decide one OPEN / INCREASE / REDUCE / CLOSE. FLIP must be expanded first (ValueError).
 
     `sizing` is the trader's effective sizing (`TraderSettings.effective_sizing`). The intent's
     leverage is `sizing.leverage`, or the trader's own when that is 0, clamped per policy.
+    `license_refusal` (the license's reason, None when it allows opening) refuses opens and
+    increases only.
     """
     kind = signal.kind
     if kind is SignalKind.FLIP:
@@ -66,11 +68,8 @@ def decide(
     unlisted = check_symbol_listed(signal.symbol, ctx.mapping, ctx.mapping_refusal)
     if unlisted is not None or ctx.mapping is None:
         return _refused(signal, unlisted)
-    if not license_can_open and not kind.is_risk_reducing:
-        return _refused(
-            signal,
-            Refusal(check="license", reason="the license does not allow opening positions now"),
-        )
+    if license_refusal is not None and not kind.is_risk_reducing:
+        return _refused(signal, Refusal(check="license", reason=license_refusal))
 
     requested = sizing.leverage or trader_position.leverage
     leverage = resolve_leverage(kind, requested, safety, ctx.mapping)

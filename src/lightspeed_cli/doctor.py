@@ -61,13 +61,10 @@ def check_keys() -> list[Check]:
 
 def check_license(settings: Settings) -> Check:
     from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.gate import license_summary
 
     state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
-    ok = state.valid and state.can_open
-    detail = "valid" if ok else state.reason
-    if state.warning:
-        detail += f" ({state.warning})"
-    return Check("license", ok, detail)
+    return Check("license", state.valid and state.can_open, license_summary(state))
 
 
 def check_binance(settings: Settings, timeout: float) -> Check:

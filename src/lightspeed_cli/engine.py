@@ -31,6 +31,7 @@ from lightspeed_cli.journal import (
     SignalDecision,
     utc_day,
 )
+from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import (
     Decision,
     FetchResult,
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_FATAL = 3  # trading stopped: bad keys / permissions, or the license is unusable
+EXIT_FATAL = 3  # trading stopped: bad keys / permissions (a license problem only stops opens)
 EQUITY_CACHE_SECONDS = 5.0
 POLL_STATE_WRITE_SECONDS = 5.0  # an unchanged poll status is journaled at most this often
 CHECKPOINT_SECONDS = 30.0
@@ -158,7 +159,7 @@ class Engine:
         self._instance = journal.instance_id
         self._marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
-        self._license_open: bool | None = None
+        self.license_gate = LicenseGate(license_client, self._license_changed)
         self._open_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # opens/increases sent and not yet recorded (or of unknown fate), by client order id:
         # the caps count them, or two traders opening different symbols at once could each
@@ -189,7 +190,7 @@ class Engine:
             self.notifier.start()
         renewals: asyncio.Task[None] | None = None
         if self.license is not None:
-            renewals = asyncio.create_task(self.license.run_renewals(stop), name="license")
+            renewals = asyncio.create_task(self._license_tasks(stop), name="license")
         tasks = [
             asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
             for t in self._traders
@@ -220,6 +221,11 @@ class Engine:
             if self.notifier is not None:
                 await self.notifier.aclose()
         return EXIT_FATAL if self.fatal else EXIT_OK
+
+    async def _license_tasks(self, stop: asyncio.Event) -> None:
+        """Heartbeat, and a watch that says at once when opening stops or resumes."""
+        assert self.license is not None
+        await asyncio.gather(self.license.run_renewals(stop), self.license_gate.watch(stop))
 
     async def _checkpoints(self, stop: asyncio.Event) -> None:
         """WAL checkpoints in a thread, so no trading commit ever pays for one."""
@@ -660,32 +666,19 @@ class Engine:
             ctx,
             sizing=sizing,
             safety=self.settings.safety,
-            license_can_open=self._license_can_open(),
+            license_refusal=self.license_gate.refusal(),
         )
         return decision, bybit_last
 
-    def _license_can_open(self) -> bool:
-        """The license gates opens only; a change either way is said once, loudly."""
-        if self.license is None:
-            return True
-        state = self.license.state()
-        if state.can_open != self._license_open:
-            if self._license_open is not None or not state.can_open:
-                if state.can_open:
-                    self.alerts.clear(Kind.LICENSE, "license", "license valid again")
-                    self._event("info", "license valid again: opening resumes")
-                else:
-                    self._event(
-                        "error",
-                        f"license: {state.reason}: no new positions (closes still mirror)",
-                        alert=(
-                            Kind.LICENSE,
-                            "license",
-                            "run `lightspeed license status`, then renew or reactivate",
-                        ),
-                    )
-            self._license_open = state.can_open
-        return state.can_open
+    def _license_changed(self, level: str, message: str) -> None:
+        """The license gate's announcement: closing-only is an error event and a webhook
+        alert (alerts.py); valid again clears it."""
+        if level == "error":
+            action = "run `lightspeed license status`, then `license activate` or renew the key"
+            self._event(level, message, alert=(Kind.LICENSE, "license", action))
+        else:
+            self.alerts.clear(Kind.LICENSE, "license", "license valid again")
+            self._event(level, message)
 
     async def _bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
         """Bybit's last price; for a reduce or close that must go out anyway, the leader's

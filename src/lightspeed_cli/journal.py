@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lightspeed_cli.datadir import create_private, prepare_data_dir
 from lightspeed_cli.models import (
     Decision,
     Fill,
@@ -175,7 +176,8 @@ class Journal:
         """`autocheckpoint=False`: commits never run a WAL checkpoint themselves (19-31 ms
         measured on the hot path); the owner then calls `checkpoint()` off the loop."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(path.parent)
+        create_private(path)  # 0600 before SQLite creates it; its -wal and -shm follow its mode
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from lightspeed_cli.engine import Engine
 from lightspeed_cli.settings import Settings
@@ -39,12 +40,11 @@ def _events(engine: Engine) -> Table:
 
 def render(engine: Engine, settings: Settings, license_label: str) -> Group:
     now = datetime.now(UTC)
-    license_line = license_label
+    license_line: str | Text = license_label
     if engine.license is not None:
-        state = engine.license.state()
-        license_line = "valid" if state.can_open else state.reason
-        if state.warning:
-            license_line += f" ({state.warning})"
+        from lightspeed_cli.license.gate import license_text
+
+        license_line = license_text(engine.license.state())
     return Group(
         _traders(engine, now),
         positions_table(engine.journal),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightspeed_cli import journalcheck
+from lightspeed_cli.datadir import EXIT_DATA_DIR, DataDirError, data_dir_errors, prepare_data_dir
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
@@ -36,7 +37,7 @@ LIVE_JOURNAL = "journal.sqlite3"
 
 class StartupError(Exception):
     """The bot cannot start; the message tells the user what to do. `exit_code` 3: trading
-    stopped for a reason a restart will not fix (a damaged journal)."""
+    stopped for a reason a restart will not fix (a damaged journal); 2: an unusable data dir."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -139,14 +140,18 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
             "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
         )
     data_dir = settings.storage.resolved_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
     from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
 
-    try:
-        with instance_lock(journal_path(settings, options.paper)):
+    with contextlib.ExitStack() as held:
+        try:
+            with data_dir_errors(data_dir):
+                prepare_data_dir(data_dir)
+                held.enter_context(instance_lock(journal_path(settings, options.paper)))
             return await _run_locked(settings, options, data_dir)
-    except AlreadyRunning as exc:
-        raise StartupError(str(exc)) from None
+        except AlreadyRunning as exc:
+            raise StartupError(str(exc)) from None
+        except DataDirError as exc:  # raised only while starting: one line, exit 2, no restart
+            raise StartupError(str(exc), EXIT_DATA_DIR) from None
 
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
@@ -158,16 +163,13 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
 
     license_client = None
     if options.require_license and not options.paper:
-        from lightspeed_cli.license.client import LicenseClient, LicenseError
+        from lightspeed_cli.license.client import LicenseClient
 
+        # any license problem still starts the bot, closing-only: closes and reductions keep
+        # mirroring so nobody is left exposed (the engine announces it below)
         license_client = LicenseClient(settings.license, data_dir)
-        try:
+        with data_dir_errors(data_dir):
             state = await license_client.startup_check()
-        except LicenseError as exc:
-            raise StartupError(f"license: {exc}") from None
-        if not state.can_open:
-            # still start: closes and reductions keep mirroring so nobody is left exposed
-            log.error("license: %s: no new positions will be opened", state.reason)
         if state.warning:
             log.warning("license: %s", state.warning)
 
@@ -185,7 +187,8 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         broker = build_broker(settings, options)
     except BrokerError as exc:
         raise StartupError(exc.message) from None
-    journal = await _open_journal(settings, options)
+    with data_dir_errors(data_dir):
+        journal = await _open_journal(settings, options)
     source = build_source(settings, options)
     notifier = Notifier(settings.notify)
     alerts = Alerts.from_settings(settings.notify, notifier)
@@ -200,6 +203,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         alerts=alerts,
     )
     live = options.live_view if options.live_view is not None else sys.stdout.isatty()
+    engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
             report = await engine.start()

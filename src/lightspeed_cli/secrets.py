@@ -6,6 +6,11 @@ environment. A headless VPS usually has no keyring backend; then `set_secret` re
 message saying how to hand the secret over instead, except for the license lease, which the
 program itself receives signed from the license server and keeps in a 0600 file in the data dir.
 
+The lease belongs to a data dir (`storage.data_dir`), like the journal and the pinned server key
+beside it: its file is in that dir, and its keyring entry is named after it (`license_lease`
+for the default dir, `license_lease@/abs/path` for another), so two configs on one account
+never share a lease, and a service and the shell using the same config always do.
+
 Values never reach a log line or an exception message; `SecretValue`'s repr hides them.
 """
 
@@ -114,30 +119,42 @@ def keyring_usable() -> bool:
     return _backend() is not None
 
 
-def _keyring_get(name: SecretName) -> str | None:
+def keyring_account(name: SecretName, data_dir: Path | None = None) -> str:
+    """The keyring entry's name: the lease's carries its data dir unless that is the default."""
+    if name is not SecretName.LICENSE_LEASE or data_dir is None:
+        return name.value
+    from lightspeed_cli.settings import default_data_dir
+
+    resolved = data_dir.expanduser().resolve()
+    if resolved == default_data_dir().resolve():
+        return name.value
+    return f"{name.value}@{resolved}"
+
+
+def _keyring_get(account: str) -> str | None:
     backend = _backend()
     if backend is None:
         return None
     try:
-        return backend.get_password(KEYRING_SERVICE, name.value) or None
+        return backend.get_password(KEYRING_SERVICE, account) or None
     except Exception as exc:  # locked, no D-Bus session, ...: fall through to the next source
-        log.warning("keyring read of %s failed: %s", name.value, type(exc).__name__)
+        log.warning("keyring read of %s failed: %s", account, type(exc).__name__)
         return None
 
 
-def _keyring_set(name: SecretName, value: str) -> bool:
+def _keyring_set(account: str, value: str) -> bool:
     backend = _backend()
     if backend is None:
         return False
     try:
-        backend.set_password(KEYRING_SERVICE, name.value, value)
+        backend.set_password(KEYRING_SERVICE, account, value)
     except Exception as exc:
-        log.warning("keyring write of %s failed: %s", name.value, type(exc).__name__)
+        log.warning("keyring write of %s failed: %s", account, type(exc).__name__)
         return False
     return True
 
 
-def _keyring_delete(name: SecretName) -> bool:
+def _keyring_delete(account: str) -> bool:
     backend = _backend()
     if backend is None:
         return False
@@ -145,11 +162,11 @@ def _keyring_delete(name: SecretName) -> bool:
         from keyring.errors import PasswordDeleteError
 
         try:
-            backend.delete_password(KEYRING_SERVICE, name.value)
+            backend.delete_password(KEYRING_SERVICE, account)
         except PasswordDeleteError:
             return False
     except Exception as exc:
-        log.warning("keyring delete of %s failed: %s", name.value, type(exc).__name__)
+        log.warning("keyring delete of %s failed: %s", account, type(exc).__name__)
         return False
     return True
 
@@ -174,18 +191,22 @@ def _env_get(name: SecretName) -> str | None:
     return os.environ.get(name.env_var, "").strip() or None
 
 
-def lease_file_path() -> Path:
-    """Where the license lease lives when there is no keyring."""
+def lease_file_path(data_dir: Path | None = None) -> Path:
+    """Where the license lease lives when there is no keyring: in its data dir."""
     from lightspeed_cli.settings import default_data_dir
 
-    return default_data_dir() / SecretName.LICENSE_LEASE.value
+    return (data_dir or default_data_dir()) / SecretName.LICENSE_LEASE.value
 
 
-def _file_get(name: SecretName) -> str | None:
+def _file_get(name: SecretName, data_dir: Path | None) -> str | None:
     if name is not SecretName.LICENSE_LEASE:
         return None
+    from lightspeed_cli.datadir import keep_private
+
+    path = lease_file_path(data_dir)
     try:
-        return lease_file_path().read_text(encoding="utf-8").strip() or None
+        keep_private(path)
+        return path.read_text(encoding="utf-8").strip() or None
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -193,18 +214,20 @@ def _file_get(name: SecretName) -> str | None:
         return None
 
 
-def _file_set(value: str) -> None:
+def _file_set(value: str, data_dir: Path | None) -> Path:
     """Write the lease 0600, atomically (temp file in the same dir, fsync, rename)."""
     from lightspeed_cli.atomicfile import write_atomic
 
-    write_atomic(lease_file_path(), value, new_mode=0o600, force_mode=True)
+    path = lease_file_path(data_dir)
+    write_atomic(path, value, new_mode=0o600, force_mode=True)
+    return path
 
 
-def _file_delete(name: SecretName) -> bool:
+def _file_delete(name: SecretName, data_dir: Path | None) -> bool:
     if name is not SecretName.LICENSE_LEASE:
         return False
     try:
-        lease_file_path().unlink()
+        lease_file_path(data_dir).unlink()
     except FileNotFoundError:
         return False
     return True
@@ -213,32 +236,33 @@ def _file_delete(name: SecretName) -> bool:
 # --- public interface --------------------------------------------------------------------------
 
 
-def get_secret(name: SecretName) -> SecretValue | None:
-    """The secret from the first source that has it, or None."""
+def get_secret(name: SecretName, *, data_dir: Path | None = None) -> SecretValue | None:
+    """The secret from the first source that has it, or None. `data_dir` (the lease's; None
+    for the default) picks the lease's keyring entry and file."""
     lookups = (
-        (SecretSource.KEYRING, _keyring_get),
-        (SecretSource.FILE, _file_get),
-        (SecretSource.SYSTEMD, _credential_get),
-        (SecretSource.ENV, _env_get),
+        (SecretSource.KEYRING, lambda: _keyring_get(keyring_account(name, data_dir))),
+        (SecretSource.FILE, lambda: _file_get(name, data_dir)),
+        (SecretSource.SYSTEMD, lambda: _credential_get(name)),
+        (SecretSource.ENV, lambda: _env_get(name)),
     )
     for source, lookup in lookups:
-        value = lookup(name)
+        value = lookup()
         if value is not None:
             return SecretValue(name, value, source)
     return None
 
 
-def set_secret(name: SecretName, value: str) -> SecretSource:
+def set_secret(name: SecretName, value: str, *, data_dir: Path | None = None) -> SecretSource:
     """Store in the OS keyring (the lease falls back to a 0600 file); return where it went."""
     value = value.strip()
     if not value:
         raise ValueError(f"{name.value}: empty value, nothing stored")
-    if _keyring_set(name, value):
+    if _keyring_set(keyring_account(name, data_dir), value):
         if name is SecretName.LICENSE_LEASE:
-            _file_delete(name)  # a stale file copy must not outlive the keyring one
+            _file_delete(name, data_dir)  # a stale file copy must not outlive the keyring one
         return SecretSource.KEYRING
     if name is SecretName.LICENSE_LEASE:
-        _file_set(value)
+        _file_set(value, data_dir)
         return SecretSource.FILE
     raise SecretStoreUnavailable(unavailable_message(name))
 
@@ -254,22 +278,22 @@ def unavailable_message(name: SecretName) -> str:
     )
 
 
-def delete_secret(name: SecretName) -> bool:
+def delete_secret(name: SecretName, *, data_dir: Path | None = None) -> bool:
     """Remove it from the keyring (and the lease file). True if something was removed.
 
     A systemd credential or an environment variable cannot be removed from here; check
     `get_secret` afterwards to tell the user if one still provides the secret.
     """
-    removed_keyring = _keyring_delete(name)
-    removed_file = _file_delete(name)
+    removed_keyring = _keyring_delete(keyring_account(name, data_dir))
+    removed_file = _file_delete(name, data_dir)
     return removed_keyring or removed_file
 
 
-def secret_status() -> list[tuple[SecretName, SecretSource]]:
+def secret_status(data_dir: Path | None = None) -> list[tuple[SecretName, SecretSource]]:
     """Where each secret currently comes from (SecretSource.NONE when unset)."""
     status = []
     for name in SecretName:
-        found = get_secret(name)
+        found = get_secret(name, data_dir=data_dir)
         status.append((name, found.source if found else SecretSource.NONE))
     return status
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from lightspeed_cli.journal import Journal, utc_day
 
@@ -114,7 +115,7 @@ def fidelity_today(journal: Journal, now: datetime) -> dict[str, Any]:
 
 
 def summary_table(
-    journal: Journal, now: datetime, daily_loss_limit: Decimal, license_line: str
+    journal: Journal, now: datetime, daily_loss_limit: Decimal, license_line: str | Text
 ) -> Table:
     pnl = journal.realized_pnl(utc_day(now))
     kill = -pnl >= daily_loss_limit
@@ -156,7 +157,7 @@ def status_group(
     journal: Journal,
     labels: dict[str, str],
     daily_loss_limit: Decimal,
-    license_line: str,
+    license_line: str | Text,
     now: datetime | None = None,
     blind_after: float = 60,
 ) -> Group:

@@ -162,7 +162,7 @@ def test_lease_falls_back_to_a_private_file(tmp_path: Path) -> None:
 
 
 def test_lease_in_keyring_removes_a_stale_file(plaintext_keyring: None) -> None:
-    secrets._file_set("old-lease")
+    secrets._file_set("old-lease", None)
     assert set_secret(SecretName.LICENSE_LEASE, "new-lease") is SecretSource.KEYRING
     assert not secrets.lease_file_path().exists()
     assert get_secret(SecretName.LICENSE_LEASE).source is SecretSource.KEYRING  # type: ignore[union-attr]
@@ -185,3 +185,50 @@ def test_binance_session_decode_errors_do_not_echo(bad: str) -> None:
     with pytest.raises(ValueError) as info:
         decode_binance_session(bad)
     assert VALUE not in str(info.value)
+
+
+@pytest.mark.parametrize("with_keyring", [False, True], ids=["file", "keyring"])
+def test_each_data_dir_keeps_its_own_lease(
+    tmp_path: Path, with_keyring: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two configs on one account (two data dirs) never share a lease, keyring or not."""
+    if with_keyring:
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    first, second = tmp_path / "bot-a", tmp_path / "bot-b"
+    expected = SecretSource.KEYRING if with_keyring else SecretSource.FILE
+    assert set_secret(SecretName.LICENSE_LEASE, "lease-a", data_dir=first) is expected
+    assert get_secret(SecretName.LICENSE_LEASE, data_dir=second) is None
+    assert get_secret(SecretName.LICENSE_LEASE) is None  # nor the default data dir's
+    set_secret(SecretName.LICENSE_LEASE, "lease-b", data_dir=second)
+    assert get_secret(SecretName.LICENSE_LEASE, data_dir=first).value == "lease-a"  # type: ignore[union-attr]
+    assert get_secret(SecretName.LICENSE_LEASE, data_dir=second).value == "lease-b"  # type: ignore[union-attr]
+    assert secrets.lease_file_path(first).exists() is not with_keyring
+    assert delete_secret(SecretName.LICENSE_LEASE, data_dir=first)
+    assert get_secret(SecretName.LICENSE_LEASE, data_dir=first) is None
+    assert get_secret(SecretName.LICENSE_LEASE, data_dir=second) is not None
+
+
+def test_the_default_data_dir_spelled_out_is_the_default_entry(
+    plaintext_keyring: None, tmp_path: Path
+) -> None:
+    from lightspeed_cli.settings import default_data_dir
+
+    set_secret(SecretName.LICENSE_LEASE, "lease", data_dir=default_data_dir())
+    assert get_secret(SecretName.LICENSE_LEASE).value == "lease"  # type: ignore[union-attr]
+    assert secrets.keyring_account(SecretName.LICENSE_LEASE, tmp_path / "x") == (
+        f"license_lease@{(tmp_path / 'x').resolve()}"
+    )
+
+
+def test_a_lease_file_readable_by_others_is_made_private_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    set_secret(SecretName.LICENSE_LEASE, "lease-token", data_dir=tmp_path)
+    path = secrets.lease_file_path(tmp_path)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        found = get_secret(SecretName.LICENSE_LEASE, data_dir=tmp_path)
+    assert found is not None and found.value == "lease-token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "open to other users (mode 644): changed to 600" in caplog.text
+    assert "lease-token" not in caplog.text

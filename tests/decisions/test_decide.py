@@ -19,9 +19,9 @@ SAFE = SafetySettings()
 
 
 def run(sig, sizing: SizingSettings = RATIO, safety: SafetySettings = SAFE, **ctx) -> Decision:
-    license_can_open = ctx.pop("license_can_open", True)
+    license_refusal = ctx.pop("license_refusal", None)
     return decide(
-        sig, decision_ctx(**ctx), sizing=sizing, safety=safety, license_can_open=license_can_open
+        sig, decision_ctx(**ctx), sizing=sizing, safety=safety, license_refusal=license_refusal
     )
 
 
@@ -119,12 +119,13 @@ def test_missing_mapping_without_reason_refuses_generically():
 @pytest.mark.parametrize("kind", [K.OPEN, K.INCREASE])
 def test_license_that_cannot_open_refuses_opens_and_increases(kind: SignalKind):
     sig = signal(kind, "0" if kind is K.OPEN else "1", "2")
-    refused(run(sig, held_qty=D("0.1"), license_can_open=False), "license")
+    reason = "the license was revoked; no new positions are opened"
+    assert refused(run(sig, held_qty=D("0.1"), license_refusal=reason), "license").reason == reason
 
 
 @pytest.mark.parametrize(("kind", "new"), [(K.REDUCE, "1"), (K.CLOSE, "0")])
 def test_license_that_cannot_open_still_reduces_and_closes(kind: SignalKind, new: str):
-    approved(run(signal(kind, "2", new), held_qty=D("0.2"), license_can_open=False))
+    approved(run(signal(kind, "2", new), held_qty=D("0.2"), license_refusal="revoked"))
 
 
 def test_sizing_refusal_is_the_decision():

@@ -260,9 +260,9 @@ def test_safety_never_refuses_a_reduce_or_close_that_has_a_market(kind, ctx, saf
     safety_settings,
     sizings,
     sizes,
-    st.booleans(),
+    st.sampled_from([None, "the license was revoked"]),
 )
-def test_a_close_is_never_refused(sig, sctx, safety, sizing, held, license_can_open):
+def test_a_close_is_never_refused(sig, sctx, safety, sizing, held, license_refusal):
     ctx = DecisionContext(
         mapping=sctx.mapping,
         bybit_last=sctx.bybit_last,
@@ -275,6 +275,6 @@ def test_a_close_is_never_refused(sig, sctx, safety, sizing, held, license_can_o
         now=sctx.now,
         client_order_id="ls-close-1",
     )
-    d = decide(sig, ctx, sizing=sizing, safety=safety, license_can_open=license_can_open)
+    d = decide(sig, ctx, sizing=sizing, safety=safety, license_refusal=license_refusal)
     assert d.approved and d.intent is not None
     assert d.intent.quantity == held and d.intent.reduce_only

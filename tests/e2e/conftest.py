@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_rig import Bot, base_env, write_config
+from e2e_rig import TRADER_A, TRADER_B, Bot, base_env, wait_for, write_config
 
 from lightspeed_cli.license.testing import RunningLicenseServer, run_license_server
 from lightspeed_cli.sim.binance import FakeBinance
@@ -24,6 +24,13 @@ class E2E:
     bybit: FakeBybit
     license: RunningLicenseServer
     key: str
+
+    def start_flat(self) -> None:
+        """Both traders flat, the bot started and both baselined: changes from now are mirrored."""
+        for trader in (TRADER_A, TRADER_B):
+            self.binance.clear_positions(trader)
+        self.bot.start()
+        wait_for("baselined", lambda: self.bot.baselined(TRADER_A, TRADER_B))
 
     def bybit_size(self, symbol: str, side: str) -> Decimal:
         with self.bybit._lock:

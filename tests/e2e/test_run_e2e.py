@@ -88,25 +88,26 @@ def test_scripted_session_mirrors_exactly_and_stops_on_sigterm(e2e) -> None:
     assert sum(",refused,price_divergence_bps," in line for line in lines) == 1
 
 
-def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e) -> None:
+def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e, webhook) -> None:
     bot, binance, bybit = e2e.bot, e2e.binance, e2e.bybit
     bot.env["LIGHTSPEED_LICENSE__RENEW_INTERVAL_MINUTES"] = "0.01"  # a heartbeat every 0.6 s
-    for trader in (TRADER_A, TRADER_B):
-        binance.clear_positions(trader)
-    bot.start()
-    wait_for("baselined", lambda: bot.baselined(TRADER_A, TRADER_B))
+    bot.env["LIGHTSPEED_NOTIFY__WEBHOOK_URL"] = webhook.url
+    e2e.start_flat()
     binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
     wait_for("open", lambda: len(bybit.orders) == 1)
 
     e2e.license.revoke(e2e.key)  # while running: the next heartbeat is refused
     wait_for("heartbeat refused", lambda: "revoked" in bot.latest_log())
+    # said when it happens, not at the next signal: webhook, and red in `status`
+    wait_for("lapse on the webhook", lambda: [t for t in webhook.texts() if "CLOSING ONLY" in t])
+    assert "CLOSING ONLY" in bot.cli("status").stdout
     binance.set_positions(TRADER_B, [L("BTCUSDT", "1", "60000")])
     wait_for(
         "open refused by license",
         lambda: bot.query("SELECT * FROM signals WHERE check_name='license'"),
     )
     events = bot.query("SELECT message FROM events WHERE message LIKE 'license:%'")
-    assert len(events) == 1 and "closes still mirror" in events[0]["message"]  # said once
+    assert len(events) == 1 and "CLOSING ONLY" in events[0]["message"]  # said once
     binance.set_positions(TRADER_A, [])
     wait_for("close still mirrored", lambda: len(bybit.orders) == 2)
     assert e2e.bybit_size("BTCUSDT", "long") == 0
@@ -115,5 +116,5 @@ def test_revoked_mid_run_stops_opens_but_closes_still_mirror(e2e) -> None:
 
     # restarted with the revoked lease: it runs, closing only, and says why
     bot.start()
-    wait_for("restarted", lambda: "no new positions will be opened" in bot.latest_log())
+    wait_for("restarted", lambda: "CLOSING ONLY" in bot.latest_log())
     assert bot.stop() == 0

@@ -56,10 +56,15 @@ def _cli(runner: CliRunner, config: Path, *args: str, **kwargs: object):
     return runner.invoke(app, ["--config", str(config), *args], **kwargs)
 
 
-def _assert_secret_free(output: str, key: str) -> None:
+def _lease(config: Path):  # type: ignore[no-untyped-def]
+    """The lease `config`'s commands stored: the one of its data dir."""
+    return get_secret(SecretName.LICENSE_LEASE, data_dir=config.parent / "data")
+
+
+def _assert_secret_free(output: str, key: str, config: Path) -> None:
     assert key not in output
     assert key[3:].replace("-", "") not in output.replace("-", "")
-    lease = get_secret(SecretName.LICENSE_LEASE)
+    lease = _lease(config)
     if lease is not None:
         assert lease.value not in output
         assert lease.value.split(".")[1][:20] not in output
@@ -80,17 +85,19 @@ def test_activate_status_deactivate(
     assert result.exit_code == 0, result.output
     assert "License activated" in result.output and "1 of 2 in use" in result.output
     assert mask_key(key) in result.output and "expires" in result.output
-    _assert_secret_free(result.output, key)
-    lease_file = lease_file_path()  # no keyring in the suite: the 0600 file fallback
+    _assert_secret_free(result.output, key, config)
+    # no keyring in the suite: the 0600 file fallback, in the config's data dir
+    lease_file = lease_file_path(config.parent / "data")
     assert stat.S_IMODE(lease_file.stat().st_mode) == 0o600
     assert "private file" in result.output
+    assert not lease_file_path().exists()  # not in the default data dir
 
     result = _cli(runner, config, "license", "status")
     assert result.exit_code == 0, result.output
     assert "License: valid" in result.output
     assert mask_key(key) in result.output and license_server.record(key).key_id in result.output
     assert "offline grace" in result.output and "left without contact" in result.output
-    _assert_secret_free(result.output, key)
+    _assert_secret_free(result.output, key, config)
 
     license_server.revoke(key)
     result = _cli(runner, config, "license", "status", "--check")
@@ -100,9 +107,9 @@ def test_activate_status_deactivate(
     result = _cli(runner, config, "license", "deactivate", "--yes")
     assert result.exit_code == 0, result.output
     assert license_server.record(key).seats_used == 0
-    assert get_secret(SecretName.LICENSE_LEASE) is None
+    assert _lease(config) is None
     result = _cli(runner, config, "license", "status")
-    assert result.exit_code == 1 and "no license on this machine" in result.output
+    assert result.exit_code == 1 and "no license lease found" in result.output
 
 
 def test_activating_a_second_key_frees_the_first_keys_seat(
@@ -117,8 +124,8 @@ def test_activating_a_second_key_frees_the_first_keys_seat(
     assert f"previous key {mask_key(first)}" in said and "seat is free" in said
     assert license_server.record(first).seats_used == 0
     assert license_server.record(second).seats_used == 1
-    _assert_secret_free(result.output, first)
-    _assert_secret_free(result.output, second)
+    _assert_secret_free(result.output, first, config)
+    _assert_secret_free(result.output, second, config)
 
 
 def test_activate_prompts_without_echo_into_a_keyring(
@@ -135,10 +142,11 @@ def test_activate_prompts_without_echo_into_a_keyring(
         result = _cli(runner, config, "license", "activate", input=f"{key}\n")
         assert result.exit_code == 0, result.output
         assert "License key" in result.output
-        _assert_secret_free(result.output, key)
-        stored = get_secret(SecretName.LICENSE_LEASE)
+        _assert_secret_free(result.output, key, config)
+        stored = _lease(config)
         assert stored is not None and stored.source == "keyring"
-        assert not lease_file_path().exists()
+        assert not lease_file_path(config.parent / "data").exists()
+        assert get_secret(SecretName.LICENSE_LEASE) is None  # its own entry, by data dir
         assert _cli(runner, config, "license", "status").exit_code == 0
     finally:
         keyring.set_keyring(previous)
@@ -157,7 +165,7 @@ def test_activation_refusal_and_unreachable_server_fail_clearly(
     dead = config_for(dead_url())
     result = _cli(runner, dead, "license", "activate", key)
     assert result.exit_code == 1 and "cannot reach" in result.output
-    _assert_secret_free(result.output, key)
+    _assert_secret_free(result.output, key, config)
 
 
 def test_admin_commands_on_one_database(runner: CliRunner, tmp_path: Path, config_for) -> None:

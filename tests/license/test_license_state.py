@@ -12,7 +12,7 @@ import pytest
 from freezegun import freeze_time
 from license_helpers import SECOND, T0, OfflineLease, fingerprint_of
 
-from lightspeed_cli.license.client import LicenseClient, LicenseError
+from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.store import LocalState, MemoryLeaseStore, Refusal
 from lightspeed_cli.license.token import sign_lease
 from lightspeed_cli.settings import LicenseSettings
@@ -125,17 +125,18 @@ async def test_unreachable_server_keeps_the_lease_and_warns(offline_lease: Offli
     ],
     ids=["truncated", "wrong-key", "other-machine"],
 )
-async def test_unusable_lease_refuses_start(
+async def test_unusable_lease_starts_closing_only(
     offline_lease: OfflineLease, token_of: object, code: str
 ) -> None:
     client = offline_lease.client(token_of(offline_lease))  # type: ignore[operator]
     state = client.state(T0 + HOUR)
     assert state.code == code and not state.valid and not state.can_open
-    with pytest.raises(LicenseError):
-        await client.startup_check()
+    started = await client.startup_check()  # no exception: `run` starts, closing only
+    assert started.code == code and not started.can_open
+    assert "closing and reducing still mirror" in started.reason
 
 
-async def test_no_lease_at_all_refuses_start(offline_lease: OfflineLease) -> None:
+async def test_no_lease_at_all_starts_closing_only(offline_lease: OfflineLease) -> None:
     settings = LicenseSettings(public_key=offline_lease.public_key)
     client = LicenseClient(
         settings,
@@ -144,8 +145,10 @@ async def test_no_lease_at_all_refuses_start(offline_lease: OfflineLease) -> Non
         store=MemoryLeaseStore(),
     )
     assert client.state(T0).code == "no_lease"
-    with pytest.raises(LicenseError, match="license activate"):
-        await client.startup_check()
+    started = await client.startup_check()
+    assert started.code == "no_lease" and not started.can_open
+    # says which data dir it looked in (a service with another data dir is the usual cause)
+    assert str(offline_lease.tmp_path) in started.reason and "license activate" in started.reason
 
 
 async def test_unreadable_machine_id_is_a_clear_error_not_a_crash(
@@ -158,5 +161,62 @@ async def test_unreadable_machine_id_is_a_clear_error_not_a_crash(
         store=MemoryLeaseStore(offline_lease.token()),
     )
     assert client.state(T0).code == "no_fingerprint"
-    with pytest.raises(LicenseError, match="cannot identify this machine"):
-        await client.startup_check()
+    started = await client.startup_check()
+    assert started.code == "no_fingerprint" and "cannot identify this machine" in started.reason
+
+
+def _restarted(offline_lease: OfflineLease, **settings: object) -> LicenseClient:
+    """A new process on the same data dir (its saved state) and the same cached lease."""
+    return offline_lease.client(**settings)  # type: ignore[arg-type]
+
+
+def test_clock_set_back_offline_does_not_revive_a_grace_that_ran_out(
+    offline_lease: OfflineLease,
+) -> None:
+    """Blocked at local T0+25 h (grace 24 h, no server contact since T0); set back to T0+20 h
+    the lease stays blocked: now, and after a restart that reads the saved state."""
+    client = offline_lease.client(offline_grace_hours=24)
+    with freeze_time(T0 + 25 * HOUR) as clock:
+        assert client.state().code == "grace_expired"
+        clock.move_to(T0 + 20 * HOUR)  # the user winds the clock back, still offline
+        state = client.state()
+        assert state.code == "grace_expired" and not state.can_open
+        again = _restarted(offline_lease, offline_grace_hours=24).state()
+        assert again.code == "grace_expired" and not again.can_open
+
+
+def test_clock_set_back_does_not_revive_an_expired_license(offline_lease: OfflineLease) -> None:
+    expires = T0 + 10 * HOUR
+    token = offline_lease.token(expires=expires)
+    client = offline_lease.client(token)
+    with freeze_time(expires + HOUR) as clock:
+        assert client.state().code == "expired"
+        clock.move_to(expires - 5 * HOUR)
+        assert client.state().code == "expired"
+        assert offline_lease.client(token).state().code == "expired"  # after a restart too
+
+
+def test_the_clock_floor_is_written_at_most_once_a_minute(offline_lease: OfflineLease) -> None:
+    client = offline_lease.client()
+    path = client.state_path
+    with freeze_time(T0 + HOUR) as clock:
+        client.state()
+        first = path.stat().st_mtime_ns
+        clock.tick(30)
+        client.state()
+        assert path.stat().st_mtime_ns == first  # 30 s later: only in memory
+        clock.tick(31)
+        client.state()
+    saved = LocalState.model_validate_json(path.read_text())
+    assert saved.latest_local_time == T0 + HOUR + 61 * SECOND
+
+
+async def test_a_server_answer_resets_the_local_floor(license_server, make_client) -> None:
+    """A clock that once ran ahead does not keep a lease expired once the server answers."""
+    client = make_client("a")
+    await client.activate(license_server.issue(days=30))
+    client.local.seen_local_time(client.local.latest_server_time + timedelta(days=60))
+    assert client.state(client.local.latest_server_time).code == "expired"
+    state = await client.renew()
+    assert state.can_open and client.local.latest_local_time is not None
+    assert client.local.latest_local_time < client.local.latest_server_time + HOUR

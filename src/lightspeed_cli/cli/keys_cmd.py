@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail
+from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
 
 if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
+    from pathlib import Path
+
     from lightspeed_cli.secrets import SecretName, SecretSource
 
 app = typer.Typer(help="Store, check and clear API keys (never printed).", no_args_is_help=True)
@@ -117,7 +119,7 @@ def set_cmd(
         )
 
 
-def _where(name: SecretName, source: SecretSource) -> str:
+def _where(name: SecretName, source: SecretSource, data_dir: Path | None = None) -> str:
     """Where a secret comes from, with the exact variable or credential file."""
     from lightspeed_cli.secrets import SecretSource
 
@@ -128,13 +130,15 @@ def _where(name: SecretName, source: SecretSource) -> str:
     if source is SecretSource.FILE:
         from lightspeed_cli.secrets import lease_file_path
 
-        return f"private file ({lease_file_path()})"
+        return f"private file ({lease_file_path(data_dir)})"
     return source.value
 
 
 @app.command("status")
-def status_cmd() -> None:
-    """Say where each secret comes from (keyring, systemd credential, environment), never it."""
+def status_cmd(ctx: typer.Context) -> None:
+    """Say where each secret comes from (keyring, systemd credential, environment), never it.
+
+    The license lease is the one of the config's data dir (`storage.data_dir`)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -145,11 +149,13 @@ def status_cmd() -> None:
     table.add_column("from", overflow="fold")
     table.add_column("value", no_wrap=True)
     sources: dict[SecretName, SecretSource] = {}
+    data_dir = get_settings(ctx, missing_ok=True).storage.resolved_data_dir()
     for name in SecretName:
-        found = get_secret(name)
+        found = get_secret(name, data_dir=data_dir)
         source = found.source if found else SecretSource.NONE
         sources[name] = source
-        table.add_row(name.value, escape(_where(name, source)), found.hint if found else "-")
+        where = _where(name, source, data_dir)
+        table.add_row(name.value, escape(where), found.hint if found else "-")
     console.print(table)
     backend = keyring_backend_name()
     if backend:

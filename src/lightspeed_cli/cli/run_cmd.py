@@ -56,16 +56,13 @@ def readable(path: Path) -> Iterator[None]:
         fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
 
 
-def _license_line(settings) -> str:  # type: ignore[no-untyped-def]
-    try:
-        from lightspeed_cli.license.client import LicenseClient
-    except ImportError:
-        return "unknown"
-    state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
-    text = "valid" if state.valid and state.can_open else state.reason
-    if state.warning:
-        text += f" ({state.warning})"
-    return text
+def _license_line(settings):  # type: ignore[no-untyped-def]
+    """Green when `run` may open, bold red "CLOSING ONLY: why" otherwise."""
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.gate import license_text
+
+    client = LicenseClient(settings.license, settings.storage.resolved_data_dir())
+    return license_text(client.state())
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,12 @@ machine `machine` until `expires_at`, good without contact until `lease_until`. 
 checks the signature (public key from the config, else pinned at activation), the machine
 fingerprint and the expiry. Offline, it keeps opening for `offline_grace_hours` after the
 lease was issued (never past `lease_until`), warning loudly; a local clock earlier than the
-latest server time seen (beyond `clock_tolerance_seconds`) voids that grace.
+latest server time seen (beyond `clock_tolerance_seconds`) voids that grace. Expiry and grace
+are judged at the latest time the client has ever seen (server answers and its own readings of
+the clock, persisted), so winding the clock back never makes a lapsed lease valid again.
+
+Any license problem, from "no lease at all" to "revoked", only stops opening: `run` still
+starts and mirrors closes and reductions (closing-only mode), saying why loudly.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ _R = TypeVar("_R", bound=BaseModel)
 HTTP_TIMEOUT_SECONDS = 10.0
 EXPIRY_WARNING = timedelta(days=7)
 CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"
+NO_LEASE = "no license lease found for this data dir"
+FLOOR_SAVE_SECONDS = 60.0  # the clock reading the client remembers is written at most this often
 
 
 class LicenseError(Exception):
@@ -148,8 +155,11 @@ def evaluate(
     local: LocalState,
     settings: LicenseSettings,
     now: datetime,
+    no_lease: str = NO_LEASE,
 ) -> LicenseState:
-    """Pure: the license state at `now` from the verified lease and what the client remembers."""
+    """Pure: the license state at `now` from the verified lease and what the client remembers.
+
+    Expiry and grace are judged at the latest of `now` and every time the client has seen."""
     if problem is not None:
         return LicenseState(
             valid=False,
@@ -162,7 +172,7 @@ def evaluate(
             valid=False,
             can_open=False,
             code="no_lease",
-            reason="no license on this machine: run `lightspeed license activate`",
+            reason=f"{no_lease}; {CLOSES_STILL_MIRROR}",
         )
     grace_until = min(lease.lease_end, lease.issued + timedelta(hours=settings.offline_grace_hours))
     known = {
@@ -187,14 +197,16 @@ def evaluate(
         return refused(
             local.refusal.code, f"the license server refused this license: {local.refusal.message}"
         )
+    clock_now, now = now, max(now, local.time_floor(), lease.issued)
     if now >= lease.expires:
         return refused("expired", f"the license expired at {_fmt(lease.expires)}")
     latest = max(local.latest_server_time or lease.issued, lease.issued)
-    if now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
+    if clock_now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
         return refused(
             "clock_rollback",
-            f"this machine's clock ({_fmt(now)}) is behind the license server's time"
-            f" ({_fmt(latest)}) by {human_duration(latest - now)}; fix the system clock (NTP)",
+            f"this machine's clock ({_fmt(clock_now)}) is behind the license server's time"
+            f" ({_fmt(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
+            " (NTP)",
             valid=True,
         )
     if now >= grace_until:
@@ -251,11 +263,12 @@ class LicenseClient:
         self.state_path = data_dir / STATE_FILE
         self._fingerprint = fingerprint
         self._http = http
-        self.store: LeaseStore = store or SecretsLeaseStore()
+        self.store: LeaseStore = store or SecretsLeaseStore(data_dir)
         self._local: LocalState | None = None
         self._token: str | None = None
         self._lease: LeasePayload | None = None
         self._problem: _LeaseProblem | None = None
+        self._floor_saved: datetime | None = None  # latest_local_time as last written
 
     # --- local state -----------------------------------------------------------------------
 
@@ -280,6 +293,7 @@ class LicenseClient:
         if self._local is not None:
             return
         self._local = load_state(self.state_path)
+        self._floor_saved = self._local.latest_local_time
         self._use_token(self.store.load())
 
     def _use_token(self, token: str | None) -> None:
@@ -299,8 +313,9 @@ class LicenseClient:
         if not text:
             raise _LeaseProblem(
                 "no_public_key",
-                "no license server public key is configured or pinned, so the lease cannot be"
-                " checked: run `lightspeed license activate` again",
+                f"a lease was found but {self.state_path} pins no license server public key"
+                " (and license.public_key is not set), so it cannot be checked: run"
+                " `lightspeed license activate` again with this config",
             )
         try:
             payload = verify_lease(token, public_key_from_b64(text))
@@ -321,15 +336,44 @@ class LicenseClient:
 
     def _save(self) -> None:
         save_state(self.state_path, self.local)
+        self._floor_saved = self.local.latest_local_time
+
+    @property
+    def no_lease_reason(self) -> str:
+        """Says where the lease was looked for: a config pointing at another data dir is the
+        usual cause (the service and the shell using different configs)."""
+        return (
+            f"{NO_LEASE} ({self.state_path.parent}): run `lightspeed license activate` with the"
+            " same config (and data dir) as `lightspeed run`"
+        )
 
     def state(self, now: datetime | None = None) -> LicenseState:
-        """Pure verdict from the cached lease (read once): signature, machine, expiry, offline
+        """Verdict from the cached lease (read once): signature, machine, expiry, offline
         grace and clock. `can_open` is False past the grace, after a refusal, or on expiry;
-        closes and reductions are never gated by it."""
+        closes and reductions are never gated by it. The clock reading joins the time floor
+        (written at most every FLOOR_SAVE_SECONDS), so a clock set back is never believed."""
         self._load()
-        assert self._local is not None
+        local = self.local
         moment = _aware(now) if now else datetime.now(UTC)
-        return evaluate(self._lease, self._problem, self._local, self.settings, moment)
+        local.seen_local_time(moment)
+        self._remember_floor()
+        return evaluate(
+            self._lease, self._problem, local, self.settings, moment, self.no_lease_reason
+        )
+
+    def _remember_floor(self) -> None:
+        """Persist the latest clock reading now and then; best effort (read-only data dir)."""
+        latest = self.local.latest_local_time
+        saved = self._floor_saved
+        if self._token is None or latest is None:
+            return
+        if saved is not None and (latest - saved).total_seconds() < FLOOR_SAVE_SECONDS:
+            return
+        try:
+            self._save()
+        except OSError as exc:
+            log.debug("license state not saved: %s", exc)
+            self._floor_saved = latest  # do not retry on every call
 
     # --- talking to the server -------------------------------------------------------------
 
@@ -382,6 +426,7 @@ class LicenseClient:
         local.key_id = payload.key_id
         local.seats, local.seats_used = resp.seats, resp.seats_used
         local.last_contact = resp.server_time
+        local.latest_local_time = None  # the server's answer is the truth about time now
         local.seen_server_time(resp.server_time)
         local.seen_server_time(payload.issued)
         local.last_error = local.last_error_at = local.refusal = None
@@ -507,17 +552,16 @@ class LicenseClient:
         log.warning("license renewal failed: %s", message)
 
     async def startup_check(self) -> LicenseState:
-        """Before trading: the cached lease must be genuine and for this machine; then one renewal.
+        """Before trading: one renewal when a genuine lease for this machine is held.
 
-        Raises LicenseError only when there is no usable lease at all (none stored, forged,
-        another machine's, no key to check it). A revoked, expired or stale lease returns a state
-        with `can_open` False: the engine may still run to mirror closes and reductions.
+        Never raises for a license problem: no lease, a forged or another machine's lease, a
+        revoked, expired or stale one all return a state with `can_open` False, and the bot
+        runs closing-only (closes and reductions still mirror) rather than leave positions the
+        leader closes open on Bybit.
         """
         self._load()
-        if self._token is None:
-            raise LicenseError("no license on this machine: run `lightspeed license activate`")
-        if self._problem is not None:
-            raise LicenseError(self._problem.message)
+        if self._token is None or self._problem is not None:
+            return self.state()
         return await self.renew()
 
     async def run_renewals(self, stop: asyncio.Event) -> None:

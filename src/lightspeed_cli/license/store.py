@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -29,23 +29,31 @@ class LeaseStore(Protocol):
 
 
 class SecretsLeaseStore:
-    """The lease in the OS keyring, or the 0600 file fallback (see secrets.py)."""
+    """The lease of one data dir: in the OS keyring, or the 0600 file in that dir (secrets.py).
+
+    `data_dir` None is the default data dir."""
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.data_dir = data_dir
 
     def load(self) -> str | None:
         from lightspeed_cli.secrets import SecretName, get_secret
 
-        found = get_secret(SecretName.LICENSE_LEASE)
+        found = get_secret(SecretName.LICENSE_LEASE, data_dir=self.data_dir)
         return found.value if found else None
 
     def save(self, token: str) -> str:
-        from lightspeed_cli.secrets import SecretName, set_secret
+        from lightspeed_cli.secrets import SecretName, SecretSource, lease_file_path, set_secret
 
-        return str(set_secret(SecretName.LICENSE_LEASE, token))
+        source = set_secret(SecretName.LICENSE_LEASE, token, data_dir=self.data_dir)
+        if source is SecretSource.FILE:
+            return f"{source} ({lease_file_path(self.data_dir)})"
+        return str(source)
 
     def delete(self) -> bool:
         from lightspeed_cli.secrets import SecretName, delete_secret
 
-        return delete_secret(SecretName.LICENSE_LEASE)
+        return delete_secret(SecretName.LICENSE_LEASE, data_dir=self.data_dir)
 
 
 class MemoryLeaseStore:
@@ -88,10 +96,27 @@ class LocalState(BaseModel):
     last_error: str | None = None  # why the last renewal could not reach the server
     last_error_at: datetime | None = None
     refusal: Refusal | None = None  # the server's explicit "no" (revoked, expired, ...)
+    # the latest reading of this machine's clock since the last server answer: with the server
+    # times above, the floor of "now" (a clock wound back cannot revive a lapsed lease)
+    latest_local_time: datetime | None = None
 
     def seen_server_time(self, when: datetime) -> None:
         if self.latest_server_time is None or when > self.latest_server_time:
             self.latest_server_time = when
+
+    def seen_local_time(self, when: datetime) -> None:
+        if self.latest_local_time is None or when > self.latest_local_time:
+            self.latest_local_time = when
+
+    def time_floor(self) -> datetime:
+        """The latest time this client has seen, from the server or its own clock."""
+        seen = (
+            self.latest_server_time,
+            self.latest_local_time,
+            self.last_error_at,
+            self.refusal.at if self.refusal else None,
+        )
+        return max((t for t in seen if t is not None), default=datetime.min.replace(tzinfo=UTC))
 
 
 def load_state(path: Path) -> LocalState:

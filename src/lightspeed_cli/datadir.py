@@ -1,0 +1,99 @@
+"""The data dir: private (0700 dir, 0600 files) in every mode, and a clear stop when unusable.
+
+It holds the journal, the license lease (without a keyring) and the license state, so nobody
+else on the machine may read it. A data dir the bot cannot use at start (read-only, full,
+a file where the dir should be) is one clear line and exit code 2: systemd does not restart it
+(`RestartPreventExitStatus=2`), since only the user can fix it. A damaged journal file is
+journalcheck.py's (exit 3, with `journal recover`).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+EXIT_DATA_DIR = 2  # as a config problem: it will not fix itself, so no restart loop
+
+
+class DataDirError(Exception):
+    """The data dir cannot be used; the message names it, says why and what to do."""
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data dir 0700 (parents as the umask says); tighten an existing one of ours
+    that others can enter. Raises OSError as is (see `data_dir_errors`)."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    _tighten(path, DIR_MODE)
+    return path
+
+
+def keep_private(path: Path) -> None:
+    """Re-mode a file of ours that others can read to 0600, with a warning (lease, journal)."""
+    _tighten(path, FILE_MODE)
+
+
+def create_private(path: Path) -> None:
+    """Make sure `path` exists 0600 before a library (SQLite) opens it with its own mode."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    keep_private(path)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    st = path.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        path.chmod(mode)
+        log.warning(
+            "%s was open to other users (mode %o): changed to %o",
+            path,
+            stat.S_IMODE(st.st_mode),
+            mode,
+        )
+
+
+_WHY = {
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "a file size limit was reached",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a path component is a file, not a directory",
+    errno.EEXIST: "a file is in the way",
+    errno.EISDIR: "a directory is where a file should be",
+}
+
+
+def describe(data_dir: Path, exc: BaseException) -> str:
+    """One line: the data dir, what is wrong, and what to do."""
+    fix = "fix it (or point storage.data_dir at a writable directory) and start again"
+    if isinstance(exc, OSError):
+        why = _WHY.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"data dir {data_dir} cannot be used: {why}{where}; {fix}"
+    text = str(exc)
+    if "full" in text or "disk I/O" in text or "readonly" in text or "read-only" in text:
+        return f"data dir {data_dir} cannot be used: the journal cannot be written ({text}); {fix}"
+    return (
+        f"data dir {data_dir}: the journal there is not a readable database ({text}); restore"
+        " it from a backup, or move it aside to start a new one"
+    )
+
+
+@contextmanager
+def data_dir_errors(data_dir: Path) -> Iterator[None]:
+    """Turn an OSError or SQLite error from preparing the data dir into a DataDirError."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        raise DataDirError(describe(data_dir, exc)) from None

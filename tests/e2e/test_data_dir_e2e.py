@@ -1,0 +1,110 @@
+"""Start-up on a data dir that cannot be used: one clear line and exit code 2 (issue 12, item 6).
+
+Exit 2 is in the units' `RestartPreventExitStatus=`, so systemd does not restart a bot that
+only the user can fix. A read-only or full file system is real: as root (CI), a bind mount
+remounted read-only or a 64 KiB tmpfs filled up, in a private mount namespace (`unshare -m`);
+otherwise a dir without write permission, and a file size limit of 0.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tomlkit
+from e2e_rig import LIGHTSPEED, TRADER_A, base_env
+
+from lightspeed_cli.runner import PAPER_JOURNAL
+from lightspeed_cli.settings import Settings
+
+ROOT = os.geteuid() == 0
+
+
+def write_config(tmp_path: Path, data_dir: Path) -> Path:
+    config = tmp_path / "config.toml"
+    doc = {
+        "traders": [{"id": TRADER_A, "source": "copytrade"}],
+        "storage": {"data_dir": str(data_dir)},
+    }
+    config.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    Settings.model_validate(doc)  # the config itself is fine: only the data dir is not
+    return config
+
+
+def start(
+    tmp_path: Path, config: Path, *, shell: str = "", preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`lightspeed run --paper`, after `shell` (mount commands) in a private namespace."""
+    argv = [*LIGHTSPEED, "--config", str(config), "run", "--paper", "--no-live"]
+    if shell:
+        script = f"{shell} && exec {shlex.join(argv)}"
+        argv = ["unshare", "-m", "sh", "-c", script]
+    return subprocess.run(
+        argv,
+        env=base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=preexec,
+    )
+
+
+def assert_clear_stop(result: subprocess.CompletedProcess[str], *said: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for text in ("error: data dir", *said):
+        assert text in lines[0], (text, lines[0])
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    made = tmp_path / "data"
+    made.mkdir(mode=0o700)
+    return made
+
+
+def test_read_only_data_dir(tmp_path: Path, data: Path) -> None:
+    config = write_config(tmp_path, data)
+    if ROOT:
+        d = shlex.quote(str(data))
+        read_only = f"mount --bind {d} {d} && mount -o remount,bind,ro {d}"
+        assert_clear_stop(start(tmp_path, config, shell=read_only), "read-only")
+    else:
+        data.chmod(0o500)
+        assert_clear_stop(start(tmp_path, config), "permission denied")
+    assert not (data / PAPER_JOURNAL).exists()
+
+
+def test_full_data_dir(tmp_path: Path, data: Path) -> None:
+    config = write_config(tmp_path, data)
+    if not ROOT:
+
+        def no_file_growth() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+        assert_clear_stop(start(tmp_path, config, preexec=no_file_growth), "size limit")
+        return
+    d = shlex.quote(str(data))
+    fill = f"(dd if=/dev/zero of={d}/filler bs=4k count=64 2>/dev/null; true)"
+    tiny = f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {d} && {fill}"
+    assert_clear_stop(start(tmp_path, config, shell=tiny), "disk is full")
+
+
+@pytest.mark.parametrize("in_the_way", ["file", "parent-file"])
+def test_a_file_where_the_data_dir_should_be(tmp_path: Path, in_the_way: str) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    data = blocker if in_the_way == "file" else blocker / "data"
+    result = start(tmp_path, write_config(tmp_path, data))
+    assert_clear_stop(result, str(blocker))
