@@ -160,12 +160,23 @@ def partial_fill(rng: random.Random, fake: Any) -> str:
     return f"next market order {status} part-filled"
 
 
-def _clear_behaviours(fake: Any) -> None:
-    fake.clear_faults()
-    fake.slow_fills(0)
+SWITCHES = (
+    "orders unlisted for a while",
+    "closed orders only in history",
+    "a cursor on the last page",
+)
+
+
+def _behaviours_off(fake: Any) -> None:
     fake.hide_orders(0)
     fake.history_only(False)
     fake.paging(0, "")
+
+
+def _clear_behaviours(fake: Any) -> None:
+    fake.clear_faults()
+    fake.slow_fills(0)
+    _behaviours_off(fake)
     with fake._lock:  # partial fills not yet used
         fake._state.partial.clear()
 
@@ -349,6 +360,7 @@ class _Run:
     bot: BotProcess
     log: Callable[[str], None]
     kills_wanted: int = 0
+    switch_rounds: int = 0  # rounds until the fake's behaviour switches go off again
 
     def publish(self) -> None:
         for trader in self.leader.traders:
@@ -356,9 +368,15 @@ class _Run:
 
     def leader_changes(self, n: int, fault_probability: float) -> None:
         rng, report = self.rng, self.report
+        self.switch_rounds -= 1
+        if self.switch_rounds == 0:  # a real behaviour comes and goes
+            _behaviours_off(self.bybit)
         if rng.random() < fault_probability:
             report.faults += 1
-            self.log(f"[{n}] fault: {random_fault(rng, self.bybit)}")
+            what = random_fault(rng, self.bybit)
+            self.log(f"[{n}] fault: {what}")
+            if what in SWITCHES:
+                self.switch_rounds = rng.randint(1, 4)
         changes = rng.randint(1, 2)
         for _ in range(changes):
             what = self.leader.change()
