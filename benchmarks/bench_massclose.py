@@ -52,7 +52,11 @@ def _settings(binance_url: str, bybit: FakeBybit, data_dir: Path) -> Settings:
         binance={"base_url": binance_url},
         bybit=bybit.settings().model_dump(),
         sizing={"mode": "ratio", "value": "0.1"},
-        safety={"max_position_notional_usdt": "50000", "max_total_notional_usdt": "200000"},
+        safety={
+            "max_position_notional_usdt": "50000",
+            "max_total_notional_usdt": "200000",
+            "daily_loss_limit_usdt": "1000000",  # each round pays the fake's spread
+        },
         polling={"interval_seconds": 1, "timeout_seconds": 5, "retries": 0},
         storage={"data_dir": str(data_dir)},
     )
@@ -83,9 +87,11 @@ async def _measure(rounds: int, latency: float) -> dict[str, list[float]]:
                 for i in range(rounds * 2 + 2):
                     mode = "confirmed" if i % 2 == 0 else "unconfirmed"
                     massclose.needs_confirmation = real if mode == "confirmed" else _never
+                    before = len(bybit.orders)
                     binance.set_positions(TRADER, BOOK)
                     await engine.poll_trader(trader)
                     orders = len(bybit.orders)
+                    assert orders == before + 3, [e.message for e in engine.view.events[-5:]]
                     binance.clear_positions(TRADER)
                     started = time.perf_counter()
                     await engine.poll_trader(trader)

@@ -26,6 +26,24 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     yield
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in-process (CliRunner) may point the root logger at its captured stderr,
+    closed once the test ends; later tests would then print "--- Logging error ---"."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
 class WebhookReceiver:
     """A local webhook endpoint (real HTTP, in a thread): what the bot posts lands in
     `received`. Serves sync tests, async tests and `lightspeed run` subprocesses alike."""

@@ -77,3 +77,17 @@ def test_recover_of_a_file_with_a_damaged_first_page_still_gives_a_journal(tmp_p
     assert report.rows == 0
     assert journalcheck.check_file(path) == []
     Journal(path).close()
+
+
+async def test_a_full_disk_is_an_alert_and_damage_a_stop(damaged: Path) -> None:
+    from lightspeed_cli.alerts import Alerts, Kind
+
+    alerts = Alerts(None)
+    sound = damaged.with_name("sound.sqlite3")
+    Journal(sound).close()
+    full = sqlite3.OperationalError("database or disk is full")
+    assert await journalcheck.handle_error(sound, full, alerts) is None
+    assert alerts.is_active(Kind.JOURNAL, "disk") and "df -h" in alerts.sent[-1]
+    stop = await journalcheck.handle_error(damaged, full, alerts)
+    assert stop is not None and alerts.is_active(Kind.JOURNAL, "journal")
+    assert "trading stopped" in alerts.sent[-1] and "journal recover" in alerts.sent[-1]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lightspeed_cli import blind, massclose
 from lightspeed_cli.alerts import Alerts, Kind
+from lightspeed_cli.control import paused_refusal
 from lightspeed_cli.diff import diff, expand_flip
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
@@ -52,8 +53,10 @@ from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
+    from lightspeed_cli.control import Control
     from lightspeed_cli.license.client import LicenseClient
     from lightspeed_cli.notify import Notifier
+    from lightspeed_cli.stops import ProtectiveStops
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,8 @@ class Engine:
             traders={t.id: TraderView(t.id, t.label or t.id) for t in self._traders}
         )
         self.symbols: SymbolMap | None = None
+        self.control: Control | None = None  # pause / close-all (control.py); None = never paused
+        self.stops: ProtectiveStops | None = None  # stop-losses held by Bybit (stops.py)
         self.fatal: str | None = None
         self._equity: tuple[Decimal, float] | None = None
         self._instance = journal.instance_id
@@ -245,7 +250,12 @@ class Engine:
                 await self.poll_trader(trader)
                 self.alerts.clear(Kind.ERROR, trader.id)
             except sqlite3.DatabaseError as exc:
-                if await self._journal_failed(exc):
+                from lightspeed_cli import journalcheck
+
+                damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
+                if damaged is not None:  # trading stops (exit 3), loudly
+                    self.fatal = str(damaged)
+                    self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
                     stop.set()
                     return
             except FatalTradingError as exc:
@@ -265,27 +275,6 @@ class Engine:
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-
-    async def _journal_failed(self, exc: sqlite3.DatabaseError) -> bool:
-        """True if the journal is damaged: trading stops (exit 3), loudly. A full disk or an
-        I/O error is an alert, and the loop goes on (nothing is sent that is not journaled)."""
-        from lightspeed_cli import journalcheck
-
-        damaged = await journalcheck.diagnose(self.journal.path, exc)
-        if damaged is None:
-            log.error("journal write failed: %s", exc)
-            self.alerts.raise_(
-                Kind.JOURNAL,
-                "disk",
-                f"the journal cannot be written: {exc}",
-                journalcheck.DISK_ACTION,
-            )
-            return False
-        self.fatal = str(damaged)
-        log.error("%s", damaged)
-        self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
-        self.alerts.raise_(Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION)
-        return True
 
     # ---- reconciliation --------------------------------------------------------------------
 
@@ -483,9 +472,11 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = self._one_way_conflict(
-            signal, bybit_symbol, mirrored
-        ) or self.reconciler.opens_refusal(signal)
+        conflict = (
+            paused_refusal(self.control, signal)
+            or self._one_way_conflict(signal, bybit_symbol, mirrored)
+            or self.reconciler.opens_refusal(signal)
+        )
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
@@ -806,8 +797,18 @@ class Engine:
         self.journal.record_fill(
             row, fill, signal=signal, slippage_bps=slippage, detection_latency_ms=latency
         )
+        if self.stops is not None:  # after the fill, off the hot path
+            self.stops.position_changed(row.symbol, row.side)
 
     # ---- events ----------------------------------------------------------------------------
+
+    def report(self, level: str, message: str) -> None:
+        """An event from beside the engine (control, stops): journaled, logged and notified."""
+        self._event(level, message, notify=True)
+
+    def open_lock(self, bybit_symbol: str) -> asyncio.Lock:
+        """The lock opens on this Bybit symbol hold from deciding to recording the fill."""
+        return self._open_locks[bybit_symbol]
 
     def _report_error(self, message: str, alert: tuple[Kind, str, str] | None = None) -> None:
         """An error event that cannot itself raise out of a polling loop (a full disk, say)."""

@@ -12,6 +12,7 @@ with Bybit (the truth) then settles what was lost.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.journal import Journal
+
+log = logging.getLogger(__name__)
 
 RECOVER_ACTION = (
     "stop the bot if it still runs, then run `lightspeed journal recover` (add --paper for the"
@@ -96,6 +100,22 @@ async def diagnose(path: Path, exc: sqlite3.DatabaseError) -> JournalDamaged | N
 
     problems = [str(exc)] if is_damage(exc) else await asyncio.to_thread(check_file, path)
     return JournalDamaged(path, "; ".join(problems[:3])) if problems else None
+
+
+async def handle_error(
+    path: Path, exc: sqlite3.DatabaseError, alerts: Alerts
+) -> JournalDamaged | None:
+    """A database error in the running engine: JournalDamaged (said loudly) if the file is
+    damaged, and trading must stop; None for a full disk or an I/O error, which is an alert
+    while the loop goes on (nothing is sent that is not journaled first)."""
+    damaged = await diagnose(path, exc)
+    if damaged is None:
+        log.error("journal write failed: %s", exc)
+        alerts.raise_(Kind.JOURNAL, "disk", f"the journal cannot be written: {exc}", DISK_ACTION)
+        return None
+    log.error("%s", damaged)
+    alerts.raise_(Kind.JOURNAL, "journal", damaged.what, RECOVER_ACTION)
+    return damaged
 
 
 # ---- recovery ------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class RedactingFilter(logging.Filter):
         if _secrets:
             record.msg = redact(record.getMessage())
             record.args = None
+            if record.exc_info and not record.exc_text:  # a traceback can quote a URL too
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

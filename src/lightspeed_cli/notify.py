@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
+        self._listeners: list[Callable[[str], None]] = []  # Telegram control's chat, say
 
     @property
     def enabled(self) -> bool:
@@ -52,8 +54,14 @@ class Notifier:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._drain(), name="notifier")
 
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """Every message also goes to `listener` (which must return at once, never raise)."""
+        self._listeners.append(listener)
+
     def notify(self, text: str, fields: dict[str, Any] | None = None) -> None:
         """Queue a message; returns at once."""
+        for listener in self._listeners:
+            listener(text)
         if not self.enabled:
             return
         if self._queue.full():

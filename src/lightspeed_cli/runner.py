@@ -225,12 +225,22 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         )
         mode = "PAPER" if options.paper else "LIVE"
         log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
-        if live:
-            from lightspeed_cli.live import run_with_live_view
+        from lightspeed_cli.steering import Steering
 
-            code = await run_with_live_view(engine, stop, settings, license_label(options))
-        else:
-            code = await engine.run(stop)
+        steering = Steering.for_engine(
+            engine, journal_path(settings, options.paper), paper=options.paper
+        )
+        steering.start(stop)
+        try:
+            if live:
+                from lightspeed_cli.live import run_with_live_view
+
+                code = await run_with_live_view(engine, stop, settings, license_label(options))
+            else:
+                code = await engine.run(stop)
+        finally:
+            stop.set()
+            await steering.aclose()
         if engine.fatal:
             log.error("trading stopped: %s", engine.fatal)
         return code

@@ -36,6 +36,7 @@ class SecretName(StrEnum):
     BYBIT_API_SECRET = "bybit_api_secret"
     BINANCE_SESSION = "binance_session"
     LICENSE_LEASE = "license_lease"
+    TELEGRAM_TOKEN = "telegram_token"
 
     @property
     def env_var(self) -> str:

@@ -153,6 +153,7 @@ class TraderSettings(_Section):
     label: str = ""
     enabled: bool = True
     sizing: TraderSizing | None = None
+    protective_stop_pct: Decimal | None = Field(default=None, ge=0, lt=100)  # None = [safety]'s
 
     @model_validator(mode="after")
     def _id_matches_source(self) -> TraderSettings:
@@ -193,6 +194,8 @@ class SafetySettings(_Section):
     deny_symbols: list[str] = Field(default_factory=list)
     max_snapshot_age_seconds: float = Field(default=30, gt=0, le=3600)
     daily_loss_limit_usdt: PositiveDecimal = Decimal(500)
+    # a stop-loss held by Bybit this many percent from each position's entry (0 = off; stops.py)
+    protective_stop_pct: Decimal = Field(default=Decimal(0), ge=0, lt=100)
 
     @field_validator("allow_symbols", "deny_symbols")
     @classmethod
@@ -211,7 +214,8 @@ class PollingSettings(_Section):
 
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
-    telegram_chat_id: str = ""  # set when webhook_url is a Telegram bot sendMessage URL
+    telegram_chat_id: str = ""  # the chat Telegram control answers and messages go to
+    telegram_api_url: str = ""  # "" = https://api.telegram.org/bot (tests: the fake)
     # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
     blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
     # an alert still standing is said again this often (the first message goes at once)

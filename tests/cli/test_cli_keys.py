@@ -53,6 +53,20 @@ def test_set_binance_session(cli: Cli, plaintext_keyring: None) -> None:
     assert_never_shown(cli)
 
 
+def test_set_and_clear_the_telegram_token(cli: Cli, plaintext_keyring: None) -> None:
+    token = "123456789:AAFakeTelegramBotTokenForTheTests"
+    run = cli("keys", "set", "telegram", input=f"{token}\n")
+    assert run.exit_code == 0, run.output
+    assert "Telegram bot token" in run.stdout and "Stored telegram_token" in run.stdout
+    assert get_secret(SecretName.TELEGRAM_TOKEN).value == token  # type: ignore[union-attr]
+    status = cli("keys", "status")
+    assert "telegram_token" in status.stdout and "keyring" in status.stdout
+    cleared = cli("keys", "clear", "telegram")
+    assert cleared.exit_code == 0 and get_secret(SecretName.TELEGRAM_TOKEN) is None
+    assert token not in "\n".join(cli.seen)
+    assert SecretName.TELEGRAM_TOKEN.env_var == "LIGHTSPEED_TELEGRAM_TOKEN"
+
+
 @pytest.mark.parametrize("stdin", ["\n\n", f"{API_KEY}\n\n", f"{API_KEY}\n", "two words\nx\n"])
 def test_set_refuses_empty_or_mangled_input(cli: Cli, plaintext_keyring: None, stdin: str) -> None:
     run = cli("keys", "set", "bybit", "--stdin", input=stdin)

@@ -104,6 +104,7 @@ def test_no_keyring_falls_back_to_systemd_credentials_then_env(
         (SecretName.BYBIT_API_SECRET, SecretSource.ENV),
         (SecretName.BINANCE_SESSION, SecretSource.NONE),
         (SecretName.LICENSE_LEASE, SecretSource.NONE),
+        (SecretName.TELEGRAM_TOKEN, SecretSource.NONE),
     ]
 
 

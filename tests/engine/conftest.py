@@ -86,7 +86,7 @@ async def make_rig(
     async def make(bybit: FakeBybit | None = None, **extra: Any) -> Rig:
         bybit = bybit or fake_bybit
         settings = engine_settings(fake_binance.url, bybit, tmp_path / "data", **extra)
-        journal = Journal.in_dir(tmp_path / "data")
+        journal = Journal.in_dir(settings.storage.resolved_data_dir())
         engine = Engine(
             settings,
             broker=BybitBroker(

@@ -20,9 +20,10 @@ def lightspeed() -> str:
 
 
 def test_lightspeed_simulate_runs_by_itself_and_exits_0(tmp_path: Path) -> None:
-    """The README's first command, shortened: a fresh process, no config, no keys."""
+    """The README's first command (its default 20 s: a shorter run leaves the last steps
+    unplayed when the machine is busy): a fresh process, no config, no keys."""
     proc = subprocess.run(
-        [lightspeed(), "simulate", "--seconds", "12", "--report"],
+        [lightspeed(), "simulate", "--seconds", "20", "--report"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

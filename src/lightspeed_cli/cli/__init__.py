@@ -9,6 +9,7 @@ import typer
 from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
     config_cmd,
+    control_cmd,
     journal_cmd,
     keys_cmd,
     license_cmd,
@@ -58,6 +59,7 @@ app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
 run_cmd.register(app)
+control_cmd.register(app)
 
 
 def main() -> None:

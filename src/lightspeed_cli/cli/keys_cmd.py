@@ -24,11 +24,13 @@ app = typer.Typer(help="Store, check and clear API keys (never printed).", no_ar
 class KeyTarget(StrEnum):
     BYBIT = "bybit"
     BINANCE_SESSION = "binance-session"
+    TELEGRAM = "telegram"
 
 
 class ClearTarget(StrEnum):
     BYBIT = "bybit"
     BINANCE_SESSION = "binance-session"
+    TELEGRAM = "telegram"
     ALL = "all"
 
 
@@ -38,6 +40,8 @@ def secrets_of(target: KeyTarget) -> tuple[SecretName, ...]:
 
     if target is KeyTarget.BYBIT:
         return (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET)
+    if target is KeyTarget.TELEGRAM:
+        return (SecretName.TELEGRAM_TOKEN,)
     return (SecretName.BINANCE_SESSION,)
 
 
@@ -47,6 +51,7 @@ PROMPTS: dict[KeyTarget, tuple[str, str]] = {
         "Binance `p20t` cookie (from your logged-in browser)",
         "Binance `csrftoken` header (same browser session)",
     ),
+    KeyTarget.TELEGRAM: ("Telegram bot token (from @BotFather)",),
 }
 
 
@@ -70,12 +75,14 @@ def _read_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
 @app.command("set")
 def set_cmd(
     target: KeyTarget = typer.Argument(
-        ..., help="bybit (API key + secret) or binance-session (p20t cookie + csrftoken)."
+        ...,
+        help="bybit (API key + secret), binance-session (p20t cookie + csrftoken) or"
+        " telegram (bot token).",
     ),
     stdin: bool = typer.Option(
         False,
         "--stdin",
-        help="Read the two values from standard input, one per line, instead of prompting.",
+        help="Read the values from standard input, one per line, instead of prompting.",
     ),
 ) -> None:
     """Store credentials in the OS keyring (hidden input; nothing is echoed or printed).
@@ -96,11 +103,13 @@ def set_cmd(
     if backend is None:  # say so before the user types anything
         more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
         fail(unavailable_message(names[0]) + more)
-    first, second = _read_values(PROMPTS[target], stdin)
+    values = _read_values(PROMPTS[target], stdin)
     if target is KeyTarget.BYBIT:
-        pairs = [(names[0], first), (names[1], second)]
+        pairs = [(names[0], values[0]), (names[1], values[1])]
+    elif target is KeyTarget.TELEGRAM:
+        pairs = [(names[0], values[0])]
     else:
-        pairs = [(names[0], encode_binance_session(first, second))]
+        pairs = [(names[0], encode_binance_session(values[0], values[1]))]
     try:
         for name, value in pairs:
             set_secret(name, value)
@@ -190,7 +199,7 @@ def _warn_split_pair(key: SecretSource, secret: SecretSource) -> None:
 @app.command("clear")
 def clear_cmd(
     target: ClearTarget = typer.Argument(
-        ..., help="bybit, binance-session, or all (both; the license lease stays)."
+        ..., help="bybit, binance-session, telegram, or all (the license lease stays)."
     ),
 ) -> None:
     """Remove stored credentials from the OS keyring."""

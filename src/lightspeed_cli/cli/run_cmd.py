@@ -133,6 +133,10 @@ def register(app: typer.Typer) -> None:
                     blind_after=settings.notify.blind_after_seconds,
                 )
             )
+        from lightspeed_cli.control import read_pause_state
+        from lightspeed_cli.runner import journal_path
+
+        console.print(f"Opens: {read_pause_state(journal_path(settings, paper)).describe()}")
 
     @app.command()
     def history(

@@ -35,7 +35,8 @@ from lightspeed_cli.execution.base import (
 )
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
-from lightspeed_cli.execution.markets import dec
+from lightspeed_cli.execution.ledger import position_idx
+from lightspeed_cli.execution.markets import dec, fmt
 from lightspeed_cli.execution.orders import (
     TERMINAL,
     checked_order,
@@ -48,13 +49,21 @@ from lightspeed_cli.execution.orders import (
     position_from_bybit,
     result_from_fill,
 )
-from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
+from lightspeed_cli.models import (
+    ExchangeOrder,
+    Fill,
+    FollowerPosition,
+    MarketInfo,
+    OrderIntent,
+    Side,
+)
 from lightspeed_cli.settings import AccountMode, BybitSettings, MarginMode
 
 log = logging.getLogger(__name__)
 
 _UTA_MARGIN_MODE = {MarginMode.CROSS: "cross", MarginMode.ISOLATED: "isolated"}
 _PROBE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+STOP_NOT_MODIFIED = 34040
 
 
 def _now() -> datetime:
@@ -285,6 +294,36 @@ class BybitBroker(ExchangeOwner):
                 if not page or not cursor or cursor == previous:
                     break
         return list(found.values())
+
+    # ---- protective stop-losses (stops.py) -------------------------------------------------
+
+    async def set_stop_loss(self, symbol: str, side: Side, price: Decimal) -> None:
+        """The position's stop-loss, held by Bybit (v5 position/trading-stop, whole position,
+        triggered by the mark price); raises BrokerError."""
+        params = {
+            "category": "linear",
+            "symbol": symbol,
+            "stopLoss": fmt(price),
+            "slTriggerBy": "MarkPrice",
+            "tpslMode": "Full",
+            "positionIdx": position_idx(side, self._hedge),
+        }
+
+        async def request() -> None:
+            try:
+                await self.exchange.privatePostV5PositionTradingStop(params)
+            except Exception as exc:  # 34040: that stop is already in place
+                if classify_exception(exc, self._secrets).ret_code != STOP_NOT_MODIFIED:
+                    raise
+
+        await self._call(request)
+
+    async def stop_loss_fills(self, symbol: str) -> list[Fill]:
+        """Recent orders Bybit itself sent because a position's stop-loss triggered."""
+        params = {"category": "linear", "symbol": symbol, "limit": 50}
+        response = await self._call(lambda: self.exchange.privateGetV5OrderHistory(params))
+        rows = result_of(response).get("list") or []
+        return [fill_from_order(r) for r in rows if r.get("stopOrderType") == "StopLoss"]
 
     # ---- orders ----------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,7 +58,7 @@ from lightspeed_cli.execution.ledger import (
     Ledger,
     LedgerReject,
 )
-from lightspeed_cli.execution.markets import dec, market_from_instrument
+from lightspeed_cli.execution.markets import dec, fmt, market_from_instrument
 from lightspeed_cli.models import MarketInfo
 from lightspeed_cli.settings import AccountMode, BybitSettings
 from lightspeed_cli.sim.bybit_shapes import (
@@ -72,6 +72,7 @@ from lightspeed_cli.sim.bybit_shapes import (
     ticker_json,
     wallet_json,
 )
+from lightspeed_cli.sim.threaded import ServedFake, ThreadedServer
 from lightspeed_cli.sizing import floor_to_step
 
 __all__ = [
@@ -182,12 +183,13 @@ class _State:
     page_size: int = 0  # 0: Bybit's `limit` alone decides
     last_cursor: str = ""  # "", "repeat" or "empty"
     coins: dict[str, Decimal] = field(default_factory=dict)  # other coins' USD value
+    stops: dict[tuple[str, int], Decimal] = field(default_factory=dict)  # position stop-losses
 
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class FakeBybit:
+class FakeBybit(ServedFake):
     """The fake server: scripting methods are thread-safe and take effect immediately."""
 
     def __init__(
@@ -207,7 +209,6 @@ class FakeBybit:
         self.api_key = api_key
         self.api_secret = api_secret
         self.check_signature = check_signature
-        self._port = port
         insts = instruments if instruments is not None else default_instruments()
         self._state = _State(
             ledger=Ledger(
@@ -220,9 +221,7 @@ class FakeBybit:
             prices={k: Decimal(str(v)) for k, v in (prices or DEFAULT_PRICES).items()},
         )
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = ThreadedServer("fake-bybit", self._dispatch, port)
         self._routes: dict[tuple[str, str], tuple[bool, Handler]] = {
             ("GET", "/v5/market/time"): (False, self._time),
             ("GET", "/v5/market/instruments-info"): (False, self._instruments),
@@ -240,69 +239,20 @@ class FakeBybit:
             ("GET", "/v5/order/realtime"): (True, self._order_realtime),
             ("GET", "/v5/order/history"): (True, self._order_history),
             ("POST", "/v5/order/cancel"): (True, self._order_cancel),
+            ("POST", "/v5/position/trading-stop"): (True, self._trading_stop),
         }
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls, **kwargs: Any) -> Iterator[FakeBybit]:
-        fake = cls(**kwargs)
-        fake.start()
-        try:
-            yield fake
-        finally:
-            fake.stop()
-
-    def __enter__(self) -> FakeBybit:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def start(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name="fake-bybit", daemon=True
-        )
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise RuntimeError(f"fake Bybit failed to start: {errors[0]!r}")
-
-    def _serve(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._dispatch)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self._port)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None
-            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        except BaseException as exc:  # report to start() instead of dying silently
-            errors.append(exc)
-            ready.set()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(self._runner.cleanup())
-        loop.close()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
+        self._server.stop()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def settings(self, **overrides: Any) -> BybitSettings:
         """BybitSettings pointed at this fake, in the fake's position mode."""
@@ -314,6 +264,7 @@ class FakeBybit:
     def set_price(self, symbol: str, price: Decimal | str | float) -> None:
         with self._lock:
             self._state.prices[symbol] = Decimal(str(price))
+            self._trigger_stops(symbol)
 
     def price(self, symbol: str) -> Decimal:
         with self._lock:
@@ -603,6 +554,7 @@ class FakeBybit:
         if symbol:  # Bybit lists a symbol's (empty) position slots in either mode
             self._market(symbol)
             entries = [position_json(ledger, self._state.prices, symbol, i) for i in idxs]
+            self._show_stops(entries)
             return {"category": "linear", **self._page(entries, params, 20)}
         elif params.get("settleCoin") == "USDT" or params.get("baseCoin"):
             entries = [
@@ -612,6 +564,7 @@ class FakeBybit:
             ]
         else:
             raise BybitError(10001, "Missing some parameters that must be filled in")
+        self._show_stops(entries)
         return {"category": "linear", **self._page(entries, params, 20)}
 
     def _page(
@@ -696,6 +649,7 @@ class FakeBybit:
         if record.order_link_id:
             self._state.by_link[record.order_link_id] = len(self._state.orders)
         self._state.orders.append(record)
+        self._clear_stop_if_flat(record.symbol, record.position_idx)
         return {"orderId": record.order_id, "orderLinkId": record.order_link_id}
 
     def _accept(self, params: dict[str, Any], link_id: str) -> OrderRecord:
@@ -806,6 +760,111 @@ class FakeBybit:
     def _order_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
         # Market orders fill at once: there is never anything left to cancel.
         raise BybitError(110001, "Order does not exist.")
+
+    # ---- position stop-losses and the user's own trades -------------------------------------
+    # Bybit keeps a position's stop-loss (POST /v5/position/trading-stop, tpslMode Full) and
+    # closes the whole position at market when the price crosses it; the close shows in the
+    # order history with stopOrderType "StopLoss" and no orderLinkId. Flat clears the stop.
+
+    @property
+    def stops(self) -> dict[tuple[str, int], Decimal]:
+        """(symbol, positionIdx) -> stop-loss price, of positions that have one."""
+        with self._lock:
+            return dict(self._state.stops)
+
+    def hand_order(self, symbol: str, side: str, qty: Decimal | str, *, idx: int = 0) -> None:
+        """An order the user places on Bybit's site ("Buy" / "Sell"), outside the bot."""
+        with self._lock:
+            self._fill_outside(symbol, side, Decimal(str(qty)), idx, reduce_only=False)
+
+    def _trading_stop(self, params: dict[str, Any]) -> dict[str, Any]:
+        market = self._market(params.get("symbol", ""))
+        idx = int(params.get("positionIdx", 0))
+        pos = self._state.ledger.position(market.symbol, idx)
+        if pos.size <= 0 or pos.side is None:
+            raise BybitError(10001, "can not set tp/sl/ts for zero position")
+        raw = params.get("stopLoss")
+        if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
+            raise BybitError(10001, "params error: stopLoss invalid")
+        stop = Decimal(raw)
+        if stop == 0:
+            self._state.stops.pop((market.symbol, idx), None)
+            return {}
+        if stop % market.tick_size != 0:
+            raise BybitError(10001, "params error: stopLoss must be a multiple of tickSize")
+        price = self._state.prices[market.symbol]
+        long = pos.side.value == "long"
+        if (long and stop >= price) or (not long and stop <= price):
+            side = "Buy" if long else "Sell"
+            word = "lower" if long else "higher"
+            raise BybitError(
+                10001, f"StopLoss:{raw} set for {side} position should {word} than base_price"
+            )
+        if self._state.stops.get((market.symbol, idx)) == stop:
+            raise BybitError(34040, "not modified")
+        self._state.stops[(market.symbol, idx)] = stop
+        return {}
+
+    def _trigger_stops(self, symbol: str) -> None:
+        price = self._state.prices[symbol]
+        for (stop_symbol, idx), stop in list(self._state.stops.items()):
+            if stop_symbol != symbol:
+                continue
+            pos = self._state.ledger.position(symbol, idx)
+            if pos.size <= 0 or pos.side is None:
+                del self._state.stops[(symbol, idx)]
+                continue
+            long = pos.side.value == "long"
+            if (long and price <= stop) or (not long and price >= stop):
+                del self._state.stops[(symbol, idx)]
+                closing = "Sell" if long else "Buy"
+                self._fill_outside(symbol, closing, pos.size, idx, reduce_only=True, by_stop=True)
+
+    def _fill_outside(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        idx: int,
+        *,
+        reduce_only: bool,
+        by_stop: bool = False,
+    ) -> None:
+        market = self._market(symbol)
+        price = self._state.prices[market.symbol]
+        order_side = "buy" if side == "Buy" else "sell"
+        fill = self._state.ledger.fill_market(
+            market, order_side, qty, price, reduce_only=reduce_only, idx=idx
+        )
+        self._state.orders.append(
+            OrderRecord(
+                order_id=str(uuid.uuid4()),
+                order_link_id="",
+                symbol=market.symbol,
+                side=side,
+                qty=qty,
+                filled_qty=fill.qty,
+                reduce_only=reduce_only,
+                position_idx=idx,
+                price=price,
+                fee=fill.fee,
+                created_at=datetime.now(UTC),
+                stop_order_type="StopLoss" if by_stop else "",
+                protection_price=protection_price(price, order_side, market.tick_size),
+            )
+        )
+        self._clear_stop_if_flat(market.symbol, idx)
+
+    def _clear_stop_if_flat(self, symbol: str, idx: int) -> None:
+        """A closed position takes its stop-loss with it (a new one starts without)."""
+        if self._state.ledger.position(symbol, idx).size <= 0:
+            self._state.stops.pop((symbol, idx), None)
+
+    def _show_stops(self, entries: list[dict[str, Any]]) -> None:
+        """position/list shows each position's stop-loss ("0" = none)."""
+        for entry in entries:
+            stop = self._state.stops.get((entry["symbol"], entry["positionIdx"]), Decimal(0))
+            entry["stopLoss"] = fmt(stop)
 
 
 def main(argv: list[str] | None = None) -> None:

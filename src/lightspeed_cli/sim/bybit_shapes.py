@@ -121,6 +121,7 @@ class OrderRecord:
     status: str = "Filled"  # or, out of liquidity: Cancelled / PartiallyFilledCanceled / ...
     pending_lookups: int = 0  # lookups still answered `pending_status` (scripted slow fill)
     pending_status: str = "New"  # or "PartiallyFilled": half the fill shows meanwhile
+    stop_order_type: str = ""  # "StopLoss": Bybit's own close when a position's stop triggered
     listed_at: float = 0.0  # epoch seconds from which the order lists show it
     protection_price: Decimal | None = None  # the IOC limit a market order really is
 
@@ -295,7 +296,7 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "cumExecFee": fmt(o.fee * share),
         "timeInForce": "IOC",
         "orderType": "Market",
-        "stopOrderType": "",
+        "stopOrderType": o.stop_order_type,
         "orderIv": "",
         "triggerPrice": "0",
         "takeProfit": "0",
@@ -310,7 +311,7 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",
-        "tpslMode": "",
+        "tpslMode": "Full" if o.stop_order_type else "",
         "tpLimitPrice": "",
         "slLimitPrice": "",
         "placeType": "",
