@@ -12,7 +12,7 @@ following 200 traders; the figures go to BENCHMARKS.md under "## Engine" (only t
 This process pins itself to core 0 and the fakes to the last core when there are two or more.
 
     python benchmarks/bench_engine.py [--signals 1000] [--seconds 60] [--only overhead|follow]
-                                      [--no-write]
+                                      [--product-only] [--no-write]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def overhead_part(args: argparse.Namespace) -> str:
         " **Own work = (on the wire − t0) − those round trips.**",
         "",
     ]
-    for what_if in WHAT_IFS:
+    for what_if in WHAT_IFS[:1] if args.product_only else WHAT_IFS:
         result = asyncio.run(measure(args.signals, args.warmup, what_if))
         summary = summarize(result)
         rows = summary["rows"]
@@ -223,6 +223,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="fake Binance, seconds")
     parser.add_argument("--only", choices=("overhead", "follow"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--product-only", action="store_true", help="no what-if runs")
     args = parser.parse_args()
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})

@@ -65,6 +65,12 @@ class NoCcxtBroker:
     async def last_price(self, symbol: str) -> Decimal:
         return self._prices[symbol]
 
+    async def last_prices(self) -> dict[str, Decimal]:
+        return dict(self._prices)
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        return 0
+
     async def equity_usdt(self) -> Decimal:
         return Decimal(10_000)
 
@@ -148,6 +154,7 @@ async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[
             binance={"base_url": binance_url, "leaderboard_api": "v2-private"},
             bybit={"base_url": bybit_url or "http://127.0.0.1:9", "account_mode": "one-way"},
             polling={
+                "mode": "fixed",
                 "interval_seconds": args["interval"],
                 "requests_per_second": 2 * args["traders"] / args["interval"],
             },

@@ -271,6 +271,10 @@ async def _drive(
     for n in range(warmup + signals):
         trader = engine.settings.trader(script.advance())
         assert trader is not None
+        if engine.prices.age() >= engine.prices.refresh_seconds:
+            # the product's background refresh (Engine.run), here between signals so that its
+            # request is never mistaken for one of the signal's round trips
+            await engine.prices.refresh()
         del starts[:], execs[:], reads[:], wire.spans[:]
         overheads = len(engine.signal_overhead_ms)
         await engine.poll_trader(trader)

@@ -37,6 +37,7 @@ class DecisionContext(BaseModel):
     bybit_last: Decimal  # Bybit last price of the mapped market (<= 0 = unknown)
     equity_usdt: Decimal
     held_qty: Decimal = Field(ge=0)  # mirrored Bybit qty for this trader's (symbol, side)
+    reduced_qty: Decimal = Field(default=Decimal(0), ge=0)  # sold by this REDUCE's earlier tries
     open_positions: int = Field(ge=0)
     total_notional_usdt: Decimal = Field(ge=0)
     position_notional_usdt: Decimal = Field(ge=0)  # the follower's notional on this symbol
@@ -79,6 +80,7 @@ def decide(
         mapping=ctx.mapping,
         equity_usdt=ctx.equity_usdt,
         held_qty=ctx.held_qty,
+        reduced_qty=ctx.reduced_qty,
         leverage=leverage,
         price=ctx.bybit_last if ctx.bybit_last > 0 else None,
     )

@@ -23,6 +23,7 @@ from lightspeed_cli import blind, massclose
 from lightspeed_cli.alerts import Alerts, Kind
 from lightspeed_cli.control import paused_refusal
 from lightspeed_cli.diff import diff, expand_flip
+from lightspeed_cli.execution import fate
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.journal import (
     Journal,
@@ -47,9 +48,17 @@ from lightspeed_cli.models import (
     SymbolMapping,
 )
 from lightspeed_cli.order_ids import client_order_id
+from lightspeed_cli.prepare import AheadOfTime
+from lightspeed_cli.prices import PriceCache, RoundTrips
 from lightspeed_cli.reconcile import Reconciler
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
+from lightspeed_cli.sources.schedule import (
+    SCHEDULE_META_KEY,
+    PollSchedule,
+    ScheduleState,
+    source_rate,
+)
 from lightspeed_cli.symbols import SymbolMap
 
 if TYPE_CHECKING:
@@ -112,6 +121,7 @@ class EngineView:
     orders_sent: int = 0
     refusals: int = 0
     polls: int = 0
+    schedule: ScheduleState | None = None
 
     def add_event(self, event: EngineEvent, keep: int = 50) -> None:
         self.events.append(event)
@@ -173,9 +183,19 @@ class Engine:
         # (trader, Binance symbol, side) -> (monotonic time a rejected close may go again,
         # rejections in a row)
         self._retry_at: dict[tuple[str, str, Side], tuple[float, int]] = {}
+        self._lost_said: set[str] = set()  # acknowledged orders Bybit lists nowhere, said once
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
+        # per order sent: (snapshot received -> broker.execute in ms, Bybit requests made in
+        # between: price, balance, leverage, margin mode; target 0, prices.py and prepare.py)
+        self.hot_path: deque[tuple[float, int]] = deque(maxlen=10_000)
+        self.prices = PriceCache(
+            lambda: self.broker.last_prices(),
+            refresh_seconds=settings.bybit.price_refresh_seconds,
+            max_age_seconds=settings.bybit.price_max_age_seconds,
+        )
+        self.ahead = AheadOfTime(broker, settings)
         self.reconciler = Reconciler(self)  # journal vs Bybit, on its own task (reconcile.py)
 
     @property
@@ -196,12 +216,17 @@ class Engine:
         renewals: asyncio.Task[None] | None = None
         if self.license is not None:
             renewals = asyncio.create_task(self._license_tasks(stop), name="license")
-        tasks = [
-            asyncio.create_task(self._trader_loop(t, stop), name=f"trader:{t.id}")
-            for t in self._traders
-        ]
+        schedule = PollSchedule(
+            self.settings.polling, self._traders, source_rate(self.source, self.settings.polling)
+        )
+        polls = asyncio.create_task(
+            schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
+        )
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
         reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
+        prices = asyncio.create_task(self.prices.run(stop), name="bybit-prices")
+        self._prepare_known_symbols()
+        published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
         blind_watch = asyncio.create_task(
             blind.watch(
                 self.alerts,
@@ -213,12 +238,15 @@ class Engine:
             name="blind-watch",
         )
         try:
-            await asyncio.gather(*tasks)
+            await polls
         finally:
             stop.set()
-            # a loop that died must not leave the others orphaned mid-order: let them finish
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(checkpoints, reconciling, blind_watch, return_exceptions=True)
+            # a poll that died must not leave the others orphaned mid-order: let them finish
+            await asyncio.gather(polls, return_exceptions=True)
+            await asyncio.gather(
+                checkpoints, published, prices, blind_watch, reconciling, return_exceptions=True
+            )
+            await self.ahead.aclose()
             if renewals is not None:
                 renewals.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -242,81 +270,143 @@ class Engine:
             except Exception as exc:  # a busy database just means next time
                 log.debug("journal checkpoint skipped: %s", exc)
 
-    async def _trader_loop(self, trader: TraderSettings, stop: asyncio.Event) -> None:
-        interval = self.settings.polling.interval_seconds
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                await self.poll_trader(trader)
-                self.alerts.clear(Kind.ERROR, trader.id)
-            except sqlite3.DatabaseError as exc:
-                from lightspeed_cli import journalcheck
+    def _prepare_known_symbols(self) -> None:
+        """Margin mode, and leverage for what the journal's books hold, set in the background."""
+        assert self.symbols is not None, "engine.start() must run first"
+        self.ahead.margin_mode()
+        try:
+            held = {m.symbol for m in self.journal.mirrored_positions()}
+            books = [(t, self.journal.book_snapshot(t.id)) for t in self._traders]
+        except sqlite3.DatabaseError as exc:  # the polls find it and say what to do
+            log.debug("journal unreadable, nothing prepared ahead: %s", exc)
+            return
+        for trader, book in books:
+            if book is not None:
+                self.ahead.positions_seen(self.symbols, trader, book.positions, held)
 
-                damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
-                if damaged is not None:  # trading stops (exit 3), loudly
-                    self.fatal = str(damaged)
-                    self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
-                    stop.set()
-                    return
-            except FatalTradingError as exc:
-                self.fatal = str(exc)
-                stop.set()
-                self._report_error(
-                    f"trading stopped: {exc}",
-                    (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
-                )
-                return
-            except Exception as exc:  # a bug for one trader must not stop the others
-                log.exception("trader %s: unexpected error", trader.id)
-                self._report_error(
-                    f"{trader.id}: unexpected error: {exc!r}",
-                    (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
-                )
-            delay = max(0.0, interval - (time.monotonic() - started))
+    async def _publish_schedule(
+        self, schedule: PollSchedule[TraderSettings], stop: asyncio.Event
+    ) -> None:
+        """The poll interval and each exit's budget, for `status`: when they change, at most
+        every few seconds."""
+        exit_states = getattr(self.source, "exit_states", list)
+        written = None
+        while not stop.is_set():
+            state = schedule.state(exit_states(), self.clock())
+            self.view.schedule = state
+            if state.model_dump(exclude={"at"}) != written:
+                written = state.model_dump(exclude={"at"})
+                try:
+                    self.journal.set_meta(SCHEDULE_META_KEY, state.model_dump_json())
+                except Exception as exc:  # status only; the journal's errors show elsewhere
+                    log.debug("schedule state not journaled: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=POLL_STATE_WRITE_SECONDS)
+
+    async def _poll_guarded(self, trader: TraderSettings, stop: asyncio.Event) -> None:
+        """One scheduled poll; whatever goes wrong is said, and stops only what it must."""
+        try:
+            await self.poll_trader(trader)
+            self.alerts.clear(Kind.ERROR, trader.id)
+        except sqlite3.DatabaseError as exc:
+            from lightspeed_cli import journalcheck
+
+            damaged = await journalcheck.handle_error(self.journal.path, exc, self.alerts)
+            if damaged is not None:  # trading stops (exit 3), loudly
+                self.fatal = str(damaged)
+                self.view.add_event(EngineEvent(self.clock(), "error", damaged.what))
+                stop.set()
+        except FatalTradingError as exc:
+            self.fatal = str(exc)
+            stop.set()
+            self._report_error(
+                f"trading stopped: {exc}",
+                (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+            )
+        except Exception as exc:  # a bug for one trader must not stop the others
+            log.exception("trader %s: unexpected error", trader.id)
+            self._report_error(
+                f"{trader.id}: unexpected error: {exc!r}",
+                (Kind.ERROR, trader.id, "see the log; the trader is polled again"),
+            )
 
     # ---- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> ReconcileReport:
         """Settle what a crash left open, then compare the journal with Bybit (reconcile.py)."""
         report = ReconcileReport()
-        for row in self.journal.unfinished_orders():
-            state = await self._settle_unfinished(row)
+        rows = self.journal.unfinished_orders()
+        if rows:
+            last = max(self._window_closes(r) for r in rows)
+            wait = max(0.0, (last - self.clock()).total_seconds())
+            log.info("%d order(s) of unknown fate: settling (up to %.1f s)", len(rows), wait)
+        states = await fate.settle_within_windows(
+            rows, self._settle_unfinished, self._window_closes, self.clock
+        )
+        for n, state in states.items():
             if state == "filled":
                 report.resolved_filled += 1
             elif state == "not_placed":
                 report.resolved_not_placed += 1
             else:
                 report.still_unknown += 1
+                if not rows[n].reduce_only:  # Bybit may hold it: the caps count it
+                    self._in_flight[rows[n].client_order_id] = self._reserved(
+                        rows[n], rows[n].reference_price, rows[n].created_at
+                    )
         await self.reconciler.at_start(report)
         return report
 
+    def _window_closes(self, row: OrderRow) -> datetime:
+        return fate.window_closes_at(row.created_at, self.settings.bybit.recv_window_ms)
+
     async def _settle_unfinished(self, row: OrderRow) -> str:
-        """Look an order of unknown fate up by its client id and record what Bybit says."""
+        """Look an order of unknown fate up (both order lists) and record what Bybit says.
+
+        "not_placed" only when it is provably dead (execution/fate.py): until its request
+        window has closed, or ever once Bybit acknowledged it, "unknown" keeps the change
+        waiting under the same id."""
         try:
             fill = await self.broker.lookup(row.client_order_id, row.symbol)
         except Exception as exc:
             log.warning("lookup of %s failed: %s", row.client_order_id, exc)
             return "unknown"
-        signal = self.journal.signal_for_order(row.client_order_id)
-        if fill is not None and fill.quantity > 0:
-            self._record_fill(row, fill, signal)
+        acknowledged = row.outcome == fate.ACKNOWLEDGED
+        closed = self.clock() >= self._window_closes(row)
+        verdict = fate.fate_of(fill, acknowledged=acknowledged, window_closed=closed)
+        order_key = f"{row.trader} {row.symbol} {row.side.value}"
+        if verdict is fate.Fate.FILLED:
+            assert fill is not None
+            self._record_fill(row, fill, self.journal.signal_for_order(row.client_order_id))
+            self.alerts.clear(Kind.ORDER, order_key, f"order {row.client_order_id}: filled")
             return "filled"
-        dead = fill is not None and fill.status in ("canceled", "rejected")
-        if fill is None or dead:
+        if verdict is fate.Fate.DEAD:
             # nothing was executed and nothing will be: the change may go again, under a new id
-            self.journal.mark_order_failed(
-                row.client_order_id,
+            self._mark_not_placed(
+                row,
                 "not_placed" if fill is None else fill.status,
-                "Bybit has no such order: it was never placed"
+                "Bybit has no such order in either list after its request window: never placed"
                 if fill is None
                 else f"Bybit {fill.status} the order without filling any of it",
-                signal_decision=SignalDecision.FAILED,
             )
-            self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
             return "not_placed"
+        if verdict is fate.Fate.LOST and row.client_order_id not in self._lost_said:
+            self._lost_said.add(row.client_order_id)
+            self._event(
+                "error",
+                f"{row.trader} {row.kind} {row.symbol} {row.side.value} {row.quantity}: Bybit"
+                f" acknowledged order {row.client_order_id} but lists it in neither order list"
+                " after its request window: fate unknown; this change waits until Bybit shows"
+                " it",
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
+            )
         return "unknown"
+
+    def _mark_not_placed(self, row: OrderRow, outcome: str, reason: str) -> None:
+        self.journal.mark_order_failed(
+            row.client_order_id, outcome, reason, signal_decision=SignalDecision.FAILED
+        )
+        self.journal.bump_attempt(row.trader, row.binance_symbol, row.side)
 
     # ---- one poll --------------------------------------------------------------------------
 
@@ -343,6 +433,7 @@ class Engine:
                 )
             return
         await self.handle_snapshot(trader, result.snapshot)
+        self._prepare_for(trader, result.snapshot)
 
     def _journal_poll(self, trader: str, result: FetchResult, *, changed: bool) -> None:
         """A status change is written at once; an unchanged one every few seconds, so 200
@@ -391,6 +482,12 @@ class Engine:
             for leg in expand_flip(signal):
                 await self._handle_signal(trader, leg, received)
 
+    def _prepare_for(self, trader: TraderSettings, snapshot: Snapshot) -> None:
+        """After the signals (never before an order): leverage for what the trader holds."""
+        if self.symbols is not None and snapshot.positions:
+            held = {m.symbol for m in self.journal.mirrored_positions()}
+            self.ahead.positions_seen(self.symbols, trader, snapshot.positions, held)
+
     async def _confirm_mass_close(
         self, trader: TraderSettings, previous: Snapshot, first: Snapshot
     ) -> Snapshot | None:
@@ -433,6 +530,7 @@ class Engine:
         self, trader: TraderSettings, signal: Signal, received: float
     ) -> None:
         assert self.symbols is not None, "engine.start() must run first"
+        trips = RoundTrips()
         retry = self._retry_at.get((trader.id, signal.symbol, signal.side))
         if retry is not None and time.monotonic() < retry[0]:
             return  # a rejected close, pausing before it goes again (said when it was rejected)
@@ -448,6 +546,9 @@ class Engine:
                     self._in_flight.pop(existing.client_order_id, None)  # the journal knows
                 if state != "not_placed":
                     return  # filled (the book moved on) or still unknown (same id next poll)
+                if not signal.kind.is_risk_reducing:  # settled late: an open is not chased
+                    self.journal.advance_book(signal)
+                    return
             elif existing.status is OrderStatus.FILLED:
                 self.journal.advance_book(signal)
                 return
@@ -480,7 +581,7 @@ class Engine:
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
         else:
-            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid)
+            decision, bybit_last = await self._decide(trader, signal, mapping, held, cid, trips)
             if decision.intent is not None and signal.kind is SignalKind.CLOSE:
                 decision = self._with_close_reference(decision, mapping, bybit_last)
         if decision.refusal is not None:
@@ -498,7 +599,8 @@ class Engine:
         self.journal.record_intent(intent, signal, leader_change_at=signal.source_time)
         row = self.journal.order(intent.client_order_id)
         assert row is not None
-        self.signal_overhead_ms.append((time.perf_counter() - received) * 1000)
+        overhead_ms = (time.perf_counter() - received) * 1000
+        self.signal_overhead_ms.append(overhead_ms)
         if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
             self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
         self.reconciler.order_started()
@@ -508,6 +610,7 @@ class Engine:
             result = await self.broker.execute(
                 intent.model_copy(update={"journaled_at": row.created_at})
             )
+            self.hot_path.append((overhead_ms, trips.count + result.setup_requests))
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
         finally:
@@ -527,15 +630,18 @@ class Engine:
         self._retry_at[key] = (time.monotonic() + pause, rejections)
         return pause
 
-    def _reserved(self, intent: OrderIntent, price: Decimal) -> MirroredPosition:
-        """An open in flight, as the caps see it: its quantity at the price it was sized at."""
-        now = self.clock()
+    def _reserved(
+        self, order: OrderIntent | OrderRow, price: Decimal, at: datetime | None = None
+    ) -> MirroredPosition:
+        """An open in flight (or of unknown fate), as the caps see it: its quantity at the
+        price it was sized at."""
+        now = at or self.clock()
         return MirroredPosition(
-            trader=intent.trader,
-            symbol=intent.symbol,
-            side=intent.side,
-            binance_symbol=intent.binance_symbol,
-            quantity=intent.quantity,
+            trader=order.trader,
+            symbol=order.symbol,
+            side=order.side,
+            binance_symbol=order.binance_symbol,
+            quantity=order.quantity,
             entry_price=price,
             opened_at=now,
             updated_at=now,
@@ -575,17 +681,35 @@ class Engine:
         intent = decision.intent.model_copy(update={"reference_price": reference})
         return decision.model_copy(update={"intent": intent})
 
-    def _client_order_id(self, trader: str, signal: Signal) -> str:
-        """The id for this change's current attempt, from the journal's book of the key."""
+    def _client_order_id(self, trader: str, signal: Signal, attempt: int | None = None) -> str:
+        """The id for this change's current attempt (or an earlier `attempt`), from the
+        journal's book of the key."""
         entry = self.journal.book_entry(trader, signal.symbol, signal.side)
+        current = entry.attempt if entry else 0
         return client_order_id(
             instance=self._instance,
             trader=trader,
             symbol=signal.symbol,
             side=signal.side,
             version=entry.version if entry else 0,
-            attempt=entry.attempt if entry else 0,
+            attempt=current if attempt is None else attempt,
         )
+
+    def _reduced_so_far(self, trader: str, signal: Signal) -> Decimal:
+        """What earlier tries of this same change sold, when it is a reduce that Bybit filled
+        in part (an IOC market order out of liquidity): the rest goes out against the same
+        target. Journal reads only, and only for a retried reduce."""
+        if signal.kind is not SignalKind.REDUCE:
+            return Decimal(0)
+        entry = self.journal.book_entry(trader, signal.symbol, signal.side)
+        if entry is None or entry.attempt == 0:
+            return Decimal(0)
+        sold = Decimal(0)
+        for attempt in range(entry.attempt):
+            row = self.journal.order(self._client_order_id(trader, signal, attempt))
+            if row is not None and row.kind == "reduce" and row.status is OrderStatus.FILLED:
+                sold += row.fill_qty or Decimal(0)
+        return sold
 
     def _one_way_conflict(
         self, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
@@ -614,6 +738,7 @@ class Engine:
         mapping: SymbolMapping | Refusal,
         held: MirroredPosition | None,
         cid: str,
+        trips: RoundTrips,
     ) -> tuple[Decision, Decimal]:
         """The pure decision, fed with what it needs from Bybit and the journal.
 
@@ -626,10 +751,10 @@ class Engine:
         sizing = trader.effective_sizing(self.settings.sizing)
         if sizing.mode is SizingMode.EQUITY_PCT:  # the only mode that reads the balance
             bybit_last, equity = await asyncio.gather(
-                self._bybit_price(signal, mapped), self._equity_usdt()
+                self._bybit_price(signal, mapped, trips), self._equity_usdt(trips)
             )
         else:
-            bybit_last, equity = await self._bybit_price(signal, mapped), Decimal(0)
+            bybit_last, equity = await self._bybit_price(signal, mapped, trips), Decimal(0)
         mirrored = [*self.journal.mirrored_positions(), *self._in_flight.values()]
         position_notional = sum(
             (
@@ -645,6 +770,7 @@ class Engine:
             bybit_last=bybit_last,
             equity_usdt=equity,
             held_qty=held.quantity if held is not None else Decimal(0),
+            reduced_qty=self._reduced_so_far(trader.id, signal),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
             total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
             position_notional_usdt=position_notional,
@@ -671,11 +797,18 @@ class Engine:
             self.alerts.clear(Kind.LICENSE, "license", "license valid again")
             self._event(level, message)
 
-    async def _bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
-        """Bybit's last price; for a reduce or close that must go out anyway, the leader's
+    async def _bybit_price(
+        self, signal: Signal, mapped: SymbolMapping | None, trips: RoundTrips
+    ) -> Decimal:
+        """Bybit's last price: from the background cache while it is fresh, else read now
+        (never a stale price). For a reduce or close that must go out anyway, the leader's
         mark stands in when Bybit cannot be read (opens refuse on a 0 price)."""
         if mapped is None:
             return Decimal(0)
+        cached = self.prices.fresh(mapped.market.symbol)
+        if cached is not None:
+            return cached
+        trips.count += 1
         try:
             return await self.broker.last_price(mapped.market.symbol)
         except Exception as exc:
@@ -685,10 +818,11 @@ class Engine:
                 return leader.mark_price * mapped.price_scale
             return Decimal(0)
 
-    async def _equity_usdt(self) -> Decimal:
+    async def _equity_usdt(self, trips: RoundTrips) -> Decimal:
         now = time.monotonic()
         if self._equity is not None and now - self._equity[1] < EQUITY_CACHE_SECONDS:
             return self._equity[0]
+        trips.count += 1
         try:
             value = await self.broker.equity_usdt()
         except Exception as exc:
@@ -707,8 +841,12 @@ class Engine:
             self.alerts.clear(Kind.ORDER, order_key, f"{label}: done")
         if outcome is ExecutionOutcome.FILLED and result.fill is not None:
             self._record_fill(row, result.fill, signal, result)
-            price = result.fill.price
-            self._event("info", f"EXECUTED {label} @ {price}", notify=True)
+            price, filled = result.fill.price, result.fill.quantity
+            part = ""
+            if filled < row.quantity:  # an IOC market order out of liquidity
+                rest = "goes next" if signal.kind.is_risk_reducing else "is not chased"
+                part = f" (filled {filled} of {row.quantity}: the rest {rest})"
+            self._event("info", f"EXECUTED {label} @ {price}{part}", notify=True)
             return
         if outcome is ExecutionOutcome.ALREADY_FLAT:
             self.journal.mark_order_failed(
@@ -749,12 +887,24 @@ class Engine:
             )
             return
         # rate limited, unavailable, unknown: Bybit may or may not have the order
-        self.journal.mark_order_unknown(row.client_order_id, outcome.value, result.error)
-        state = await self._settle_unfinished(row)
+        if result.not_placed:  # refused outright each time: nothing can execute
+            self._mark_not_placed(row, outcome.value, result.error)
+            state = "not_placed"
+        else:
+            acked = fate.ACKNOWLEDGED if result.acknowledged else outcome.value
+            self.journal.mark_order_unknown(row.client_order_id, acked, result.error)
+            state = await self._settle_unfinished(row.model_copy(update={"outcome": acked}))
         if state == "not_placed" and not signal.kind.is_risk_reducing:
             # don't chase an open later at a worse price; a close is retried next poll
             self.journal.advance_book(signal)
-        if state != "filled":
+        if state == "unknown":
+            self._event(
+                "error",
+                f"UNKNOWN {label}: {outcome.value}: {result.error}: Bybit may hold it; the"
+                " change waits (no resend) until Bybit shows it or its request window closes",
+                alert=(Kind.ORDER, order_key, _UNKNOWN_ACTION),
+            )
+        elif state != "filled":
             self._event(
                 "error",
                 f"FAILED {label}: {outcome.value}: {result.error}"
@@ -837,6 +987,12 @@ class Engine:
         elif notify and self.notifier is not None:
             self.notifier.notify(message)
         self.journal.record_event(level, message, at)
+
+
+_UNKNOWN_ACTION = (
+    "nothing to do while it waits; if it lasts, look the order up in Bybit's order history"
+    " and close by hand what the leader no longer holds"
+)
 
 
 def _order_action(signal: Signal, outcome: ExecutionOutcome) -> str:

@@ -563,6 +563,8 @@ class Journal:
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str | None) -> None:
+        """A small named value the running bot shares with the CLI (poll budget, opens
+        blocked); None removes it."""
         if value is None:
             self._db.execute("DELETE FROM meta WHERE key=?", (key,))
         else:
@@ -691,9 +693,11 @@ class Journal:
                 )
                 realized = -fill.fee
             self._add_pnl(db, now, realized)
-            if signal is not None and row.kind == "close" and remaining > 0:
+            short = row.kind == "reduce" and qty < row.quantity  # an IOC reduce cut short
+            if signal is not None and ((row.kind == "close" and remaining > 0) or short):
                 # a close is done only when nothing is left (chunked above Bybit's market-order
-                # maximum, or partly filled): the same change goes again, under a new id
+                # maximum, or partly filled), a reduce when all of it filled: the same change
+                # goes again, under a new id
                 self._bump(db, row.trader, row.binance_symbol, row.side)
             elif signal is not None:
                 self._advance(db, signal)

@@ -13,7 +13,7 @@ import logging
 import signal
 import sqlite3
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 
 if TYPE_CHECKING:
+    from lightspeed_cli.engine import Engine
     from lightspeed_cli.execution.base import Broker
     from lightspeed_cli.sources.binance import BinanceSource
 
@@ -53,6 +54,7 @@ class RunOptions:
     duration_seconds: float | None = None  # stop by itself after this long (simulate, tests)
     bybit_keys: tuple[str, str] | None = None  # explicit (key, secret): simulate's fake account
     use_binance_session: bool = True  # False: never read the Binance session (simulate)
+    on_engine: Callable[[Engine], None] | None = None  # sees the engine built (simulate's figures)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -202,10 +204,15 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         notifier=notifier,
         alerts=alerts,
     )
+    if options.on_engine is not None:
+        options.on_engine(engine)
     live = options.live_view if options.live_view is not None else sys.stdout.isatty()
     engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
+            from lightspeed_cli.stops import settle_at_start
+
+            await settle_at_start(engine)  # stops that fired while the bot was away
             report = await engine.start()
         except sqlite3.DatabaseError as exc:
             damaged = await journalcheck.diagnose(journal.path, exc)

@@ -93,6 +93,11 @@ class LeveragePolicy(StrEnum):
     REFUSE = "refuse"
 
 
+class PollingMode(StrEnum):
+    BUDGET = "budget"  # every trader as often as the request budget allows (min_interval floor)
+    FIXED = "fixed"  # every trader every interval_seconds
+
+
 class LeaderboardApi(StrEnum):
     V2_PRIVATE = "v2-private"
     V1_PUBLIC = "v1-public"
@@ -115,6 +120,14 @@ class BybitSettings(_Section):
     account_mode: AccountMode = AccountMode.ONE_WAY
     margin_mode: MarginMode = MarginMode.CROSS
     base_url: str = ""  # override of the REST endpoint (tests and simulate point it at the fake)
+    # the price cache the divergence check reads: all linear tickers in one request every
+    # refresh period (0 = no cache: a direct read before every open); a price older than
+    # max_age is never used for the check, it is read again directly
+    price_refresh_seconds: float = Field(default=1.0, ge=0, le=60)
+    price_max_age_seconds: float = Field(default=2.0, gt=0, le=60)
+    # how long Bybit may execute a signed request after its timestamp; the bot waits this long
+    # (plus a margin) before it takes an order Bybit does not list as never placed
+    recv_window_ms: int = Field(default=5000, ge=1000, le=60_000)
     # how often the mirrored book is compared with Bybit's positions (reconcile.py), off the
     # order path; also right after any order whose outcome is unknown
     reconcile_interval_seconds: float = Field(default=60, ge=1, le=3600)
@@ -204,10 +217,12 @@ class SafetySettings(_Section):
 
 
 class PollingSettings(_Section):
-    interval_seconds: float = Field(default=2.0, ge=0.1, le=3600)
+    mode: PollingMode = PollingMode.BUDGET
+    interval_seconds: float = Field(default=2.0, ge=0.1, le=3600)  # fixed mode only
+    min_interval_seconds: float = Field(default=0.1, ge=0.02, le=3600)  # budget mode's floor
     concurrency: int = Field(default=64, ge=1, le=1024)
     proxies: list[str] = Field(default_factory=list)
-    requests_per_second: float = Field(default=20, gt=0, le=10_000)
+    requests_per_second: float = Field(default=20, gt=0, le=10_000)  # per exit (proxy/direct)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=10)  # extra attempts on timeouts, 5xx, 429, 418
 

@@ -9,8 +9,11 @@ Modes (per trader via `TraderSettings.effective_sizing`):
 For `fixed_margin` and `equity_pct` an INCREASE grows the held quantity by the fraction the
 trader grew theirs. In every mode an INCREASE of a position we do not hold (it predates our
 start, or its OPEN was refused) is refused: we do not chase positions we did not open.
-REDUCE sells `held x reduce_fraction`, less if it would leave a remainder below the
-market's min qty (that could never be closed); CLOSE sells exactly what we hold, never more.
+REDUCE sizes from the target: it keeps `held x new / old` rounded down to the step and sells
+the rest (never a 28-digit fraction of the delta: 3 -> 2 with 0.3 held keeps 0.2), less if it
+would leave a remainder below the market's min qty (that could never be closed). A reduce that
+filled in part goes again for the rest: `reduced_qty` (what earlier tries of the same change
+sold) puts the target back where it was. CLOSE sells exactly what we hold, never more.
 
 Quantities are rounded DOWN to the market's step with Decimal arithmetic. Opening orders are
 clamped to `max_order_notional_usdt` and the market's max qty, then refused below the market's
@@ -79,12 +82,14 @@ def size_order(
     held_qty: Decimal,
     leverage: int,
     price: Decimal | None = None,
+    reduced_qty: Decimal = Decimal(0),
 ) -> SizedQty | Refusal:
     """Quantity of the order that mirrors `signal`, or the Refusal saying why there is none.
 
     `held_qty` is the mirrored Bybit quantity for this trader's (symbol, side); `leverage` is
     the one the order will use (already clamped by safety); `price` is the Bybit price to size
-    with (default: the trader's mark x price_scale). FLIP must be expanded first.
+    with (default: the trader's mark x price_scale); `reduced_qty` is what earlier tries of
+    this same REDUCE already sold (it filled in part). FLIP must be expanded first.
     """
     kind = signal.kind
     if kind is SignalKind.FLIP:
@@ -93,7 +98,7 @@ def size_order(
     if kind is SignalKind.CLOSE:
         return _size_close(held_qty, px)
     if kind is SignalKind.REDUCE:
-        return _size_reduce(signal, mapping, held_qty, px)
+        return _size_reduce(signal, mapping, held_qty, px, reduced_qty)
     return _size_opening(signal, sizing, mapping, equity_usdt, held_qty, leverage, px)
 
 
@@ -109,7 +114,7 @@ def _size_close(held_qty: Decimal, price: Decimal) -> SizedQty | Refusal:
 
 
 def _size_reduce(
-    signal: Signal, mapping: SymbolMapping, held_qty: Decimal, price: Decimal
+    signal: Signal, mapping: SymbolMapping, held_qty: Decimal, price: Decimal, reduced: Decimal
 ) -> SizedQty | Refusal:
     if held_qty <= 0:
         return Refusal(
@@ -118,14 +123,16 @@ def _size_reduce(
             value=held_qty,
             limit=Decimal(0),
         )
-    fraction = signal.reduce_fraction
-    if fraction is None:
-        fraction = (signal.previous_size - signal.new_size) / signal.previous_size
     market = mapping.market
-    quantity = min(floor_to_step(held_qty * fraction, market.qty_step), held_qty)
+    keep = Decimal(0)
+    if signal.previous_size > 0:  # the size we held when the trader's position was `old`
+        keep = floor_to_step((held_qty + reduced) * signal.new_size / signal.previous_size,
+                             market.qty_step)  # fmt: skip
+    quantity = floor_to_step(held_qty - keep, market.qty_step)
     # the trader still holds a position: keep one the final close can send
     quantity = leaving_closable(quantity, held_qty, market)
-    refusal = _below_min_qty(quantity, market.min_qty, what=f"reduce of {fraction} of {held_qty}")
+    what = f"reduce of {held_qty} to {keep} ({signal.previous_size} -> {signal.new_size})"
+    refusal = _below_min_qty(quantity, market.min_qty, what=what)
     if refusal:
         return refusal
     return SizedQty(quantity=quantity, notional_usdt=quantity * price)

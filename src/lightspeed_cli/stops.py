@@ -95,8 +95,7 @@ class ProtectiveStops:
         assert isinstance(broker, StopBroker)
         self.settings = settings
         self.broker = broker
-        self._markets = broker.markets
-        self._positions = broker.positions
+        self._bybit = broker  # markets and positions (filled by its start())
         self.journal = journal
         self._events = events
         self._clock = clock
@@ -142,7 +141,7 @@ class ProtectiveStops:
         """Look for triggered stops, then set the stops of changed positions."""
         if not self.stops and not self._dirty:
             return
-        bybit = {(p.symbol, p.side): p for p in await self._positions() if p.size > 0}
+        bybit = {(p.symbol, p.side): p for p in await self._bybit.positions() if p.size > 0}
         for key in [k for k in self.stops if k not in bybit]:
             await self._gone(key)
         for key in list(self._dirty):
@@ -167,7 +166,7 @@ class ProtectiveStops:
         if on_bybit is None or not holders or pct <= 0:
             return
         entry: Decimal = on_bybit.entry_price  # type: ignore[attr-defined]
-        market = self._markets.get(symbol)
+        market = self._bybit.markets.get(symbol)
         if market is None or entry <= 0:
             return
         price = stop_price(side, entry, pct, market.tick_size)
@@ -184,23 +183,39 @@ class ProtectiveStops:
 
     async def _gone(self, key: Key) -> None:
         """A position we put a stop on is no longer on Bybit: did the stop close it?"""
-        symbol, side = key
         placed = self.stops.pop(key)
+        fill = await self._stop_fill(key, placed.set_at)
+        if fill is not None:  # else: closed by the bot or by hand (engine, reconciliation)
+            self._record(key, fill)
+
+    async def _stop_fill(self, key: Key, since: datetime) -> Fill | None:
+        """Bybit's own close of this position by its stop-loss, made after `since`."""
+        symbol, side = key
         fills = await self.broker.stop_loss_fills(symbol)
-        closing = side.close_order_side
-        fill = next(
+        return next(
             (
                 f
                 for f in fills
-                if f.order_side == closing
+                if f.order_side == side.close_order_side
                 and f.quantity > 0
-                and (f.acked_at or f.sent_at or placed.set_at) >= placed.set_at
+                and (f.acked_at or f.sent_at or since) >= since
             ),
             None,
         )
-        if fill is None:
-            return  # closed by the bot or by hand: the engine and reconciliation see to that
-        self._record(key, fill)
+
+    async def settle_away(self) -> None:
+        """At start, before reconciliation: positions the journal holds that Bybit closed by
+        their stop while the bot was away are journaled and reported as such (with their
+        realised PnL), not just dropped."""
+        held = self.journal.mirrored_positions()
+        if not held:
+            return
+        bybit = {(p.symbol, p.side) for p in await self._bybit.positions() if p.size > 0}
+        for key in {(m.symbol, m.side) for m in held} - bybit:
+            since = min(m.updated_at for m in held if (m.symbol, m.side) == key)
+            fill = await self._stop_fill(key, since)
+            if fill is not None:
+                self._record(key, fill)
 
     def _record(self, key: Key, fill: Fill) -> None:
         """Journal Bybit's stop fill as each holder's close (realised PnL included)."""
@@ -227,3 +242,15 @@ class ProtectiveStops:
             f" at {fill.price} outside the bot (for {', '.join(names) or 'nobody'});"
             " the trader's later close of it will not be mirrored",
         )
+
+
+async def settle_at_start(engine: object) -> None:
+    """`lightspeed run`, before `engine.start()`: see `ProtectiveStops.settle_away`."""
+    stops = ProtectiveStops.for_engine(engine)
+    if stops is None:
+        return
+    await stops.broker.start()  # type: ignore[attr-defined]  # (engine.start() needs it too)
+    try:
+        await stops.settle_away()
+    except Exception as exc:  # never a reason not to start: reconciliation drops them anyway
+        log.warning("could not look for protective stops that fired while away: %s", exc)

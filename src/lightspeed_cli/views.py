@@ -83,6 +83,38 @@ def traders_table(
     return table
 
 
+def schedule_view(journal: Journal) -> Group | None:
+    """How often traders are read and each exit's request budget (cut after a 429 / 418), as
+    the running bot last reported it; None before any run."""
+    from rich.text import Text
+
+    from lightspeed_cli.sources.schedule import SCHEDULE_META_KEY, ScheduleState
+
+    raw = journal.meta(SCHEDULE_META_KEY)
+    if raw is None:
+        return None
+    try:
+        state = ScheduleState.model_validate_json(raw)
+    except ValueError:
+        return None
+    line = Text(
+        f"Polling: {state.mode.value} mode, each of {state.traders} trader(s) every"
+        f" {state.interval_seconds:g} s"
+    )
+    table = Table(title="Request budget per exit")
+    for col in ("exit", "budget", "cuts", "state"):
+        table.add_column(col)
+    for e in state.exits:
+        if e.blocked_for_seconds > 0:
+            what = f"[red]blocked {e.blocked_for_seconds:.0f} s more[/]: {e.reason}"
+        elif e.budget < e.ceiling:
+            what = f"[yellow]cut, recovering[/]: {e.reason}"
+        else:
+            what = "[green]ok[/]"
+        table.add_row(e.name, f"{e.budget:g}/{e.ceiling:g} req/s", str(e.cuts), what)
+    return Group(line, table)
+
+
 def positions_table(journal: Journal) -> Table:
     table = Table(title="Open mirrored positions")
     for col in ("trader", "symbol", "side", "quantity", "entry", "since"):
@@ -162,9 +194,11 @@ def status_group(
     blind_after: float = 60,
 ) -> Group:
     now = now or datetime.now(UTC)
+    schedule = schedule_view(journal)
     return Group(
         summary_table(journal, now, daily_loss_limit, license_line),
         traders_table(journal, labels, now, blind_after),
+        *([schedule] if schedule is not None else []),
         positions_table(journal),
         events_table(journal.recent_events(8)),
     )

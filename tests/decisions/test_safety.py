@@ -9,6 +9,7 @@ import pytest
 from decision_builders import T0, mapping, safety_ctx
 
 from lightspeed_cli.models import Refusal, SignalKind
+from lightspeed_cli.prices import fresh_price
 from lightspeed_cli.safety import (
     CHECKS,
     PRIORITY,
@@ -100,6 +101,17 @@ def test_divergence_compares_in_bybit_price_units():
     refused = evaluate(K.OPEN, ctx.model_copy(update={"bybit_last": D("0.0101")}), SafetySettings())
     assert [r.check for r in refused.refusals] == ["price_divergence_bps"]
     assert refused.refusals[0].value == D(100)
+
+
+def test_divergence_is_never_checked_against_a_stale_cached_bybit_price():
+    """The engine checks against prices.py's cache only while it is fresh; at the bound it is
+    still used, a hair past it there is no cached price and the engine reads Bybit directly
+    (tests/engine/test_engine_prices.py shows the refusal that direct read then gives)."""
+    cached = {"BTCUSDT": D(10_050)}  # passes against a 10,000 mark: exactly 50 bps
+    at_bound = fresh_price(cached, as_of=0.0, symbol="BTCUSDT", now=3.0, max_age=3.0)
+    assert at_bound == D(10_050)
+    assert check_price_divergence(D(10_000), at_bound, D(50)) is None
+    assert fresh_price(cached, as_of=0.0, symbol="BTCUSDT", now=3.0001, max_age=3.0) is None
 
 
 # --- leverage -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def size(
     held: str = "0",
     leverage: int = 10,
     price: str | None = None,
+    reduced: D = D(0),
 ):
     return size_order(
         sig,
@@ -43,6 +44,7 @@ def size(
         held_qty=D(held),
         leverage=leverage,
         price=D(price) if price is not None else None,
+        reduced_qty=reduced,
     )
 
 
@@ -222,14 +224,24 @@ def test_reduce_scales_held_by_the_traders_fraction():
     assert r.quantity == D("0.1") and r.clamped_by is None
 
 
-def test_reduce_rounds_down():
-    # held 0.1 x 1/3 = 0.0333.. -> 0.033
-    assert sized(size(signal(K.REDUCE, "3", "2"), held="0.1")).quantity == D("0.033")
+def test_reduce_keeps_the_target_rounded_down():
+    """Issue 11: sized from the delta (a 28-digit 1/3) it sold 0.099 and left 0.201. The
+    reduce keeps held x new / old rounded down to the step and sells the rest."""
+    assert sized(size(signal(K.REDUCE, "3", "2"), held="0.3")).quantity == D("0.1")
+    # held 0.1 x 2/3 = 0.0666.. -> keep 0.066, sell 0.034 (it used to sell 0.033 of the delta)
+    assert sized(size(signal(K.REDUCE, "3", "2"), held="0.1")).quantity == D("0.034")
 
 
-def test_reduce_that_rounds_to_zero_is_refused():
-    r = refused(size(signal(K.REDUCE, "100", "99"), held="0.05"), "min_qty")
-    assert r.value == D(0)
+def test_reduce_of_what_an_earlier_partial_fill_left_keeps_the_same_target():
+    # 0.3 held at 3, 3 -> 2: keep 0.2; the first try sold 0.04 of the 0.1 (IOC cut short)
+    r = sized(size(signal(K.REDUCE, "3", "2"), held="0.26", reduced=D("0.04")))
+    assert r.quantity == D("0.06")
+
+
+def test_reduce_below_min_qty_is_refused():
+    m = mapping(qty_step="0.001", min_qty="0.01")
+    r = refused(size(signal(K.REDUCE, "100", "99"), m=m, held="0.05"), "min_qty")
+    assert r.value == D("0.001")
 
 
 def test_reduce_is_not_clamped_by_the_order_notional_cap_nor_min_notional():

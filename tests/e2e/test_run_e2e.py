@@ -54,6 +54,20 @@ def test_scripted_session_mirrors_exactly_and_stops_on_sigterm(e2e) -> None:
 
     # a refused open: Bybit's SOL price is 100 bps away from Binance's mark
     bybit.set_price("SOLUSDT", "151.5")
+    # the bot checks against its price cache (prices.py): two refreshes after the move, the
+    # first one's answer (which has it) has landed
+    seen = len(bybit.requests)
+    wait_for(
+        "the price cache refreshed twice",
+        lambda: (
+            sum(
+                1
+                for r in bybit.requests[seen:]
+                if r.path == "/v5/market/tickers" and "symbol" not in r.params
+            )
+            >= 2
+        ),
+    )
     binance.set_positions(TRADER_A, [S("BTCUSDT", "1", "60000"), L("SOLUSDT", "100", "150")])
     wait_for(
         "refusal journaled",

@@ -185,3 +185,30 @@ def test_paused_refusal_is_for_opens_and_increases_only() -> None:
     for kind in (SignalKind.REDUCE, SignalKind.CLOSE):
         assert paused_refusal(Paused(), signal(kind)) is None  # type: ignore[arg-type]
     assert paused_refusal(None, signal(SignalKind.OPEN)) is None
+
+
+async def test_close_all_says_what_failed_and_keeps_it(make_rig) -> None:
+    from lightspeed_cli.sim.bybit import Fault
+
+    rig = await make_rig()
+    control = attach_control(rig)
+    await rig.poll_flat(TRADER_A)
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000"), S("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    # Bybit's positions cannot be read: nothing is sent (a lookup that fails proves nothing)
+    rig.bybit.inject("/v5/position/list", Fault.error(10001, "params error"))
+    answer = await control.execute(Command.CLOSE_ALL, "test")
+    assert answer.status is RequestStatus.FAILED
+    assert "cannot read Bybit's positions" in (answer.result or "")
+    assert not [o for o in rig.bybit.orders if o.reduce_only]
+    assert len(rig.engine.journal.mirrored_positions()) == 2 and control.paused
+    # one close refused by Bybit: the other still goes, the refused one stays held and is named
+    rig.bybit.inject("/v5/order/create", Fault.error(10001, "params error"))
+    answer = await control.execute(Command.CLOSE_ALL, "test")
+    assert answer.status is RequestStatus.FAILED
+    assert "FAILED BTCUSDT long" in (answer.result or "")
+    assert rig.bybit_size("ETHUSDT", "short") == 0 and rig.bybit_size("BTCUSDT") == Decimal("0.1")
+    (left,) = rig.engine.journal.mirrored_positions()
+    assert left.symbol == "BTCUSDT"
+    answer = await control.execute(Command.CLOSE_ALL, "test")  # again: now it goes
+    assert answer.status is RequestStatus.DONE and rig.bybit_size("BTCUSDT") == 0

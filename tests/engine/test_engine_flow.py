@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -322,9 +323,14 @@ async def test_a_close_bybit_could_not_take_is_retried_next_poll(make_rig) -> No
     rig.binance.clear_positions(TRADER_A)
     await rig.poll()  # Bybit under maintenance: the close fails, the change stays open
     assert rig.bybit_size("ETHUSDT", "long") == Decimal(1)
-    assert rig.engine.journal.history()[-1]["decision"] == "failed"
+    # a 5xx page proves nothing (issue 11): the close waits, no resend, until its request
+    # window has closed; it used to go again at once under a new id
+    assert rig.engine.journal.history()[-1]["decision"] == "pending"
     rig.bybit.clear_faults()
-    await rig.poll()  # next poll: the same close, under a new id
+    await rig.poll()
+    assert [o for o in rig.bybit.orders if o.reduce_only] == []
+    rig.engine.clock = lambda: datetime.now(UTC) + timedelta(seconds=15)  # window closed
+    await rig.poll()  # provably never placed: the same close, under a new id
     assert rig.bybit_size("ETHUSDT", "long") == 0
     closes = [o for o in rig.bybit.orders if o.reduce_only]
     assert len(closes) == 1

@@ -6,13 +6,14 @@ wire behaviour of lookups is tested against the fake Bybit in tests/execution.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from lightspeed_cli.engine import Engine
+from lightspeed_cli.execution.fate import ACKNOWLEDGED
 from lightspeed_cli.journal import Journal, OrderStatus
 from lightspeed_cli.models import Fill, OrderIntent, Side, Signal, SignalKind, TraderPosition
 from lightspeed_cli.settings import Settings
@@ -77,27 +78,45 @@ def _fill(status: str, qty: str) -> Fill:
     )
 
 
+LATER = timedelta(seconds=5 + 5 + 2 + 1)  # send span + recv_window + clock skew, and then some
+
+
 @pytest.mark.parametrize(
-    ("answer", "state", "status", "attempt"),
+    ("answer", "later", "acked", "state", "status", "attempt"),
     [
-        (None, "not_placed", OrderStatus.FAILED, 1),
-        (_fill("canceled", "0"), "not_placed", OrderStatus.FAILED, 1),
-        (_fill("rejected", "0"), "not_placed", OrderStatus.FAILED, 1),
-        (_fill("open", "0"), "unknown", OrderStatus.INTENT, 0),
-        (_fill("filled", "0.1"), "filled", OrderStatus.FILLED, 0),
-        (_fill("canceled", "0.05"), "filled", OrderStatus.FILLED, 0),
+        # a lookup that finds nothing proves nothing until the request window has closed
+        (None, False, False, "unknown", OrderStatus.INTENT, 0),
+        (None, True, False, "not_placed", OrderStatus.FAILED, 1),
+        # Bybit acknowledged it: never "not placed", however long it stays unlisted
+        (None, True, True, "unknown", OrderStatus.UNKNOWN, 0),
+        (_fill("canceled", "0"), False, False, "not_placed", OrderStatus.FAILED, 1),
+        (_fill("rejected", "0"), False, True, "not_placed", OrderStatus.FAILED, 1),
+        (_fill("open", "0"), True, False, "unknown", OrderStatus.INTENT, 0),
+        (_fill("partially_filled", "0.05"), True, False, "unknown", OrderStatus.INTENT, 0),
+        (_fill("filled", "0.1"), False, False, "filled", OrderStatus.FILLED, 0),
+        (_fill("canceled", "0.05"), False, False, "filled", OrderStatus.FILLED, 0),
     ],
 )
 async def test_what_a_lookup_answer_means(
-    tmp_path: Path, answer: Fill | None, state: str, status: OrderStatus, attempt: int
+    tmp_path: Path,
+    answer: Fill | None,
+    later: bool,
+    acked: bool,
+    state: str,
+    status: OrderStatus,
+    attempt: int,
 ) -> None:
     with Journal(tmp_path / "j.sqlite3") as journal:
         cid = _pending(journal)
+        if acked:
+            journal.mark_order_unknown(cid, ACKNOWLEDGED, "Bybit called it a duplicate")
+        shift = LATER if later else timedelta(0)
         engine = Engine(
             Settings(),
             broker=LookupOnly(answer),
             source=None,
             journal=journal,  # type: ignore[arg-type]
+            clock=lambda: datetime.now(UTC) + shift,
         )
         row = journal.order(cid)
         assert row is not None
@@ -105,3 +124,8 @@ async def test_what_a_lookup_answer_means(
         assert journal.order(cid).status is status  # type: ignore[union-attr]
         entry = journal.book_entry(TRADER, "ETHUSDT", Side.LONG)
         assert (entry.attempt if entry else 0) == attempt
+        lost = [e for e in journal.recent_events() if "fate unknown" in e["message"]]
+        assert len(lost) == (1 if acked and answer is None else 0)
+        if lost:
+            assert await engine._settle_unfinished(row) == "unknown"  # said once, not each look
+            assert len([e for e in journal.recent_events() if "fate unknown" in e["message"]]) == 1

@@ -133,3 +133,32 @@ async def test_without_protective_stop_pct_nothing_runs(make_rig) -> None:
     rig = await make_rig()
     steering = Steering.for_engine(rig.engine, rig.engine.journal.path)
     assert steering.stops is None and rig.engine.stops is None
+
+
+async def test_a_stop_that_fired_while_the_bot_was_away_is_journaled_at_start(
+    make_rig, monkeypatch
+) -> None:
+    from lightspeed_cli.stops import settle_at_start
+
+    monkeypatch.setattr(stops_module, "WATCH_SECONDS", 0.05)
+    rig = await make_rig(safety={"protective_stop_pct": "2"})
+    engine = rig.engine
+    steering = Steering.for_engine(engine, engine.journal.path)
+    stop = asyncio.Event()
+    steering.start(stop)
+    await rig.poll_flat(TRADER_A)
+    rig.binance.set_positions(TRADER_A, [S("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    await until("stop set", lambda: rig.bybit.stops.get(("ETHUSDT", 0)) == Decimal("3060.00"))
+    stop.set()
+    await steering.aclose()  # the bot is gone...
+    rig.bybit.set_price("ETHUSDT", "3070")  # ...and Bybit's stop closes the short
+    assert rig.bybit_size("ETHUSDT", "short") == 0
+
+    await settle_at_start(engine)  # the restart, before reconciliation
+    report = await engine.reconcile()
+    assert report.closed_outside == []  # not a mystery: journaled as the stop's close
+    assert engine.journal.mirrored_positions() == []
+    events = [e["message"] for e in engine.journal.recent_events(10)]
+    assert any("PROTECTIVE STOP triggered" in e and "ETHUSDT short" in e for e in events)
+    assert engine.journal.realized_pnl(utc_day(engine.clock())) < Decimal("-70")

@@ -130,14 +130,32 @@ async def test_unclassified_code_is_unknown_with_the_message(
 
 
 @pytest.mark.parametrize("fault", [Fault.maintenance(), Fault.server_error(502)])
-async def test_exchange_down_is_unavailable_and_nothing_placed(
+async def test_exchange_down_is_unavailable_and_never_called_not_placed(
     fake: FakeBybit, broker: BybitBroker, intent: IntentFactory, fault: Fault
 ) -> None:
+    """A 5xx page is no proof: a gateway may answer so after Bybit took the order. It used to
+    be "not placed" here; real Bybit may still list it later (bybit_ccxt.md section 5), so
+    only the engine, once the request window has closed, may call it dead."""
     fake.inject(CREATE, fault, times=10)
     r = await broker.execute(intent("x1"))
-    assert r.outcome is O.UNAVAILABLE and "not placed" in r.error
+    assert r.outcome is O.UNAVAILABLE and "until its request window closes" in r.error
+    assert not r.not_placed and not r.acknowledged
     assert fake.orders == []
     assert fake.calls("/v5/order/realtime") >= 3  # looked up before every resend
+    assert fake.calls("/v5/order/history") >= 3  # in both lists
+
+
+async def test_refusals_alone_are_not_placed(
+    fake: FakeBybit, broker: BybitBroker, intent: IntentFactory
+) -> None:
+    fake.inject(CREATE, Fault.rate_limit(), times=10)
+    r = await broker.execute(intent("x4"))
+    assert r.outcome is O.RATE_LIMITED and r.not_placed
+    fake.clear_faults()
+    fake.inject(CREATE, Fault.dropped())  # no answer: it may have reached Bybit...
+    fake.inject(CREATE, Fault.error(110007, "ab not enough for new order"))
+    r = await broker.execute(intent("x5"))
+    assert r.outcome is O.UNKNOWN and not r.not_placed  # ...so the refusal proves nothing
 
 
 async def test_one_5xx_then_success_places_exactly_one(

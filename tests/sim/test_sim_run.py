@@ -105,8 +105,18 @@ def test_latency_figures_are_measured_from_the_leaders_change(sim_run: Simulatio
     assert lat.median_ms is not None and lat.p99_ms is not None and lat.worst_ms is not None
     assert 0 < lat.median_ms <= lat.p99_ms <= lat.worst_ms
     assert lat.bot_median_ms is not None and lat.bot_median_ms <= lat.median_ms
-    floor = lat.poll_interval_ms / 2 + lat.binance_rtt_ms + lat.bybit_rtt_ms
-    assert lat.expected_ms == pytest.approx(floor, abs=0.2)
+    floor = lat.poll_interval_ms / 2 + lat.binance_rtt_ms + lat.own_work_ms + lat.bybit_rtt_ms
+    assert lat.floor_ms == pytest.approx(floor, abs=0.2)
+    assert lat.p99_target_ms == pytest.approx(
+        lat.poll_interval_ms + lat.binance_rtt_ms + lat.bybit_rtt_ms + 20, abs=0.2
+    )
+    # the run's own settings: 2 traders at the default budget of 20/s, the fakes' added delays
+    assert lat.poll_interval_ms == pytest.approx(100)  # 2 / 20 = 0.1 s, the floor
+    assert lat.binance_rtt_ms >= 50 and lat.bybit_rtt_ms >= 20
+    assert lat.round_trip_orders >= sim_run.report.mirrored
+    assert lat.round_trips_max is not None and lat.busiest_second <= 20 + 1
+    # the order exists on Bybit one Bybit round trip (the fake's added delay) after it was sent
+    assert lat.on_bybit_median_ms is not None and lat.on_bybit_median_ms >= lat.median_ms
 
 
 def test_a_missing_order_is_missed_and_a_stray_one_is_extra(sim_run: SimulationResult) -> None:

@@ -115,11 +115,10 @@ def test_expected_positions_sum_traders_times_their_ratio() -> None:
     }
 
 
-def test_timing_fits_the_poll_interval_to_the_run() -> None:
-    assert Timing.fit(20, 12).poll_interval == pytest.approx(0.43)
-    assert Timing.fit(10, 5).poll_interval == pytest.approx(0.37)
-    assert Timing.fit(8, 12).poll_interval == 0.1
-    assert Timing.fit(600, 12).poll_interval == 0.5
+def test_the_run_polls_at_the_default_budget() -> None:
+    assert Timing(20, 0.15).settle == pytest.approx(0.8)
+    # 3 traders at 20/s: every 0.15 s, so a step every 0.475 s at the fastest
+    assert minimum_seconds(default_scenario()) == pytest.approx(3 + 0.8 + 12 * 0.475, abs=0.1)
     assert minimum_seconds(default_scenario()) < 10
 
 

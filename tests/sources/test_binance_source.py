@@ -390,3 +390,20 @@ async def test_an_unexpected_error_is_an_error_result_not_a_crash(
     result = await make_source().fetch(COPYTRADE)
     assert result.status is FetchStatus.ERROR and "internal error" in result.reason
     assert result.snapshot is None
+
+
+async def test_a_429_cuts_only_that_exits_budget_and_the_others_carry_on(
+    fake, make_source, proxies
+) -> None:
+    _seed(fake)
+    a, b = await proxies(2)
+    fake.inject(Fault.RATE_LIMIT, client="proxy-a", times=1, retry_after=0)
+    source = make_source(proxies=[a.url, b.url], retries=1, requests_per_second=10)
+    assert source.request_rate() == 20  # proxies multiply the budget
+    results = [await source.fetch(COPYTRADE) for _ in range(3)]
+    assert [r.status for r in results] == [FetchStatus.OK] * 3
+    states = {s.name.split(":")[-1]: s for s in source.exit_states()}
+    cut, kept = states[a.url.rsplit(":", 1)[1]], states[b.url.rsplit(":", 1)[1]]
+    assert cut.cuts == 1 and cut.budget < 6 and "429" in cut.reason
+    assert (kept.cuts, kept.budget) == (0, 10)
+    assert 15 <= source.request_rate() < 16

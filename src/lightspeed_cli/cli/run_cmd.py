@@ -181,10 +181,23 @@ def register(app: typer.Typer) -> None:
         plot: Path | None = typer.Option(
             None, "--plot", help="Draw leader vs follower exposure to this PNG (needs [plot])."
         ),
+        binance_rtt: float = typer.Option(
+            50.0, min=0, max=5000, help="Milliseconds the fake Binance adds to every answer."
+        ),
+        bybit_rtt: float = typer.Option(
+            20.0, min=0, max=5000, help="Milliseconds the fake Bybit adds to every answer."
+        ),
     ) -> None:
         """Run the real engine against built-in fake Binance and Bybit: no keys, no network."""
         from lightspeed_cli.sim.simulate import simulate_command
 
         raise typer.Exit(
-            simulate_command(seconds=seconds, report=report, report_json=report_json, plot=plot)
+            simulate_command(
+                seconds=seconds,
+                report=report,
+                report_json=report_json,
+                plot=plot,
+                binance_rtt_ms=binance_rtt,
+                bybit_rtt_ms=bybit_rtt,
+            )
         )

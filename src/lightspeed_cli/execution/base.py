@@ -31,11 +31,19 @@ class ExecutionOutcome(StrEnum):
 
 
 class ExecutionResult(BaseModel):
+    """`acknowledged`: Bybit said it has the order (an orderId, a duplicate-id answer, or a
+    lookup found it), so it is never "not placed". `not_placed`: no request of it can execute
+    (none was sent, or Bybit refused each one outright), so the change may go again at once.
+    Neither: the order may exist; see execution/fate.py for when that is settled."""
+
     outcome: ExecutionOutcome
     fill: Fill | None = None
     error: str = ""
     sent_at: datetime | None = None
     acked_at: datetime | None = None
+    setup_requests: int = 0  # Bybit requests made before the order (leverage, margin mode)
+    acknowledged: bool = False
+    not_placed: bool = False
 
 
 class BrokerError(Exception):
@@ -71,6 +79,13 @@ class Broker(Protocol):
     def hedge_mode(self) -> bool: ...
 
     async def last_price(self, symbol: str) -> Decimal: ...
+
+    async def last_prices(self) -> dict[str, Decimal]:
+        """Every linear perpetual's last price, in one request (the price cache's refresh)."""
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        """Margin mode and `symbol`'s leverage set ahead of the first open, cached; returns
+        the Bybit requests made (0 when already set). Raises `BrokerError`."""
 
     async def equity_usdt(self) -> Decimal: ...
 

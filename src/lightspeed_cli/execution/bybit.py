@@ -8,8 +8,9 @@ What keeps money safe here:
 - the account's position mode is read at start and must equal the configured one, and every
   order names its positionIdx explicitly, so an order can never land on the wrong book;
 - reduces and closes are reduceOnly, so they can never open or grow a position;
-- leverage and margin mode are set before the first opening order on a symbol, not on
-  reduces (a reduce must never fail because a setting could not be changed).
+- leverage and margin mode are set before the first opening order on a symbol (ahead of time
+  through `prepare`, prepare.py, or else by the order itself), never for reduces (a reduce must
+  never fail because a setting could not be changed).
 
 Orders go to /v5/order/create through ccxt's signed implicit method, not `create_order`: the
 body is exactly Bybit's (qty as a decimal string, never a float), and reduceOnly stays in
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,10 +38,10 @@ from lightspeed_cli.execution.base import (
 )
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
+from lightspeed_cli.execution.fate import SEND_SPAN_SECONDS, is_final
 from lightspeed_cli.execution.ledger import position_idx
-from lightspeed_cli.execution.markets import dec, fmt
+from lightspeed_cli.execution.markets import fmt
 from lightspeed_cli.execution.orders import (
-    TERMINAL,
     checked_order,
     effective_leverage,
     exchange_order,
@@ -48,6 +51,7 @@ from lightspeed_cli.execution.orders import (
     order_request,
     position_from_bybit,
     result_from_fill,
+    unified_equity,
 )
 from lightspeed_cli.models import (
     ExchangeOrder,
@@ -78,12 +82,12 @@ class FillPolling:
     delay: float = 0.05
 
 
-class _Again(Exception):
-    """Internal: this send attempt failed in a way that allows another one."""
+class _SetupFailed(BrokerError):
+    """Internal: margin mode or leverage could not be set, so an open cannot go."""
 
-    def __init__(self, info: ErrorInfo) -> None:
-        super().__init__(info.message)
-        self.info = info
+    def __init__(self, error: BrokerError, what: str) -> None:
+        super().__init__(error.outcome, error.message)
+        self.error, self.what = error, what
 
 
 def _not_sent(info: ErrorInfo | BrokerError, what: str) -> ExecutionResult:
@@ -96,7 +100,9 @@ def _not_sent(info: ErrorInfo | BrokerError, what: str) -> ExecutionResult:
         ExecutionOutcome.INSUFFICIENT_FUNDS,
     ):
         outcome = ExecutionOutcome.REJECTED
-    return ExecutionResult(outcome=outcome, error=f"not sent: {what}: {info.message}")
+    return ExecutionResult(
+        outcome=outcome, error=f"not sent: {what}: {info.message}", not_placed=True
+    )
 
 
 class BybitBroker(ExchangeOwner):
@@ -126,6 +132,7 @@ class BybitBroker(ExchangeOwner):
         self._started = False
         self._margin_mode_set = False
         self._leverage: dict[str, int] = {}
+        self._leverage_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._filled: dict[str, ExecutionResult] = {}
         # what each order being sent asked for, to check an order found under its id against
         self._expected: dict[str, tuple[dict[str, Any], datetime | None]] = {}
@@ -216,35 +223,31 @@ class BybitBroker(ExchangeOwner):
         return await ccxt_client.server_time(self.exchange, self._retry)
 
     async def equity_usdt(self) -> Decimal:
-        params = {"accountType": "UNIFIED", "coin": "USDT"}
+        """The unified account's totalEquity (USD, every coin): what margins the perps. A
+        real account had 92,255.97 total with 3,304.30 in USDT (bybit_ccxt.md section 5)."""
+        params = {"accountType": "UNIFIED"}
         response = await self._call(lambda: self.exchange.privateGetV5AccountWalletBalance(params))
-        for account in result_of(response).get("list") or []:
-            for coin in account.get("coin") or []:
-                if coin.get("coin") == "USDT":
-                    equity = dec(coin.get("equity"))
-                    if equity is None:
-                        zero = Decimal(0)
-                        equity = dec(coin.get("walletBalance"), zero) + dec(
-                            coin.get("unrealisedPnl"), zero
-                        )
-                    return equity
-        return Decimal(0)
+        return unified_equity(result_of(response).get("list") or [])
 
     async def _position_rows(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        cursor = ""
+        """Every page, each row once: a real answer carries a cursor even on its last page,
+        and the page behind it may repeat rows or be empty (bybit_ccxt.md section 5)."""
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        cursor, seen = "", set()
         for _ in range(50):  # 200 per page: far more positions than anyone holds
             params = {"category": "linear", "settleCoin": "USDT", "limit": 200}
             if cursor:
                 params["cursor"] = cursor
             response = await self._call(lambda p=params: self.exchange.privateGetV5PositionList(p))
             result = result_of(response)
-            page = result.get("list") or []
-            rows.extend(page)
-            previous, cursor = cursor, str(result.get("nextPageCursor") or "")
-            if not page or not cursor or cursor == previous:
+            before = len(rows)
+            for row in result.get("list") or []:
+                rows.setdefault((str(row.get("symbol")), int(row.get("positionIdx") or 0)), row)
+            seen.add(cursor)
+            cursor = str(result.get("nextPageCursor") or "")
+            if len(rows) == before or not cursor or cursor in seen:
                 break
-        return rows
+        return list(rows.values())
 
     async def positions(self) -> list[FollowerPosition]:
         return [p for p in map(position_from_bybit, await self._position_rows()) if p is not None]
@@ -265,7 +268,9 @@ class BybitBroker(ExchangeOwner):
         ]
 
     async def lookup(self, client_order_id: str, symbol: str) -> Fill | None:
-        """Recent orders first (order/realtime), then the order history."""
+        """Recent orders first (order/realtime), then the order history: after a Bybit restart
+        closed orders are in the history only. None proves nothing until the order's request
+        window has closed (execution/fate.py)."""
         rows = await self._order_rows("privateGetV5OrderRealtime", client_order_id, symbol)
         if not rows:
             rows = await self._order_rows("privateGetV5OrderHistory", client_order_id, symbol)
@@ -330,6 +335,9 @@ class BybitBroker(ExchangeOwner):
     async def execute(self, intent: OrderIntent) -> ExecutionResult:
         if not self._started:
             return ExecutionResult(outcome=ExecutionOutcome.FATAL, error="broker not started")
+        # the engine journaled the intent just before this call: the window it waits for
+        # counts from then (execution/fate.py)
+        deadline = time.monotonic() + SEND_SPAN_SECONDS
         done = self._filled.get(intent.client_order_id)
         if done is not None:
             return done
@@ -337,26 +345,26 @@ class BybitBroker(ExchangeOwner):
         if isinstance(checked, ExecutionResult):
             return checked
         market, qty = checked
+        setup = 0
         if not intent.reduce_only:
-            refused = await self._prepare_to_open(intent, market)
-            if refused is not None:
-                return refused
-        result = await self._send(order_request(intent, qty, self._hedge), intent)
+            prepared = await self._prepare_to_open(intent, market)
+            if isinstance(prepared, ExecutionResult):
+                return prepared
+            setup = prepared
+        request = order_request(intent, qty, self._hedge)
+        self._expected[intent.client_order_id] = (request, intent.journaled_at)
+        try:
+            result = await self._send(request, intent, deadline)
+        finally:
+            self._expected.pop(intent.client_order_id, None)
         if result.outcome is ExecutionOutcome.FILLED:
             self._filled[intent.client_order_id] = result
-        return result
+        return result.model_copy(update={"setup_requests": setup}) if setup else result
 
     async def _prepare_to_open(
         self, intent: OrderIntent, market: MarketInfo
-    ) -> ExecutionResult | None:
-        """Margin mode (account-wide on a UTA) once, leverage once per symbol and value."""
-        if not self._margin_mode_set:
-            mode = _UTA_MARGIN_MODE[self.settings.margin_mode]
-            try:
-                await self._call(lambda: self._tolerate(self.exchange.set_margin_mode(mode)))
-            except BrokerError as exc:
-                return _not_sent(exc, f"could not set the {mode} margin mode")
-            self._margin_mode_set = True
+    ) -> ExecutionResult | int:
+        """Margin mode and leverage (see `prepare`): the requests made, or why not sent."""
         leverage = effective_leverage(intent, market)
         if leverage != intent.leverage:
             log.warning(
@@ -365,16 +373,41 @@ class BybitBroker(ExchangeOwner):
                 intent.leverage,
                 leverage,
             )
-        if self._leverage.get(market.symbol) != leverage:
-            symbol = market.ccxt_symbol
+        try:
+            return await self.prepare(market.symbol, leverage)
+        except _SetupFailed as exc:
+            return _not_sent(exc.error, exc.what)
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        """Margin mode (account-wide on a UTA) once, `symbol`'s leverage once per value (capped
+        at Bybit's maximum), both cached: done ahead of time, the order makes no request for
+        them. Returns the requests made; raises BrokerError (as `_SetupFailed`)."""
+        made = 0
+        if not self._margin_mode_set:
+            mode = _UTA_MARGIN_MODE[self.settings.margin_mode]
             try:
-                await self._call(
-                    lambda: self._tolerate(self.exchange.set_leverage(leverage, symbol))
-                )
+                await self._call(lambda: self._tolerate(self.exchange.set_margin_mode(mode)))
             except BrokerError as exc:
-                return _not_sent(exc, f"could not set {market.symbol} leverage to {leverage}")
-            self._leverage[market.symbol] = leverage
-        return None
+                raise _SetupFailed(exc, f"could not set the {mode} margin mode") from None
+            self._margin_mode_set = True
+            made += 1
+        market = self._markets.get(symbol or "")
+        if market is None:
+            return made
+        leverage = int(min(Decimal(leverage), market.max_leverage))
+        async with self._leverage_locks[market.symbol]:  # a warm-up and an order never race
+            if self._leverage.get(market.symbol) != leverage:
+                ccxt_symbol = market.ccxt_symbol
+                try:
+                    await self._call(
+                        lambda: self._tolerate(self.exchange.set_leverage(leverage, ccxt_symbol))
+                    )
+                except BrokerError as exc:
+                    msg = f"could not set {market.symbol} leverage to {leverage}"
+                    raise _SetupFailed(exc, msg) from None
+                self._leverage[market.symbol] = leverage
+                made += 1
+        return made
 
     async def _tolerate(self, request: Any) -> None:
         """Await a settings call; "not modified" (110043 / 110025 / 110026) is success."""
@@ -384,124 +417,122 @@ class BybitBroker(ExchangeOwner):
             if not classify_exception(exc, self._secrets).not_modified:
                 raise
 
-    async def _send(self, request: dict[str, Any], intent: OrderIntent) -> ExecutionResult:
+    async def _send(
+        self, request: dict[str, Any], intent: OrderIntent, deadline: float
+    ) -> ExecutionResult:
+        """Send under the intent's id until Bybit answers, with the same id only: a resend
+        that Bybit calls a duplicate is the first one. No create is signed after `deadline`
+        (monotonic), so the engine knows when the last one can have run out (fate.py)."""
         coid, symbol = intent.client_order_id, intent.symbol
         sent_at = _now()
-        try:
-            async for attempt in self._retry.retrying(lambda e: isinstance(e, _Again)):
-                with attempt:
-                    self._expected[coid] = (request, intent.journaled_at)
-                    return await self._send_once(request, coid, symbol, sent_at)
-        except _Again as exc:
-            self._expected.pop(coid, None)
-            attempts = self._retry.attempts
+        maybe_sent = False  # an earlier attempt may have reached Bybit (no answer)
+        info: ErrorInfo | None = None
+        for attempt in range(max(1, self._retry.attempts)):
+            if attempt:
+                await asyncio.sleep(self._retry.delay(attempt))
+            if time.monotonic() > deadline:
+                break
+            try:
+                response = await self.exchange.privatePostV5OrderCreate(request)
+            except Exception as exc:
+                info = classify_exception(exc, self._secrets)
+                if info.duplicate:
+                    log.info("%s: Bybit already has this order: using it", coid)
+                    return await self._settle(coid, symbol, sent_at, _now(), info.message)
+                if info.ambiguous:
+                    log.warning(
+                        "%s: no answer to the order (%s): looking it up", coid, info.message
+                    )
+                    maybe_sent = True
+                    found = await self._find(coid, symbol)
+                    if isinstance(found, ExecutionResult):
+                        return found.model_copy(update={"sent_at": sent_at})
+                    if found is not None:
+                        return await self._settle(coid, symbol, sent_at, _now(), "", found)
+                    continue  # not listed (proves nothing yet): the same id again is safe
+                if info.retry:
+                    if info.clock:
+                        await self._resync_clock()
+                    continue
+                return self._refused(info, sent_at, maybe_sent)
+            order_id = str(result_of(response).get("orderId", ""))
+            return await self._settle(coid, symbol, sent_at, _now(), f"order {order_id}")
+        if maybe_sent or info is None:
             return ExecutionResult(
-                outcome=exc.info.outcome,
-                error=f"{exc.info.message} (gave up after {attempts} attempts; not placed)",
+                outcome=info.outcome if info else ExecutionOutcome.UNKNOWN,
+                error=f"no answer from Bybit{f' ({info.message})' if info else ''}: the order"
+                " may still reach it until its request window closes",
                 sent_at=sent_at,
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+        return ExecutionResult(
+            outcome=info.outcome,
+            error=f"{info.message} (gave up after {attempt + 1} attempts; not placed)",
+            sent_at=sent_at,
+            not_placed=True,
+        )
 
-    async def _send_once(
-        self, request: dict[str, Any], coid: str, symbol: str, sent_at: datetime
-    ) -> ExecutionResult:
-        try:
-            response = await self.exchange.privatePostV5OrderCreate(request)
-        except Exception as exc:
-            info = classify_exception(exc, self._secrets)
-            if info.duplicate:
-                log.info("%s: Bybit already has this order: using it", coid)
-                return await self._existing(coid, symbol, sent_at, info)
-            if info.ambiguous:
-                log.warning("%s: no answer to the order (%s): looking it up", coid, info.message)
-                return await self._after_no_answer(coid, symbol, sent_at, info)
-            if info.retry:
-                if info.clock:
-                    await self._resync_clock()
-                raise _Again(info) from None
-            return ExecutionResult(outcome=info.outcome, error=info.message, sent_at=sent_at)
-        acked_at = _now()
-        order_id = str(result_of(response).get("orderId", ""))
-        return await self._settle(coid, symbol, order_id, sent_at, acked_at)
+    @staticmethod
+    def _refused(info: ErrorInfo, sent_at: datetime, maybe_sent: bool) -> ExecutionResult:
+        """Bybit refused this attempt; an earlier unanswered one may still execute."""
+        if maybe_sent:
+            return ExecutionResult(
+                outcome=ExecutionOutcome.UNKNOWN,
+                error=f"{info.message}, after an attempt that got no answer: it may still"
+                " reach Bybit until its request window closes",
+                sent_at=sent_at,
+            )
+        return ExecutionResult(
+            outcome=info.outcome, error=info.message, sent_at=sent_at, not_placed=True
+        )
 
-    async def _after_no_answer(
-        self, coid: str, symbol: str, sent_at: datetime, info: ErrorInfo
-    ) -> ExecutionResult:
+    async def _find(self, coid: str, symbol: str) -> Fill | ExecutionResult | None:
+        """lookup(), with a failed lookup as the UNKNOWN result it means."""
         try:
-            found = await self.lookup(coid, symbol)
+            return await self.lookup(coid, symbol)
         except BrokerError as exc:
             return ExecutionResult(
                 outcome=ExecutionOutcome.UNKNOWN,
-                error=f"{info.message}; the order may exist but the lookup failed: {exc.message}",
-                sent_at=sent_at,
+                error=f"the order may exist but the lookup failed: {exc.message}",
             )
-        if found is None:
-            raise _Again(info)  # Bybit never got it: sending again (same id) is safe
-        return await self._settle_found(coid, symbol, sent_at, found)
-
-    async def _existing(
-        self, coid: str, symbol: str, sent_at: datetime, info: ErrorInfo
-    ) -> ExecutionResult:
-        try:
-            found = await self.lookup(coid, symbol)
-        except BrokerError as exc:
-            found, info = None, ErrorInfo(exc.outcome, exc.message)
-        if found is None:
-            return ExecutionResult(
-                outcome=ExecutionOutcome.UNKNOWN,
-                error=f"Bybit reports a duplicate client id but the order is not visible: "
-                f"{info.message}",
-                sent_at=sent_at,
-            )
-        return await self._settle_found(coid, symbol, sent_at, found)
-
-    async def _settle_found(
-        self, coid: str, symbol: str, sent_at: datetime, found: Fill
-    ) -> ExecutionResult:
-        """An order Bybit already has under this id (a duplicate, or a lost answer): this
-        request's only if symbol, side, quantity and time fit; else nothing was placed."""
-        request, journaled_at = self._expected.pop(coid, ({}, None))
-        seen = ExecutionResult(outcome=ExecutionOutcome.UNKNOWN, fill=found, sent_at=sent_at)
-        checked = not_an_earlier_order(seen, request, journaled_at) if request else seen
-        if checked is not seen:
-            log.error("%s: %s", coid, checked.error)
-            return checked
-        return await self._settle(coid, symbol, found.order_id, sent_at, _now(), found)
 
     async def _settle(
         self,
         coid: str,
         symbol: str,
-        order_id: str,
         sent_at: datetime,
         acked_at: datetime,
+        what: str,
         seen: Fill | None = None,
     ) -> ExecutionResult:
-        """Wait (briefly) until the market order shows a final status, then report it.
+        """Bybit has the order: wait (briefly) until it shows a final status in either list.
 
-        PartiallyFilled is not final: the rest of a market order may still fill."""
+        PartiallyFilled is not final: the rest of a market order may still fill. Not listed
+        yet, or still running, is UNKNOWN and acknowledged: never "not placed"."""
         fill = seen
         for n in range(self._polling.attempts):
-            if fill is not None and fill.status in ("filled", "canceled", "rejected"):
+            if fill is not None and is_final(fill):
                 break
             if n:
                 await asyncio.sleep(self._polling.delay)
             try:
-                rows = await self._order_rows("privateGetV5OrderRealtime", coid, symbol)
+                fill = await self.lookup(coid, symbol) or fill
             except BrokerError as exc:
                 log.warning("%s: fill lookup failed: %s", coid, exc.message)
-                continue
-            if rows:
-                fill = fill_from_order(rows[0])
-                if rows[0].get("orderStatus") in TERMINAL:
-                    break
         if fill is None:
             return ExecutionResult(
                 outcome=ExecutionOutcome.UNKNOWN,
-                error=f"order {order_id} accepted by Bybit but not visible yet",
+                error=f"{what or 'the order'} acknowledged by Bybit but not listed yet",
                 sent_at=sent_at,
                 acked_at=acked_at,
+                acknowledged=True,
             )
+        expected = self._expected.get(coid)
+        if expected is not None:  # an order under this id from before: not this one's fill
+            seen = ExecutionResult(outcome=ExecutionOutcome.UNKNOWN, fill=fill, sent_at=sent_at)
+            checked = not_an_earlier_order(seen, *expected)
+            if checked is not seen:
+                log.error("%s: %s", coid, checked.error)
+                return checked.model_copy(update={"not_placed": True})
         return result_from_fill(fill, sent_at, acked_at)
 
     async def _resync_clock(self) -> None:

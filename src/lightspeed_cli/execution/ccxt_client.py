@@ -43,6 +43,10 @@ class RetryPolicy:
     base_delay: float = 0.25
     max_delay: float = 4.0
 
+    def delay(self, attempt: int) -> float:
+        """The pause before retry number `attempt` (1, 2, ...): doubling up to the cap."""
+        return float(min(self.base_delay * 2 ** (attempt - 1), self.max_delay))
+
     def retrying(self, should_retry: Callable[[BaseException], bool]) -> AsyncRetrying:
         return AsyncRetrying(
             stop=stop_after_attempt(max(1, self.attempts)),
@@ -75,6 +79,9 @@ def create_exchange(
             "enableUnifiedAccount": True,
             "unifiedMarginStatus": 6,
             "adjustForTimeDifference": True,  # resync with /v5/market/time: avoids 10002
+            # explicit: how long a signed request stays executable decides when an order
+            # Bybit does not list may be taken as never placed (execution/fate.py)
+            "recvWindow": settings.recv_window_ms,
         },
     }
     if api_key and api_secret:
@@ -186,3 +193,14 @@ class ExchangeOwner:
     @property
     def markets(self) -> dict[str, MarketInfo]:
         return self._markets
+
+    async def last_prices(self) -> dict[str, Decimal]:
+        """Every linear perpetual's last price in one request, for prices.py's background
+        refresh: one attempt, the next refresh is the retry."""
+        exchange = self.exchange  # type: ignore[attr-defined]
+        return await ticker_prices(exchange, RetryPolicy(attempts=1))
+
+    async def prepare(self, symbol: str | None = None, leverage: int = 0) -> int:
+        """Account settings an open needs, made ahead of time; Bybit requests made (none here:
+        the paper account has nothing to set)."""
+        return 0

@@ -19,11 +19,13 @@ from lightspeed_cli.models import (
     Side,
 )
 
-TERMINAL = frozenset({"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"})
+# A market order is an IOC limit order at a protection price: it may end Cancelled (or
+# PartiallyFilledCanceled, Deactivated) with part of it filled (bybit_ccxt.md section 5).
+# "partially_filled" is an order still running; "canceled" with a quantity ended in part.
 _STATUS = {
     "Filled": "filled",
     "PartiallyFilled": "partially_filled",
-    "PartiallyFilledCanceled": "partially_filled",
+    "PartiallyFilledCanceled": "canceled",
     "New": "open",
     "Created": "open",
     "Untriggered": "open",
@@ -138,28 +140,27 @@ def exchange_order(raw: Mapping[str, Any]) -> ExchangeOrder:
 def result_from_fill(
     fill: Fill, sent_at: datetime | None, acked_at: datetime | None
 ) -> ExecutionResult:
-    """What an order Bybit has (at some status) means for the engine."""
+    """What an order Bybit has (at some status) means for the engine: FILLED once it is final
+    with a fill (whole or in part), REJECTED once final without one, else UNKNOWN (running)."""
     stamped = fill.model_copy(
         update={"sent_at": sent_at or fill.sent_at, "acked_at": acked_at or fill.acked_at}
     )
-    if fill.quantity > 0 and fill.status in ("filled", "partially_filled", "canceled"):
-        return ExecutionResult(
-            outcome=ExecutionOutcome.FILLED, fill=stamped, sent_at=sent_at, acked_at=acked_at
-        )
-    if fill.status in ("canceled", "rejected"):
-        return ExecutionResult(
-            outcome=ExecutionOutcome.REJECTED,
-            fill=stamped,
-            error=f"Bybit {fill.status} order {fill.order_id} without a fill",
-            sent_at=sent_at,
-            acked_at=acked_at,
-        )
+    final = fill.status in ("filled", "canceled", "rejected")
+    if final and fill.quantity > 0:
+        outcome, error = ExecutionOutcome.FILLED, ""
+    elif final:
+        outcome = ExecutionOutcome.REJECTED
+        error = f"Bybit {fill.status} order {fill.order_id} without a fill"
+    else:
+        outcome = ExecutionOutcome.UNKNOWN
+        error = f"order {fill.order_id} accepted by Bybit but not final yet ({fill.status})"
     return ExecutionResult(
-        outcome=ExecutionOutcome.UNKNOWN,
+        outcome=outcome,
         fill=stamped,
-        error=f"order {fill.order_id} accepted by Bybit but not filled yet ({fill.status})",
+        error=error,
         sent_at=sent_at,
         acked_at=acked_at,
+        acknowledged=True,
     )
 
 
@@ -242,3 +243,22 @@ def hedge_mode_from_positions(rows: list[Mapping[str, Any]]) -> bool | None:
     if 0 in idxs and rows:
         return False
     return None
+
+
+def unified_equity(accounts: list[Mapping[str, Any]]) -> Decimal:
+    """A /v5/account/wallet-balance list -> the unified account's equity in USD, all coins.
+
+    totalEquity when Bybit gives it; else the coins' usdValue; else the USDT coin's equity
+    (an empty string, as Bybit writes an absent number, counts as missing)."""
+    for account in accounts:
+        total = dec(account.get("totalEquity"))
+        if total is not None:
+            return total
+        coins = account.get("coin") or []
+        values = [v for v in (dec(c.get("usdValue")) for c in coins) if v is not None]
+        if values:
+            return sum(values, _ZERO)
+        for coin in coins:
+            if coin.get("coin") == "USDT":
+                return dec(coin.get("equity"), _ZERO)
+    return _ZERO

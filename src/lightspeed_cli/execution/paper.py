@@ -191,7 +191,9 @@ class PaperBroker(ExchangeOwner):
         try:
             price = await self.last_price(intent.symbol)
         except BrokerError as exc:
-            return ExecutionResult(outcome=exc.outcome, error=f"not sent: {exc.message}")
+            return ExecutionResult(
+                outcome=exc.outcome, error=f"not sent: {exc.message}", not_placed=True
+            )
         if not intent.reduce_only:
             self._ledger.set_leverage(market.symbol, Decimal(effective_leverage(intent, market)))
         try:
@@ -205,7 +207,9 @@ class PaperBroker(ExchangeOwner):
             )
         except LedgerReject as exc:
             info = classify_ret_code(exc.code, exc.msg)
-            return ExecutionResult(outcome=info.outcome, error=info.message, sent_at=sent_at)
+            return ExecutionResult(
+                outcome=info.outcome, error=info.message, sent_at=sent_at, not_placed=True
+            )
         acked_at = _now()
         fill = Fill(
             client_order_id=intent.client_order_id,

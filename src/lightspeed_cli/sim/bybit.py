@@ -20,6 +20,7 @@ Real behaviours, each a switch a test turns on (the facts are in shared/api/bybi
 section 5, "Real behaviours our fake did not model"; off by default):
 
     fake.hide_orders(3.0)          # accepted orders are in neither order list for 3 s
+    fake.show_hidden_orders()      # ... or until this
     fake.history_only()            # after a Bybit "restart": closed orders only in order/history
     fake.partial_fills("0.4", orders=1, status="Cancelled")  # IOC market orders that run out
                                    # of liquidity: 40 % fills, the order ends Cancelled
@@ -205,7 +206,10 @@ class FakeBybit(ServedFake):
         default_leverage: Decimal = DEFAULT_LEVERAGE,
         check_signature: bool = True,
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: seconds added to every answer (a VPS's round trip to Bybit)."""
+        self.latency = latency
         self.api_key = api_key
         self.api_secret = api_secret
         self.check_signature = check_signature
@@ -306,6 +310,12 @@ class FakeBybit(ServedFake):
         delivery"; bybit_ccxt.md section 5). 0 turns it off."""
         with self._lock:
             self._state.hide_seconds = seconds
+
+    def show_hidden_orders(self) -> None:
+        """Every order hidden by `hide_orders` is listed from now on."""
+        with self._lock:
+            orders = self._state.orders
+            orders[:] = [replace(o, listed_at=0.0) for o in orders]
 
     def history_only(self, on: bool = True) -> None:
         """As after a Bybit server restart: order/realtime lists open orders only, filled /
@@ -413,6 +423,8 @@ class FakeBybit(ServedFake):
             self._state.requests.append(RequestRecord(request.method, path, params))
             queue = self._state.faults.get(path)
             fault = queue.popleft() if queue else None
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         if fault is not None and fault.kind in ("stall", "stall_drop"):
             await asyncio.sleep(fault.delay)
         if fault is not None and not fault.processes:

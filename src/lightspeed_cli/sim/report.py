@@ -11,6 +11,7 @@ Pure: no I/O. `RunFacts` is gathered by sim/simulate.py after the run.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class RunFacts:
     poll_interval: float
     binance_rtt_ms: float
     bybit_rtt_ms: float
+    # per order: (snapshot received -> order handed to the broker ms, Bybit requests between)
+    hot_path: Sequence[tuple[float, int]] = ()
+    budget_per_second: float = 0.0  # Binance request budget (one exit)
+    busiest_second: int = 0  # most Binance requests in any one-second window of the run
 
 
 class _Model(BaseModel):
@@ -86,6 +91,7 @@ class ChangeRow(_Model):
     follower_ratio: Decimal | None = None  # follower / leader, in leader units
     error_steps: Decimal | None = None
     detection_latency_ms: float | None = None  # leader's change -> our order sent
+    on_bybit_ms: float | None = None  # leader's change -> our order on Bybit (fake's order log)
     bot_latency_ms: float | None = None  # the journal's figure: snapshot received -> sent
     slippage_bps: Decimal | None = None
 
@@ -130,11 +136,21 @@ class LatencySummary(_Model):
     p99_ms: float | None
     worst_ms: float | None
     bot_median_ms: float | None  # snapshot received -> order sent (the bot's own work)
+    on_bybit_median_ms: float | None  # leader's change -> order on Bybit: what the floor bounds
+    on_bybit_p99_ms: float | None
     bot_p99_ms: float | None
     poll_interval_ms: float
     binance_rtt_ms: float
     bybit_rtt_ms: float
-    expected_ms: float  # poll interval / 2 + Binance RTT + Bybit RTT (price check before sending)
+    own_work_ms: float  # median snapshot -> order of the orders with no Bybit request before
+    floor_ms: float  # poll interval / 2 + Binance RTT + own work + Bybit RTT
+    p99_target_ms: float  # one poll interval + both RTTs + 20 ms
+    round_trips_median: float | None  # Bybit requests between snapshot and order, per order
+    round_trips_max: int | None
+    orders_without_round_trips: int
+    round_trip_orders: int  # orders the round trips were counted for
+    busiest_second: int  # most Binance requests in any one-second window
+    budget_per_second: float
 
 
 class SlippageSummary(_Model):
@@ -395,11 +411,12 @@ def _change_row(
         )
         if change.new_size > 0:
             follower_ratio = follower / (change.new_size * mapping.qty_scale)
-    latency = bot_latency = slippage = None
+    latency = bot_latency = slippage = on_bybit = None
     if order is not None and row is not None:
         sent = _ts(row.get("sent_at")) or _ts(row["created_at"])
         if applied is not None and sent is not None:
             latency = (sent - applied).total_seconds() * 1000
+            on_bybit = (order.created_at - applied).total_seconds() * 1000
         bot_latency = row.get("detection_latency_ms")
         slippage = Decimal(row["slippage_bps"]) if row.get("slippage_bps") else None
     return ChangeRow(
@@ -427,6 +444,7 @@ def _change_row(
         follower_ratio=_q(follower_ratio, RATIO_PLACES),
         error_steps=_q(error, STEPS_PLACES),
         detection_latency_ms=_ms(latency),
+        on_bybit_ms=_ms(on_bybit),
         bot_latency_ms=_ms(bot_latency),
         slippage_bps=_q(slippage, BPS_PLACES),
     )
@@ -489,18 +507,34 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     )
     bot = Distribution[float].of([r.bot_latency_ms for r in rows if r.bot_latency_ms is not None])
+    landed = Distribution[float].of([r.on_bybit_ms for r in rows if r.on_bybit_ms is not None])
     interval_ms = facts.poll_interval * 1000
+    trips = [t for _, t in facts.hot_path]
+    direct = [ms for ms, t in facts.hot_path if t == 0] or [ms for ms, _ in facts.hot_path]
+    own = Distribution[float].of(direct)
+    own_ms = own.median if own else 0.0
+    rtts = facts.binance_rtt_ms + facts.bybit_rtt_ms
     return LatencySummary(
         samples=true.count if true else 0,
         median_ms=_ms(true.median) if true else None,
         p99_ms=_ms(true.p99) if true else None,
         worst_ms=_ms(true.worst) if true else None,
         bot_median_ms=_ms(bot.median) if bot else None,
+        on_bybit_median_ms=_ms(landed.median) if landed else None,
+        on_bybit_p99_ms=_ms(landed.p99) if landed else None,
         bot_p99_ms=_ms(bot.p99) if bot else None,
         poll_interval_ms=interval_ms,
         binance_rtt_ms=round(facts.binance_rtt_ms, 1),
         bybit_rtt_ms=round(facts.bybit_rtt_ms, 1),
-        expected_ms=round(interval_ms / 2 + facts.binance_rtt_ms + facts.bybit_rtt_ms, 1),
+        own_work_ms=round(own_ms, 2),
+        floor_ms=round(interval_ms / 2 + rtts + own_ms, 1),
+        p99_target_ms=round(interval_ms + rtts + 20, 1),
+        round_trips_median=statistics.median(trips) if trips else None,
+        round_trips_max=max(trips) if trips else None,
+        orders_without_round_trips=trips.count(0),
+        round_trip_orders=len(trips),
+        busiest_second=facts.busiest_second,
+        budget_per_second=facts.budget_per_second,
     )
 
 

@@ -10,11 +10,13 @@ what the leaders did with what the fake Bybit's order log holds.
 No keys, no license, no network. Exit 0 when the mirror is exact (0 missed, 0 extra, every
 exposure error within one quantity step), 1 otherwise, 2 for a bad option.
 
-Options (`lightspeed simulate --help`): `--seconds N` (default 20; the bot's poll interval is
-fitted to it, 0.1-0.5 s), `--report` prints the fidelity figures and writes the JSON report to
-`./lightspeed-report.json` (the run's data dir is temporary and removed afterwards), `--json PATH`
-writes the JSON there instead (with or without --report), `--plot PATH` draws leader vs follower
-exposure to a PNG (needs the `plot` extra: matplotlib).
+Options (`lightspeed simulate --help`): `--seconds N` (default 20; the bot polls with the default
+settings: budget mode, 20 requests/s), `--binance-rtt MS` / `--bybit-rtt MS` (default 50 / 20:
+each fake adds that delay to every answer, as a VPS's round trips would), `--report` prints the
+fidelity figures and writes the JSON report to `./lightspeed-report.json` (the run's data dir is
+temporary and removed afterwards), `--json PATH` writes the JSON there instead (with or without
+--report), `--plot PATH` draws leader vs follower exposure to a PNG (needs the `plot` extra:
+matplotlib).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from lightspeed_cli.sim.scenario import Driver, Scenario, default_scenario
 DEFAULT_SECONDS = 20.0
 DEFAULT_REPORT_PATH = Path("lightspeed-report.json")
 STARTUP_SECONDS = 3.0  # the bot's start: ccxt import, Bybit markets, reconciliation
-BINANCE_LATENCY = 0.05  # seconds the fake Binance adds to each answer (real Binance: 20-200 ms)
-MIN_POLL, MAX_POLL = 0.1, 0.5
+BINANCE_RTT_MS = 50.0  # the fake Binance adds this to each answer (real Binance: 20-200 ms)
+BYBIT_RTT_MS = 20.0  # the fake Bybit adds this to each answer (a VPS near Bybit)
 
 
 class SimulationError(Exception):
@@ -58,17 +60,39 @@ class Timing:
         """Time kept after the last step: one poll to see it, and the orders to fill."""
         return 2 * self.poll_interval + 0.5
 
-    @classmethod
-    def fit(cls, seconds: float, steps: int) -> Timing:
-        per_step = (seconds - STARTUP_SECONDS - 1.5) / max(1, steps)
-        interval = min(MAX_POLL, max(MIN_POLL, round(per_step / 3, 2)))
-        return cls(seconds, interval)
+
+def schedule_interval(settings: Any) -> float:
+    """Each trader's poll interval under these settings (sources/schedule.py's rule)."""
+    from lightspeed_cli.sources.schedule import PollSchedule, source_rate
+
+    traders = [t for t in settings.traders if t.enabled]
+    polling = settings.polling
+    return PollSchedule(polling, traders, source_rate(None, polling)).interval()
+
+
+def busiest_second(times: list[float]) -> int:
+    """Most requests in any one-second window [t, t + 1) of these (monotonic) times."""
+    times = sorted(times)
+    most, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def minimum_seconds(scenario: Scenario) -> float:
-    """The shortest run that still leaves every step a poll at the fastest interval."""
-    fastest = Timing(0, MIN_POLL)
-    return round(STARTUP_SECONDS + fastest.settle + len(scenario.steps) * 0.4, 1)
+    """The shortest run that still leaves every step its polls at the default budget."""
+    from lightspeed_cli.settings import PollingSettings
+    from lightspeed_cli.sources.schedule import poll_interval
+
+    polling = PollingSettings()
+    interval = poll_interval(
+        len(scenario.traders), polling.requests_per_second, polling.min_interval_seconds
+    )
+    timing = Timing(0, interval)
+    per_step = max(0.4, 2.5 * interval + 0.1)  # the driver's spacing (scenario.Driver.play)
+    return round(STARTUP_SECONDS + timing.settle + len(scenario.steps) * per_step, 1)
 
 
 @dataclass
@@ -84,7 +108,7 @@ class SimulationResult:
 
 
 def simulation_config(
-    scenario: Scenario, binance_url: str, bybit: FakeBybit, data_dir: Path, poll_interval: float
+    scenario: Scenario, binance_url: str, bybit: FakeBybit, data_dir: Path
 ) -> dict[str, Any]:
     """The bot's config for a run: every trader a copytrade portfolio, caps that fit."""
     traders = []
@@ -108,12 +132,7 @@ def simulation_config(
             "max_snapshot_age_seconds": 30,
             "daily_loss_limit_usdt": 500,
         },
-        "polling": {
-            "interval_seconds": poll_interval,
-            "timeout_seconds": 2.0,
-            "retries": 1,
-            "requests_per_second": 200,
-        },
+        "polling": {"timeout_seconds": 2.0, "retries": 1},  # budget mode, the default budget
         "storage": {"data_dir": str(data_dir)},
         "logging": {"level": "WARNING"},
     }
@@ -149,7 +168,8 @@ async def run_simulation(
     scenario: Scenario | None = None,
     data_dir: Path,
     live_view: bool = False,
-    binance_latency: float = BINANCE_LATENCY,
+    binance_rtt_ms: float = BINANCE_RTT_MS,
+    bybit_rtt_ms: float = BYBIT_RTT_MS,
 ) -> SimulationResult:
     """Run the bot against both fakes for `seconds` while the scenario plays; build the report.
 
@@ -162,30 +182,33 @@ async def run_simulation(
     problem = _option_problem(seconds, scenario, None)
     if problem:
         raise SimulationError(problem)
-    timing = Timing.fit(seconds, len(scenario.steps))
     fakes = contextlib.ExitStack()
     with fakes:
-        binance = fakes.enter_context(FakeBinance.running(latency=binance_latency))
+        binance = fakes.enter_context(FakeBinance.running(latency=binance_rtt_ms / 1000))
         bybit = fakes.enter_context(
-            FakeBybit.running(hedge_mode=True, instruments=scenario.instruments())
+            FakeBybit.running(
+                hedge_mode=True, instruments=scenario.instruments(), latency=bybit_rtt_ms / 1000
+            )
         )
+        config = simulation_config(scenario, binance.url, bybit, data_dir / "data")
+        settings = write_config(config, data_dir / "config.toml")
+        timing = Timing(seconds, schedule_interval(settings))
         driver = Driver(scenario, binance, bybit, poll_interval=timing.poll_interval)
         driver.prepare()
         binance_rtt = await measure_rtt_ms(f"{binance.url}{COPYTRADE}?portfolioId=0")
         bybit_rtt = await measure_rtt_ms(f"{bybit.url}/v5/market/time")
-        config = simulation_config(
-            scenario, binance.url, bybit, data_dir / "data", timing.poll_interval
-        )
-        settings = write_config(config, data_dir / "config.toml")
+        engines: list[Any] = []
         options = RunOptions(
             require_license=False,
             bybit_keys=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
             use_binance_session=False,
             duration_seconds=seconds,
             live_view=live_view,
+            on_engine=engines.append,
         )
         stop_prices = asyncio.Event()
         deadline = time.monotonic() + seconds
+        binance.clear_log()
         helpers = [
             asyncio.create_task(driver.move_prices(stop_prices), name="sim:prices"),
             asyncio.create_task(driver.play(deadline, timing.settle), name="sim:scenario"),
@@ -203,6 +226,7 @@ async def run_simulation(
         positions = [
             (p.symbol, p.side, p.size) for p in bybit.ledger.open_positions() if p.side is not None
         ]
+        hot_path = list(engines[0].hot_path) if engines else []
         facts = RunFacts(
             scenario=scenario,
             playback=driver.playback,
@@ -214,6 +238,9 @@ async def run_simulation(
             poll_interval=timing.poll_interval,
             binance_rtt_ms=binance_rtt,
             bybit_rtt_ms=bybit_rtt,
+            hot_path=hot_path,
+            budget_per_second=settings.polling.requests_per_second,
+            busiest_second=busiest_second([r.at for r in binance.requests()]),
         )
     report = build_report(facts, now=datetime.now(UTC))
     return SimulationResult(report, facts, code, data_dir)
@@ -225,7 +252,13 @@ def write_report_json(report: FidelityReport, path: Path) -> None:
 
 
 def simulate_command(
-    *, seconds: float, report: bool, report_json: Path | None, plot: Path | None
+    *,
+    seconds: float,
+    report: bool,
+    report_json: Path | None,
+    plot: Path | None,
+    binance_rtt_ms: float = BINANCE_RTT_MS,
+    bybit_rtt_ms: float = BYBIT_RTT_MS,
 ) -> int:
     """The CLI entry: run, print the summary (and the fidelity report), write JSON / PNG."""
     from rich.markup import escape
@@ -246,7 +279,12 @@ def simulate_command(
         with tempfile.TemporaryDirectory(prefix="lightspeed-simulate-") as tmp:
             result = asyncio.run(
                 run_simulation(
-                    seconds, scenario=scenario, data_dir=Path(tmp), live_view=sys.stdout.isatty()
+                    seconds,
+                    scenario=scenario,
+                    data_dir=Path(tmp),
+                    live_view=sys.stdout.isatty(),
+                    binance_rtt_ms=binance_rtt_ms,
+                    bybit_rtt_ms=bybit_rtt_ms,
                 )
             )
     except StartupError as exc:

@@ -183,14 +183,32 @@ def fidelity(report: FidelityReport) -> Table:
         f" {num(lat.worst_ms, 0)} ms (leader's change → order sent, {lat.samples} orders)",
     )
     table.add_row(
-        "  expected",
-        f"≈ {num(lat.expected_ms, 0)} ms = poll {num(lat.poll_interval_ms, 0)} ms / 2"
-        f" + Binance RTT {num(lat.binance_rtt_ms, 1)} ms + Bybit RTT {num(lat.bybit_rtt_ms, 1)} ms",
+        "  order on Bybit",
+        f"median {num(lat.on_bybit_median_ms, 0)} ms, p99 {num(lat.on_bybit_p99_ms, 0)} ms"
+        " (leader's change → the order exists on Bybit: the figure the floor bounds)",
+    )
+    table.add_row(
+        "  floor",
+        f"{num(lat.floor_ms, 0)} ms = poll {num(lat.poll_interval_ms, 0)} ms / 2"
+        f" + Binance RTT {num(lat.binance_rtt_ms, 1)} ms + own work {num(lat.own_work_ms, 1)} ms"
+        f" + Bybit RTT {num(lat.bybit_rtt_ms, 1)} ms; p99 target ≤ {num(lat.p99_target_ms, 0)} ms"
+        " (one poll + both RTTs + 20 ms)",
     )
     table.add_row(
         "  bot's own work",
         f"median {num(lat.bot_median_ms, 1)} ms, p99 {num(lat.bot_p99_ms, 1)} ms"
-        " (snapshot received → order sent, Bybit price check included)",
+        " (snapshot received → order sent, Bybit round trips before it included)",
+    )
+    if lat.round_trips_median is not None:
+        table.add_row(
+            "  Bybit round trips before the order",
+            f"median {num(lat.round_trips_median, 1)}, max {lat.round_trips_max};"
+            f" {lat.orders_without_round_trips} of {lat.round_trip_orders} orders with none"
+            " (price from the cache, leverage set ahead of time)",
+        )
+    table.add_row(
+        "Binance polls",
+        f"busiest second {lat.busiest_second} requests (budget {num(lat.budget_per_second, 0)}/s)",
     )
     table.add_row(
         "slippage",

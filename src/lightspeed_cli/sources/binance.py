@@ -5,10 +5,12 @@ Snapshot only for a well-formed success answer (DESIGN rule 1). Errors, timeouts
 malformed bodies, `success: false` and a missing session give ERROR; a trader who hides
 positions gives HIDDEN. Neither is ever "flat".
 
-Requests go through: a concurrency limit (semaphore) → an open exit (direct or a proxy,
-round-robin; 429/418 block an exit for Retry-After) → the global request budget (token bucket)
-→ a small keep-alive pool of that exit. tenacity retries timeouts, 5xx, 429 and 418 with
-exponential back-off and jitter; a throttled retry waits for (or switches to) an open exit.
+Requests go through: a concurrency limit (semaphore) → an open exit (direct or a proxy; the
+one whose budget frees soonest, round-robin when equal; 429/418 block an exit for Retry-After)
+→ that exit's request budget (token bucket at `requests_per_second`, cut on 429/418 and won back
+slowly: sources/schedule.py) → a small keep-alive pool of that exit. tenacity retries timeouts,
+5xx, 429 and 418 with exponential back-off and jitter; a throttled retry waits for (or switches
+to) an open exit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +53,7 @@ from lightspeed_cli.sources.pool import (
     shared_ssl_context,
 )
 from lightspeed_cli.sources.ratelimit import TokenBucket
+from lightspeed_cli.sources.schedule import ExitBudget, ExitState
 from lightspeed_cli.sources.session import BinanceSession, parse_session
 from lightspeed_cli.sources.wire import Book, parse_copytrade, parse_leaderboard
 
@@ -121,7 +125,9 @@ class BinanceSource:
             make_transport=self._make_transport,
             pool_size=pool_size,
         )
-        self._bucket = TokenBucket(polling.requests_per_second)
+        # the budget is per exit: each proxy (or the direct line) is its own IP to Binance
+        rate = polling.requests_per_second
+        self._budgets = {e: (ExitBudget(rate), TokenBucket(rate)) for e in self._pool.exits}
         self._slots = asyncio.Semaphore(polling.concurrency)
         self._failures = FailureLog(log)
         self._requests: dict[tuple[SourceKind, str], _Request] = {}
@@ -246,12 +252,47 @@ class BinanceSource:
             raise
 
     async def _open_exit_within_budget(self, avoid: Exit | None = None) -> Exit:
-        """An exit that is open when our turn in the request budget comes."""
+        """An open exit whose budget lets the request go soonest (round robin when equal; not
+        `avoid` while another is open), once our turn in its budget comes."""
         while True:
             exit_ = await self._pool.wait_for_exit(self._timeout, avoid)
-            await self._bucket.acquire()
+            now = time.monotonic()
+            for other in self._pool.open_exits():
+                if other is not avoid and self._free_at(other, now) < self._free_at(exit_, now):
+                    exit_ = other
+            budget, bucket = self._budgets[exit_]
+            bucket.set_rate(budget.at(now))
+            await bucket.acquire()
             if self._pool.is_open(exit_):
                 return exit_
+
+    def _free_at(self, exit_: Exit, now: float) -> float:
+        budget, bucket = self._budgets[exit_]
+        bucket.set_rate(budget.at(now))
+        return bucket.free_at(now)
+
+    def request_rate(self) -> float:
+        """Requests per second the open exits allow now (the schedule spends it); the floors
+        when every exit is blocked."""
+        now = time.monotonic()
+        open_exits = self._pool.open_exits()
+        if not open_exits:
+            return sum(budget.floor for budget, _ in self._budgets.values())
+        return sum(self._budgets[e][0].at(now) for e in open_exits)
+
+    def exit_states(self) -> list[ExitState]:
+        now = time.monotonic()
+        return [
+            ExitState(
+                name=e.name,
+                budget=round(budget.at(now), 2),
+                ceiling=budget.ceiling,
+                cuts=budget.cuts,
+                blocked_for_seconds=round(max(0.0, e.blocked_until - now), 1),
+                reason=budget.reason or e.block_reason,
+            )
+            for e, (budget, _) in self._budgets.items()
+        ]
 
     def _check_status(self, response: httpx.Response, request: _Request, exit_: Exit) -> None:
         status = response.status_code
@@ -263,6 +304,11 @@ class BinanceSource:
             error = ThrottledError(status, retry_after, exit_.name)
             if self._pool.block(exit_, retry_after, error.reason):
                 log.warning("%s: no requests through it for %g s", error.reason, retry_after)
+            budget = self._budgets[exit_][0]
+            before = budget.at(time.monotonic())
+            after = budget.cut(time.monotonic(), retry_after, error.reason)
+            if after < before:
+                log.warning("%s: its request budget is cut to %.2f/s", exit_.name, after)
             raise error
         if status in (401, 403) and request.needs_session:
             raise SessionRefused(f"Binance refused the session: HTTP {status}")

@@ -143,6 +143,10 @@ class ExitPool:
                 return exit_
         return fallback
 
+    def open_exits(self) -> list[Exit]:
+        now = self._clock()
+        return [e for e in self.exits if e.blocked_until <= now]
+
     async def wait_for_exit(self, max_wait: float, avoid: Exit | None = None) -> Exit:
         """An open exit (not `avoid`, if another is open), waiting up to `max_wait` s for a
         block to end; else ExitsBlocked."""

@@ -1,4 +1,4 @@
-"""A global request budget: every request to Binance, retries included, takes one token.
+"""A request budget: every request to Binance through one exit, retries included, takes a token.
 
 A token bucket of capacity 1, refilled at `rate` per second and measured on the time each
 request actually goes: callers queue (FIFO) and the next one may leave `1 / rate` seconds after
@@ -21,17 +21,30 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be > 0")
-        self._interval = 1.0 / rate
+        self.set_rate(rate)
         self._clock = clock
         self._sleep = sleep
         self._next = float("-inf")  # earliest time the next request may go
         self._queue = asyncio.Lock()
+        self._waiting = 0
+
+    def set_rate(self, rate: float) -> None:
+        """A new rate (the exit's budget was cut or recovered); applies from the next request."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self._interval = 1.0 / rate
+
+    def free_at(self, now: float) -> float:
+        """When a request asking now would go: after the ones already queued."""
+        return max(self._next, now) + self._waiting * self._interval
 
     async def acquire(self) -> None:
-        async with self._queue:
-            delay = self._next - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            self._next = self._clock() + self._interval
+        self._waiting += 1
+        try:
+            async with self._queue:
+                delay = self._next - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+                self._next = self._clock() + self._interval
+        finally:
+            self._waiting -= 1
