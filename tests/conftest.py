@@ -91,3 +91,18 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture(autouse=True)
+def _drop_leftover_log_handlers() -> Iterator[None]:
+    """A command run in-process (CliRunner) may point the root logger at its captured stderr,
+    which is closed once the test ends: later log lines would print "--- Logging error ---"
+    into another test's output. Remove the handlers a test added (pytest's own stay)."""
+    import logging
+
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)

@@ -184,15 +184,25 @@ def _plain(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) if isinstance(v, dict) else to_toml(v) for k, v in entry.items()}
 
 
-def remove_trader(doc: TOMLDocument, trader_id: str) -> bool:
-    """Remove the `[[traders]]` entry with this id. False if there is none."""
+def remove_trader(doc: TOMLDocument, ref: str) -> str | None:
+    """Remove the `[[traders]]` entry whose id, else whose label, is `ref`; its id, or None.
+
+    A label that more than one trader carries removes nothing: ConfigError names their ids.
+    """
     existing = _traders(doc)
     if existing is None:
-        return False
-    for index, item in enumerate(existing):
-        if isinstance(item, dict) and str(item.get("id")) == trader_id:
-            del existing[index]
-            if len(existing) == 0:
-                del doc["traders"]
-            return True
-    return False
+        return None
+    entries = [(i, t) for i, t in enumerate(existing) if isinstance(t, dict)]
+    matches = [(i, t) for i, t in entries if str(t.get("id")) == ref]
+    if not matches:
+        matches = [(i, t) for i, t in entries if str(t.get("label", "")) == ref and ref]
+    if len(matches) > 1:
+        ids = ", ".join(str(t.get("id")) for _, t in matches)
+        raise ConfigError(f"label {ref!r} is on {len(matches)} traders ({ids}): remove by id")
+    if not matches:
+        return None
+    index, item = matches[0]
+    del existing[index]
+    if len(existing) == 0:
+        del doc["traders"]
+    return str(item.get("id"))

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lightspeed_cli.cli.common import config_path, console
-from lightspeed_cli.settings import ConfigError, Network, Settings, load_settings
+from lightspeed_cli.models import FetchResult, FetchStatus, SourceKind
+from lightspeed_cli.settings import (
+    ConfigError,
+    LeaderboardApi,
+    Network,
+    Settings,
+    TraderSettings,
+    load_settings,
+)
 
 BYBIT_URLS = {
     Network.MAINNET: "https://api.bybit.com",
@@ -43,37 +53,82 @@ def check_data_dir(path: Path) -> Check:
     return Check("data dir", True, str(path))
 
 
-def check_keys() -> list[Check]:
+def check_keys(settings: Settings, paper: bool) -> list[Check]:
+    """The Bybit pair (not for paper) and the Binance session when a leaderboard trader needs it.
+
+    A secret nothing needs is listed as ok either way, so the table still says where it is.
+    """
     from lightspeed_cli.secrets import SecretName, SecretSource, secret_status
 
+    needing_session = [
+        t.id
+        for t in settings.traders
+        if t.enabled
+        and t.source is SourceKind.LEADERBOARD
+        and settings.binance.leaderboard_api is LeaderboardApi.V2_PRIVATE
+    ]
+    required = {SecretName.BINANCE_SESSION: bool(needing_session)}
+    for name in (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET):
+        required[name] = not paper
     out = []
     for name, source in secret_status():
-        if name is SecretName.LICENSE_LEASE:
+        if name not in required or (paper and not required[name]):
             continue
         missing = source is SecretSource.NONE
-        required = name in (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET)
         detail = f"from {source.value}" if not missing else "not set"
-        if missing and required:
-            detail += ": run `lightspeed keys set bybit`"
-        out.append(Check(f"secret {name.value}", not (missing and required), detail))
+        if missing and required[name]:
+            if name is SecretName.BINANCE_SESSION:
+                detail += (
+                    f": leaderboard trader(s) {', '.join(needing_session)} cannot be read"
+                    " without it; run `lightspeed keys set binance-session`"
+                )
+            else:
+                detail += ": run `lightspeed keys set bybit`"
+        out.append(Check(f"secret {name.value}", not (missing and required[name]), detail))
     return out
 
 
 def check_license(settings: Settings) -> Check:
-    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.cli.common import license_state
     from lightspeed_cli.license.gate import license_summary
 
-    state = LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
+    state = license_state(settings)
     return Check("license", state.valid and state.can_open, license_summary(state))
 
 
 def check_binance(settings: Settings, timeout: float) -> Check:
+    """Read the first followed trader once, as `run` would; with none, GET the base URL.
+
+    Only an answer the bot can use counts: an HTTP error status (404 from a wrong base_url, 403
+    from a geo block) is a FAIL, not "reachable".
+    """
     url = settings.binance.base_url.rstrip("/")
+    trader = next((t for t in settings.traders if t.enabled), None)
+    if trader is not None:
+        result = asyncio.run(_fetch_once(settings, trader, timeout))
+        if result.status is FetchStatus.ERROR:
+            return Check("Binance reachable", False, f"{url}: trader {trader.id}: {result.reason}")
+        shown = "hides its positions" if result.status is FetchStatus.HIDDEN else "read"
+        return Check("Binance reachable", True, f"{url}: trader {trader.id} {shown}")
     try:
         resp = httpx.get(url, timeout=timeout, follow_redirects=True)
     except httpx.HTTPError as exc:
         return Check("Binance reachable", False, f"{url}: {type(exc).__name__}")
+    if resp.is_error:
+        return Check("Binance reachable", False, f"{url}: HTTP {resp.status_code}")
     return Check("Binance reachable", True, f"{url}: HTTP {resp.status_code}")
+
+
+async def _fetch_once(settings: Settings, trader: TraderSettings, timeout: float) -> FetchResult:
+    from lightspeed_cli.secrets import SecretName, get_secret
+    from lightspeed_cli.sources.binance import BinanceSource
+
+    session = get_secret(SecretName.BINANCE_SESSION)
+    polling = settings.polling.model_copy(update={"timeout_seconds": timeout, "retries": 0})
+    async with BinanceSource(
+        settings.binance, polling, session=session.value if session else None
+    ) as source:
+        return await source.fetch(trader)
 
 
 def check_bybit(settings: Settings, timeout: float) -> list[Check]:
@@ -97,7 +152,9 @@ def check_bybit(settings: Settings, timeout: float) -> list[Check]:
     ]
 
 
-def run_doctor(ctx: typer.Context, timeout: float = 5.0) -> int:
+def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check]:
+    """Every check a live run needs; with `paper`, only what `run --paper` needs (no Bybit
+    keys, no license, no clock skew: paper fills use Bybit's public prices only)."""
     checks: list[Check] = []
     path = config_path(ctx)
     try:
@@ -106,22 +163,36 @@ def run_doctor(ctx: typer.Context, timeout: float = 5.0) -> int:
     except ConfigError as exc:
         checks.append(Check("config", False, str(exc).splitlines()[0]))
         settings = load_settings(path, missing_ok=True) if not path.exists() else Settings()
-    checks.extend(check_keys())
-    checks.append(check_license(settings))
+    checks.extend(check_keys(settings, paper))
+    if not paper:
+        checks.append(check_license(settings))
     checks.append(check_binance(settings, timeout))
-    checks.extend(check_bybit(settings, timeout))
+    bybit = check_bybit(settings, timeout)
+    checks.extend(bybit[:1] if paper else bybit)
     checks.append(check_data_dir(settings.storage.resolved_data_dir()))
+    return checks
 
-    table = Table(title="lightspeed doctor")
+
+def run_doctor(
+    ctx: typer.Context, *, paper: bool = False, as_json: bool = False, timeout: float = 5.0
+) -> int:
+    checks = run_checks(ctx, paper=paper, timeout=timeout)
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        from lightspeed_cli.cli.output import emit_json
+
+        emit_json({"ok": not failed, "checks": [asdict(c) for c in checks]})
+        return 1 if failed else 0
+    table = Table(title="lightspeed doctor" + (" --paper" if paper else ""))
     table.add_column("check")
     table.add_column("")
     table.add_column("detail")
     for c in checks:
-        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail)
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", escape(c.detail))
     console.print(table)
-    failed = [c for c in checks if not c.ok]
     if failed:
-        console.print(f"[red]{len(failed)} problem(s)[/]: fix them before `lightspeed run`.")
+        run = "lightspeed run --paper" if paper else "lightspeed run"
+        console.print(f"[red]{len(failed)} problem(s)[/]: fix them before `{run}`.")
         return 1
     console.print("[green]all good[/]")
     return 0

@@ -37,8 +37,11 @@ LIVE_JOURNAL = "journal.sqlite3"
 
 
 class StartupError(Exception):
-    """The bot cannot start; the message tells the user what to do. `exit_code` 3: trading
-    stopped for a reason a restart will not fix (a damaged journal); 2: an unusable data dir."""
+    """The bot cannot start; the message tells the user what to do.
+
+    `exit_code`: 2 a config problem (no trader, an unusable data dir), 3 trading stopped for a
+    reason a restart will not fix (a damaged journal), 1 anything else.
+    """
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -139,7 +142,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
     if not [t for t in settings.traders if t.enabled]:
         raise StartupError(
-            "no traders to follow: add one with `lightspeed traders add ID --source copytrade`"
+            "no traders to follow: add one with `lightspeed traders add ID --source copytrade`",
+            exit_code=2,
         )
     data_dir = settings.storage.resolved_data_dir()
     from lightspeed_cli.instancelock import AlreadyRunning, instance_lock

@@ -7,6 +7,8 @@ notify webhook URL, which `config show` masks.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 import types
@@ -17,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -107,12 +110,44 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
 
 
+ED25519_KEY_BYTES = 32
+
+
+def check_http_url(value: str) -> str:
+    """An http(s) URL with a host: `notaurl` or `ftp://x` would only fail later, off-line."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, like https://host:8765")
+    return value.strip()
+
+
 class LicenseSettings(_Section):
     server_url: str = "https://license.lightspeed.example"
     public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
     offline_grace_hours: float = Field(default=72, ge=0, le=24 * 30)
     renew_interval_minutes: float = Field(default=60, gt=0, le=24 * 60)
     clock_tolerance_seconds: float = Field(default=300, ge=0, le=3600)
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return check_http_url(v)
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519_key(cls, v: str) -> str:
+        v = v.strip()
+        if v:
+            try:
+                raw = base64.b64decode(v, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be the base64 key `license-server serve` prints") from None
+            if len(raw) != ED25519_KEY_BYTES:
+                raise ValueError(
+                    f"must be a {ED25519_KEY_BYTES}-byte Ed25519 key in base64 (this one decodes"
+                    f" to {len(raw)} bytes): copy the whole key `license-server serve` prints"
+                )
+        return v
 
 
 class BybitSettings(_Section):

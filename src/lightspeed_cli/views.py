@@ -1,9 +1,8 @@
-"""Rich renderings of the journal, shared by `status`, `history` and the live view of `run`."""
+"""Rich renderings of the journal, shared by `status` and the live view of `run`, and the same
+facts as plain data for `status --json`."""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -15,27 +14,6 @@ from rich.table import Table
 from rich.text import Text
 
 from lightspeed_cli.journal import Journal, utc_day
-
-HISTORY_COLUMNS = (
-    "created_at",
-    "trader",
-    "kind",
-    "symbol",
-    "side",
-    "previous_size",
-    "new_size",
-    "decision",
-    "check_name",
-    "reason",
-    "bybit_symbol",
-    "quantity",
-    "fill_qty",
-    "fill_price",
-    "fee",
-    "slippage_bps",
-    "detection_latency_ms",
-    "client_order_id",
-)
 
 
 def _age(moment: str | None, now: datetime) -> str:
@@ -61,24 +39,44 @@ def good_read_cell(last_ok: datetime | str | None, now: datetime, blind_after: f
     return f"[bold red]{text} BLIND[/]" if seconds > blind_after else text
 
 
+def trader_rows(journal: Journal, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The configured traders with their last poll; a trader removed from the config is listed
+    only while the bot still holds a mirrored position for it (status `removed`)."""
+    states = {s["trader"]: s for s in journal.trader_states()}
+    holding = {m.trader for m in journal.mirrored_positions()}
+    rows = []
+    for trader in sorted(set(labels) | (holding - set(labels))):
+        s = states.get(trader, {})
+        rows.append(
+            {
+                "id": trader,
+                "label": labels.get(trader, ""),
+                "last_poll_at": s.get("last_poll_at"),
+                "last_ok_at": s.get("last_ok_at"),
+                "status": s.get("last_status") if trader in labels else "removed",
+                "reason": s.get("last_reason") or "",
+            }
+        )
+    return rows
+
+
 def traders_table(
     journal: Journal, labels: dict[str, str], now: datetime, blind_after: float = 60
 ) -> Table:
     table = Table(title="Traders", expand=False)
     for col in ("trader", "label", "last poll", "last good read", "status", "reason"):
         table.add_column(col)
-    states = {s["trader"]: s for s in journal.trader_states()}
-    for trader in sorted(set(labels) | set(states)):
-        s = states.get(trader, {})
-        status = s.get("last_status") or "-"
-        style = {"ok": "green", "hidden": "yellow", "error": "red"}.get(status, "")
+    for row in trader_rows(journal, labels):
+        status = row["status"] or "-"
+        style = {"ok": "green", "hidden": "yellow", "error": "red", "removed": "yellow"}
+        color = style.get(status, "")
         table.add_row(
-            trader,
-            labels.get(trader, ""),
-            _age(s.get("last_poll_at"), now),
-            good_read_cell(s.get("last_ok_at"), now, blind_after),
-            f"[{style}]{status}[/]" if style else status,
-            s.get("last_reason") or "",
+            row["id"],
+            row["label"],
+            _age(row["last_poll_at"], now),
+            good_read_cell(row["last_ok_at"], now, blind_after),
+            f"[{color}]{status}[/]" if color else status,
+            row["reason"],
         )
     return table
 
@@ -204,49 +202,48 @@ def status_group(
     )
 
 
-def history_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="History")
-    cols = (
-        ("time", "created_at"),
-        ("trader", "trader"),
-        ("signal", "kind"),
-        ("symbol", "symbol"),
-        ("side", "side"),
-        ("size", None),
-        ("decision", "decision"),
-        ("qty", "fill_qty"),
-        ("fill", "fill_price"),
-        ("slip bps", "slippage_bps"),
-        ("latency ms", "detection_latency_ms"),
-        ("reason", None),
-    )
-    for title, _ in cols:
-        table.add_column(title)
-    for r in rows:
-        cells = []
-        for _, key in cols:
-            if key is None:
-                continue
-            value = r.get(key)
-            if key == "created_at":
-                value = str(value)[:19].replace("T", " ")
-            elif key == "detection_latency_ms" and value is not None:
-                value = f"{value:.0f}"
-            elif key == "slippage_bps" and value is not None:
-                value = f"{Decimal(value):.1f}"
-            cells.append("" if value is None else str(value))
-        size = f"{r['previous_size']} → {r['new_size']}"
-        reason = ": ".join(x for x in (r.get("check_name"), r.get("reason")) if x)
-        cells.insert(5, size)
-        cells.append(reason)
-        table.add_row(*cells)
-    return table
-
-
-def history_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: r.get(k) for k in HISTORY_COLUMNS})
-    return out.getvalue()
+def status_data(
+    journal: Journal,
+    labels: dict[str, str],
+    daily_loss_limit: Decimal,
+    license_info: dict[str, Any],
+    now: datetime | None = None,
+    blind_after: float = 60,
+) -> dict[str, Any]:
+    """`status --json`: what `status` shows, as data (keys documented in the README)."""
+    now = now or datetime.now(UTC)
+    traders = trader_rows(journal, labels)
+    for row in traders:  # blind: no good read for longer than notify.blind_after_seconds
+        last_ok = row["last_ok_at"]
+        age = (now - datetime.fromisoformat(last_ok)).total_seconds() if last_ok else None
+        row["blind"] = age is None or age > blind_after
+    pnl = journal.realized_pnl(utc_day(now))
+    fid = fidelity_today(journal, now)
+    return {
+        "license": license_info,
+        "day": utc_day(now),
+        "realized_pnl_usdt": pnl,
+        "kill_switch": {"on": -pnl >= daily_loss_limit, "daily_loss_limit_usdt": daily_loss_limit},
+        "fills": fid["fills"],
+        "slippage_bps": {"median": fid["slippage_median_bps"], "worst": fid["slippage_worst_bps"]},
+        "detection_latency_ms": {
+            "median": fid["latency_median_ms"],
+            "worst": fid["latency_worst_ms"],
+        },
+        "traders": traders,
+        "positions": [
+            {
+                "trader": m.trader,
+                "symbol": m.symbol,
+                "side": m.side.value,
+                "quantity": m.quantity,
+                "entry_price": m.entry_price,
+                "opened_at": m.opened_at,
+            }
+            for m in journal.mirrored_positions()
+        ],
+        "events": [
+            {"at": e["at"], "level": e["level"], "message": e["message"]}
+            for e in journal.recent_events(8)
+        ],
+    }

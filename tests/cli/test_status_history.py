@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -137,3 +138,71 @@ def test_no_journal_yet_is_a_clear_error(tmp_path: Path) -> None:
     for command in ("status", "history"):
         result = run(path, command)
         assert result.exit_code == 1 and "no journal yet" in result.output
+
+
+def test_history_csv_to_a_missing_dir_or_a_directory_is_one_line(
+    config: Path, tmp_path: Path
+) -> None:
+    for target in (tmp_path / "missing" / "dir" / "h.csv", tmp_path):
+        result = run(config, "history", "--csv", str(target))
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # a clean exit, not a traceback
+        assert f"--csv {target}: cannot write" in result.output
+
+
+def test_history_at_80_columns_is_one_block_per_signal(config: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(config), "history"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "open long BTCUSDT" in result.output and "alpha" in result.output  # label, not id
+    assert result.output.count("executed: 1 @ 60000") == 1
+    assert "slippage 1.5 bps, latency 250 ms" in result.output
+
+
+def test_history_json_has_the_csv_keys(config: Path) -> None:
+    from lightspeed_cli.history_view import HISTORY_COLUMNS
+
+    records = json.loads(run(config, "history", "--json").stdout)
+    assert len(records) == 3
+    assert all(list(r) == list(HISTORY_COLUMNS) for r in records)
+    assert records[0]["trader"] == A and records[0]["decision"] == "executed"
+
+
+def test_status_json(config: Path) -> None:
+    result = run(config, "status", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {
+        "license",
+        "day",
+        "realized_pnl_usdt",
+        "kill_switch",
+        "fills",
+        "slippage_bps",
+        "detection_latency_ms",
+        "traders",
+        "positions",
+        "events",
+        "opens",
+    }
+    assert data["opens"] == {"paused": False, "state": "opens allowed"}
+    assert Decimal(data["realized_pnl_usdt"]) == Decimal(-150)
+    assert data["kill_switch"]["on"] is True
+    assert data["license"]["can_open"] is False
+    assert data["slippage_bps"]["median"] == 1.5
+    assert [p["trader"] for p in data["positions"]] == [B]
+    assert {"id": A, "label": "alpha"}.items() <= data["traders"][0].items()
+
+
+def test_status_drops_a_removed_trader_unless_it_still_holds_a_position(
+    config: Path, tmp_path: Path
+) -> None:
+    with Journal.in_dir(tmp_path / "data") as journal:
+        for trader in (A, B, "6000000000000000009"):
+            journal.record_poll(trader, "ok", "", datetime.now(UTC))
+    traders = {t["id"]: t for t in json.loads(run(config, "status", "--json").stdout)["traders"]}
+    assert traders[A]["status"] == "ok"
+    assert traders[B]["status"] == "removed"  # not in the config, but its position is open
+    assert "6000000000000000009" not in traders  # removed and holding nothing: gone
+    assert "6000000000000000009" not in run(config, "status").output

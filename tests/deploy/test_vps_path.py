@@ -135,7 +135,12 @@ def test_the_service_sees_the_lease_the_readme_commands_stored(tmp_path: Path) -
     ):
         binance.set_mark_price("BTCUSDT", "60000")
         binance.clear_positions(TRADER)
-        for pattern in (r"install -m 0640 .*config\.toml", r"sed -i .*data_dir"):
+        steps = (
+            r"install -m 0640 .*config\.toml",
+            r"sed -i .*data_dir",
+            r"install -d .*/credentials$",
+        )
+        for pattern in steps:
             done = vps.sh(readme_line(lines, pattern))
             assert done.returncode == 0, done.stderr
         config = Path(vps.local("/etc/lightspeed/config.toml"))

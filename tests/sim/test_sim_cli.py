@@ -57,4 +57,34 @@ def test_plot_without_matplotlib_says_how_to_install_it(
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert " ".join(INSTALL_HINT.split()) in err
+    assert "pipx inject lightspeed-cli matplotlib" in err  # pipx already has the package
+    assert "pipx install --force '.[plot]'" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_ctrl_c_stops_with_130_and_says_stopped(tmp_path: Path) -> None:
+    """Off a terminal it says what it is doing; Ctrl-C is a stop, not a NOT EXACT verdict."""
+    import signal
+
+    proc = subprocess.Popen(
+        [lightspeed(), "simulate", "--seconds", "60"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # blocks until the bot has run a while: no timing assumed
+            seen.append(line)
+            if line.startswith("simulate: ") and " of 60 s, " in line:
+                break
+        assert any("starting the fake Binance and Bybit" in s for s in seen), seen
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "stopped" in out and "NOT EXACT" not in out and "--seconds" not in out
+    assert "Traceback" not in err

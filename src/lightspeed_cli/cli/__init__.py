@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
@@ -15,11 +18,51 @@ from lightspeed_cli.cli import (
     license_cmd,
     license_server_cmd,
     run_cmd,
+    service_cmd,
+    status_cmd,
     traders_cmd,
 )
 
+CONFIG_FLAGS = ("--config", "-c")
+
+
+def hoist_config(args: Sequence[str]) -> list[str]:
+    """Move `--config X` (or `-c X`, `--config=X`) to the front, wherever it was typed.
+
+    So `lightspeed status --config X` works like `lightspeed --config X status`. Nothing after
+    a `--` is touched.
+    """
+    args = list(args)
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in CONFIG_FLAGS and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class _RootGroup(TyperGroup):
+    """The root command: accepts the global `--config` after the subcommand too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_config(args))
+
+
 app = typer.Typer(
     name="lightspeed",
+    cls=_RootGroup,
     help="Mirror Binance lead traders' futures positions onto your Bybit USDT perpetuals.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain click help: rich help pulls in markdown-it (+150 ms)
@@ -42,7 +85,8 @@ def _root(
         "--config",
         "-c",
         envvar="LIGHTSPEED_CONFIG",
-        help="Config file (default: ~/.config/lightspeed/config.toml).",
+        help="Config file (default: ~/.config/lightspeed/config.toml). May also come after"
+        " the subcommand: `lightspeed status --config FILE`.",
         show_default=False,
     ),
     version: bool = typer.Option(
@@ -58,7 +102,9 @@ app.add_typer(traders_cmd.app, name="traders")
 app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
+app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
+status_cmd.register(app)
 control_cmd.register(app)
 
 

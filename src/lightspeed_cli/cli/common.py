@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
+    from lightspeed_cli.license.client import LicenseState
     from lightspeed_cli.settings import Settings
 
 console = Console()
@@ -47,3 +48,35 @@ def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
         return load_settings(config_path(ctx), missing_ok=missing_ok)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def license_state(settings: Settings) -> LicenseState:
+    """The license as `run` would find it with these settings (the config's data dir)."""
+    from lightspeed_cli.license.client import LicenseClient
+
+    return LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
+
+
+def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
+    """One value per label: hidden prompts, or one line each from stdin with --stdin (or when
+    stdin is a pipe: getpass would only warn that it cannot hide what is not shown anyway).
+
+    Values are never echoed; an empty one or one with spaces (a bad paste) exits 2.
+    """
+    values = []
+    stdin = typer.get_text_stream("stdin")
+    piped = not from_stdin and not stdin.isatty()  # a pipe: nothing to hide, no getpass warning
+    for label in labels:
+        if from_stdin:
+            value = stdin.readline().strip()
+        elif piped:
+            typer.echo(f"{label}: ", nl=False)
+            value = stdin.readline().strip()
+        else:
+            value = str(typer.prompt(label, hide_input=True)).strip()
+        if not value:
+            fail(f"{label}: empty, nothing stored", EXIT_USAGE)
+        if any(c.isspace() or not c.isprintable() for c in value):
+            fail(f"{label}: contains spaces or control characters; paste it again", EXIT_USAGE)
+        values.append(value)
+    return values

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, config_path, console, err_console, fail
+from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
@@ -97,7 +98,7 @@ def init_cmd(
 
 
 @app.command("show")
-def show_cmd(ctx: typer.Context) -> None:
+def show_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     """Every setting with its value and where it comes from (file, environment, default).
 
     The notify webhook URL is masked.
@@ -111,22 +112,34 @@ def show_cmd(ctx: typer.Context) -> None:
     path, settings = load_or_fail(ctx)
     file_data = read_toml(path)
     env_data = env_overrides()
+    env_vars: dict[str, list[str]] = {}
+    keys: dict[str, dict[str, Any]] = {}
+    for spec in leaf_specs():
+        value = current_value(settings, spec)
+        source = _source(spec.path, file_data, env_data, env_vars)
+        keys[spec.key] = {"value": _masked(value) if spec.secret else value, "source": source}
+    traders_source = _source(("traders",), file_data, env_data, env_vars)
+    if as_json:
+        emit_json(
+            {
+                "path": path,
+                "keys": keys,
+                "traders": {"ids": [t.id for t in settings.traders], "source": traders_source},
+                "env": env_vars,
+            }
+        )
+        return
     table = Table(title=f"Config: {path}", title_justify="left", highlight=False)
     table.add_column("key", no_wrap=True)
     table.add_column("value", overflow="fold", min_width=16, ratio=1)
     table.add_column("source", no_wrap=True)
-    env_vars: dict[str, list[str]] = {}
-    for spec in leaf_specs():
-        value = current_value(settings, spec)
-        source = _source(spec.path, file_data, env_data, env_vars)
-        table.add_row(spec.key, _display(value, secret=spec.secret), source)
+    for key, item in keys.items():
+        table.add_row(key, _display(item["value"]), item["source"])
     traders = ", ".join(t.id + (f" ({t.label})" if t.label else "") for t in settings.traders)
-    table.add_row(
-        "traders", escape(traders) or "(none)", _source(("traders",), file_data, env_data, env_vars)
-    )
+    table.add_row("traders", escape(traders) or "(none)", traders_source)
     console.print(table)
-    for name, keys in sorted(env_vars.items()):
-        line = f"env: {name} sets {', '.join(keys)}"
+    for name, names in sorted(env_vars.items()):
+        line = f"env: {name} sets {', '.join(names)}"
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
@@ -147,14 +160,17 @@ def _source(
     return "file" if lookup_nested(file_data, path)[0] else "default"
 
 
-def _display(value: Any, *, secret: bool) -> str:
+def _masked(value: Any) -> str:
+    from lightspeed_cli.secrets import mask
+
+    return mask(str(value)) or "(not set)"
+
+
+def _display(value: Any) -> str:
     from rich.markup import escape
 
     from lightspeed_cli.configkeys import format_value
-    from lightspeed_cli.secrets import mask
 
-    if secret:
-        return mask(str(value)) or "(not set)"
     text = format_value(value)
     return escape(text) if text else '""'
 

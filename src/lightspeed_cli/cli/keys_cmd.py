@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.common import console, err_console, fail, get_settings, read_secret_values
+from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
     from pathlib import Path
@@ -55,23 +56,6 @@ PROMPTS: dict[KeyTarget, tuple[str, str]] = {
 }
 
 
-def _read_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
-    """One value per label: hidden prompts, or one line each from stdin with --stdin."""
-    values = []
-    stream = typer.get_text_stream("stdin") if from_stdin else None
-    for label in labels:
-        if stream is not None:
-            value = stream.readline().strip()
-        else:
-            value = str(typer.prompt(label, hide_input=True)).strip()
-        if not value:
-            fail(f"{label}: empty, nothing stored", EXIT_USAGE)
-        if any(c.isspace() or not c.isprintable() for c in value):
-            fail(f"{label}: contains spaces or control characters; paste it again", EXIT_USAGE)
-        values.append(value)
-    return values
-
-
 @app.command("set")
 def set_cmd(
     target: KeyTarget = typer.Argument(
@@ -103,7 +87,7 @@ def set_cmd(
     if backend is None:  # say so before the user types anything
         more = "".join(f" Do the same for {n.value} ({n.env_var})." for n in names[1:])
         fail(unavailable_message(names[0]) + more)
-    values = _read_values(PROMPTS[target], stdin)
+    values = read_secret_values(PROMPTS[target], stdin)
     if target is KeyTarget.BYBIT:
         pairs = [(names[0], values[0]), (names[1], values[1])]
     elif target is KeyTarget.TELEGRAM:
@@ -144,7 +128,7 @@ def _where(name: SecretName, source: SecretSource, data_dir: Path | None = None)
 
 
 @app.command("status")
-def status_cmd(ctx: typer.Context) -> None:
+def status_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     """Say where each secret comes from (keyring, systemd credential, environment), never it.
 
     The license lease is the one of the config's data dir (`storage.data_dir`)."""
@@ -153,20 +137,31 @@ def status_cmd(ctx: typer.Context) -> None:
 
     from lightspeed_cli.secrets import SecretName, SecretSource, get_secret, keyring_backend_name
 
-    table = Table(highlight=False)
-    table.add_column("secret", no_wrap=True)
-    table.add_column("from", overflow="fold")
-    table.add_column("value", no_wrap=True)
+    rows = []
     sources: dict[SecretName, SecretSource] = {}
     data_dir = get_settings(ctx, missing_ok=True).storage.resolved_data_dir()
     for name in SecretName:
         found = get_secret(name, data_dir=data_dir)
-        source = found.source if found else SecretSource.NONE
-        sources[name] = source
-        where = _where(name, source, data_dir)
-        table.add_row(name.value, escape(where), found.hint if found else "-")
-    console.print(table)
+        sources[name] = found.source if found else SecretSource.NONE
+        rows.append(
+            {
+                "name": name.value,
+                "source": sources[name].name.lower(),  # keyring, systemd, env, file, none
+                "where": _where(name, sources[name], data_dir),
+                "value": found.hint if found else None,
+            }
+        )
     backend = keyring_backend_name()
+    if as_json:
+        emit_json({"secrets": rows, "keyring": backend})
+        return
+    table = Table(highlight=False)
+    table.add_column("secret", no_wrap=True)
+    table.add_column("from", overflow="fold")
+    table.add_column("value", no_wrap=True)
+    for row in rows:
+        table.add_row(row["name"], escape(row["where"]), row["value"] or "-")
+    console.print(table)
     if backend:
         console.print(f"OS keyring: {backend}", highlight=False, markup=False)
     else:

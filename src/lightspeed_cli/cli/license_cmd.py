@@ -6,17 +6,25 @@ The key is never printed in full and the lease never at all; both stay out of lo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
 
-from lightspeed_cli.cli.common import EXIT_FAILURE, EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    console,
+    fail,
+    get_settings,
+    read_secret_values,
+)
+from lightspeed_cli.cli.output import emit_json, json_option
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.client import LicenseClient, LicenseState
 
 app = typer.Typer(help="Activate, check and release this machine's license.", no_args_is_help=True)
 
@@ -62,15 +70,23 @@ def activate_cmd(
         " shell history).",
         show_default=False,
     ),
+    stdin: bool = typer.Option(
+        False, "--stdin", help="Read the key from standard input (one line) instead of prompting."
+    ),
 ) -> None:
-    """Activate this machine: takes one seat of the key and stores a signed lease."""
+    """Activate this machine: takes one seat of the key and stores a signed lease.
+
+    Scripts: `printf '%s\\n' "$KEY" | lightspeed license activate --stdin`.
+    """
     import asyncio
 
     from lightspeed_cli.license.client import LicenseError
     from lightspeed_cli.license.keys import KeyFormatError, parse_key
 
     if key is None:
-        key = typer.prompt("License key", hide_input=True)
+        key = read_secret_values(("License key",), stdin)[0]
+    elif stdin:
+        fail("give the key either as an argument or with --stdin, not both", EXIT_USAGE)
     try:
         parse_key(key)  # typos are caught here, before anything is sent
     except KeyFormatError as exc:
@@ -105,12 +121,45 @@ def status_cmd(
     check: bool = typer.Option(
         False, "--check", help="Ask the license server first (renews the lease)."
     ),
+    as_json: bool = json_option(),
 ) -> None:
     """Show the license state (the key is never shown in full). Exit 1 if opening is blocked."""
     import asyncio
 
     client = _client(ctx)
     state = asyncio.run(client.renew()) if check else client.state()
+    if as_json:
+        emit_json(_status_record(client, state))
+    else:
+        _print_status(client, state)
+    if not state.can_open:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _status_record(client: LicenseClient, state: LicenseState) -> dict[str, Any]:
+    """`license status --json`: the same facts as the screen, key masked, lease never."""
+    local = client.local
+    return {
+        "valid": state.valid,
+        "can_open": state.can_open,
+        "code": state.code,
+        "state": state.reason,
+        "warning": state.warning,
+        "offline": bool(local.last_error),
+        "key": state.key_hint,
+        "key_id": state.key_id,
+        "seats": local.seats,
+        "seats_used": local.seats_used,
+        "expires_at": state.expires_at,
+        "lease_until": state.lease_until,
+        "grace_until": state.grace_until,
+        "last_contact": state.last_contact,
+        "server": local.server_url or client.settings.server_url,
+        "machine": _machine(client),
+    }
+
+
+def _print_status(client: LicenseClient, state: LicenseState) -> None:
     now = datetime.now(UTC)
     local = client.local
     if state.can_open:
@@ -140,8 +189,6 @@ def status_cmd(
             ("this machine", _machine(client)),
         ]
     console.print(_table(rows))
-    if not state.can_open:
-        raise typer.Exit(EXIT_FAILURE)
 
 
 def _machine(client: LicenseClient) -> str:

@@ -1,68 +1,14 @@
-"""Top-level commands: run, status, history, doctor, simulate."""
+"""Top-level commands: run, doctor, simulate (status and history: journal_cmd.py)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import typer
 
-from lightspeed_cli.cli.common import (
-    EXIT_USAGE,
-    console,
-    fail,
-    get_settings,
-)
-
-
-def _parse_since(value: str | None) -> datetime | None:
-    """`--since 2h`, `--since 3d`, or an ISO date/time (UTC)."""
-    if not value:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--since {value!r}: use 30m, 2h, 7d or an ISO date like 2026-11-01", EXIT_USAGE)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _open_journal(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-def]
-    from lightspeed_cli.journal import Journal
-    from lightspeed_cli.runner import journal_path
-
-    settings = get_settings(ctx, missing_ok=True)
-    path = journal_path(settings, paper)
-    if not path.exists():
-        fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    with readable(path):
-        return settings, Journal(path)
-
-
-@contextmanager
-def readable(path: Path) -> Iterator[None]:
-    """A damaged journal is one clear line and exit 3, never a traceback."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        from lightspeed_cli.journalcheck import RECOVER_ACTION
-
-        fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
-
-
-def _license_line(settings):  # type: ignore[no-untyped-def]
-    """Green when `run` may open, bold red "CLOSING ONLY: why" otherwise."""
-    from lightspeed_cli.license.client import LicenseClient
-    from lightspeed_cli.license.gate import license_text
-
-    client = LicenseClient(settings.license, settings.storage.resolved_data_dir())
-    return license_text(client.state())
+from lightspeed_cli.cli.common import EXIT_USAGE, fail, get_settings
+from lightspeed_cli.cli.output import json_option
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +19,7 @@ def register(app: typer.Typer) -> None:
             False, "--paper", help="Simulated fills at Bybit's price: no keys, no license."
         ),
         paper_equity: float = typer.Option(
-            10_000, help="Starting paper balance in USDT (first paper run only)."
+            10_000, help="Starting paper balance in USDT, above 0 (first paper run only)."
         ),
         json_logs: bool = typer.Option(
             False, "--json-logs", help="Structured JSON log lines (default under systemd: plain)."
@@ -92,6 +38,8 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli import logsetup
         from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
+        if not paper_equity > 0:  # also refuses nan
+            fail(f"--paper-equity {paper_equity:g}: must be above 0 USDT", EXIT_USAGE)
         settings = get_settings(ctx)
         live = None if not no_live else False
         if json_logs or settings.logging.json_lines:
@@ -113,64 +61,17 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
     @app.command()
-    def status(
+    def doctor(
         ctx: typer.Context,
-        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
-    ) -> None:
-        """License, traders and their last poll, open mirrored positions, today's PnL."""
-        settings, journal = _open_journal(ctx, paper)
-        with readable(journal.path), journal:
-            from lightspeed_cli.views import status_group
-
-            labels = {t.id: t.label for t in settings.traders}
-            license_line = "paper (no license needed)" if paper else _license_line(settings)
-            console.print(
-                status_group(
-                    journal,
-                    labels,
-                    settings.safety.daily_loss_limit_usdt,
-                    license_line,
-                    blind_after=settings.notify.blind_after_seconds,
-                )
-            )
-        from lightspeed_cli.control import read_pause_state
-        from lightspeed_cli.runner import journal_path
-
-        console.print(f"Opens: {read_pause_state(journal_path(settings, paper)).describe()}")
-
-    @app.command()
-    def history(
-        ctx: typer.Context,
-        since: str | None = typer.Option(None, help="Only since then: 30m, 2h, 7d or ISO date."),
-        trader: str | None = typer.Option(None, help="Only this trader id."),
-        csv_out: Path | None = typer.Option(
-            None, "--csv", help="Write CSV to this file ('-' for stdout) instead of a table."
+        paper: bool = typer.Option(
+            False, "--paper", help="Check only what `run --paper` needs (no keys, no license)."
         ),
-        limit: int = typer.Option(200, min=1, help="At most this many rows (newest)."),
-        paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
+        as_json: bool = json_option(),
     ) -> None:
-        """The trade journal: every signal, its decision, and the order's fill."""
-        from lightspeed_cli.views import history_csv, history_table
-
-        _, journal = _open_journal(ctx, paper)
-        with readable(journal.path), journal:
-            rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
-        if csv_out is not None:
-            text = history_csv(rows)
-            if str(csv_out) == "-":
-                typer.echo(text, nl=False)
-            else:
-                csv_out.write_text(text, encoding="utf-8")
-                console.print(f"wrote {len(rows)} rows to {csv_out}")
-            return
-        console.print(history_table(rows))
-
-    @app.command()
-    def doctor(ctx: typer.Context) -> None:
         """Check config, keys, license, Binance and Bybit reachability, clock skew, data dir."""
         from lightspeed_cli.doctor import run_doctor
 
-        raise typer.Exit(run_doctor(ctx))
+        raise typer.Exit(run_doctor(ctx, paper=paper, as_json=as_json))
 
     @app.command()
     def simulate(

@@ -8,6 +8,7 @@ import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, config_path, console, fail
 from lightspeed_cli.cli.config_cmd import edit, load_or_fail
+from lightspeed_cli.cli.output import emit_json, json_option
 
 app = typer.Typer(
     help="Add, remove, list and check the lead traders you follow.", no_args_is_help=True
@@ -119,7 +120,9 @@ def add_cmd(
 @app.command("remove")
 def remove_cmd(
     ctx: typer.Context,
-    trader_id: str = typer.Argument(..., metavar="ID", help="The trader's id (see `list`)."),
+    trader: str = typer.Argument(
+        ..., metavar="ID|LABEL", help="The trader's id or its label (see `list`)."
+    ),
 ) -> None:
     """Stop following a trader: removes its [[traders]] table from the config file.
 
@@ -128,14 +131,19 @@ def remove_cmd(
     from lightspeed_cli.configfile import remove_trader, trader_ids
     from lightspeed_cli.settings import ConfigError
 
+    removed: list[str] = []
+
     def change(doc: Any) -> None:
-        if not remove_trader(doc, trader_id):
+        found = remove_trader(doc, trader)
+        if found is None:
             ids = ", ".join(trader_ids(doc)) or "none"
-            raise ConfigError(f"no trader {trader_id!r} in the file (followed: {ids})")
+            raise ConfigError(f"no trader {trader!r} in the file (followed: {ids})")
+        removed.append(found)
 
     settings = edit(ctx, change, "traders")
+    what = removed[0] + (f" ({trader})" if removed[0] != trader else "")
     console.print(
-        f"Removed {trader_id}: {len(settings.traders)} trader(s) left in {config_path(ctx)}",
+        f"Removed {what}: {len(settings.traders)} trader(s) left in {config_path(ctx)}",
         highlight=False,
         markup=False,
         soft_wrap=True,
@@ -143,7 +151,7 @@ def remove_cmd(
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context) -> None:
+def list_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     """List followed traders with their source and the sizing that applies to each."""
     from rich.markup import escape
     from rich.table import Table
@@ -151,7 +159,11 @@ def list_cmd(ctx: typer.Context) -> None:
     from lightspeed_cli.configkeys import format_value
 
     path, settings = load_or_fail(ctx)
-    if not settings.traders:
+    rows = [_trader_record(t, settings) for t in settings.traders]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
         console.print(
             f"No traders in {path}. Add one: lightspeed traders add <id> --label <name>",
             highlight=False,
@@ -162,20 +174,37 @@ def list_cmd(ctx: typer.Context) -> None:
     table = Table(title=f"Traders: {path}", title_justify="left", highlight=False)
     for column in ("id", "source", "label", "enabled", "sizing"):
         table.add_column(column, overflow="fold")
-    for trader in settings.traders:
-        sizing = trader.effective_sizing(settings.sizing)
-        text = f"{sizing.mode.value} {format_value(sizing.value)}"
-        if sizing.leverage:
-            text += f", {sizing.leverage}x"
-        text += " (own)" if trader.sizing else " (global)"
+    for row in rows:
+        sizing = row["sizing"]
+        text = f"{sizing['mode']} {format_value(sizing['value'])}"
+        if sizing["leverage"]:
+            text += f", {sizing['leverage']}x"
+        text += " (own)" if sizing["own"] else " (global)"
         table.add_row(
-            escape(trader.id),
-            trader.source.value,
-            escape(trader.label),
-            "yes" if trader.enabled else "paused",
+            escape(row["id"]),
+            row["source"],
+            escape(row["label"]),
+            "yes" if row["enabled"] else "paused",
             escape(text),
         )
     console.print(table)
+
+
+def _trader_record(trader: Any, settings: Any) -> dict[str, Any]:
+    """One trader as `traders list --json` gives it: the sizing that applies, and whose it is."""
+    sizing = trader.effective_sizing(settings.sizing)
+    return {
+        "id": trader.id,
+        "source": trader.source.value,
+        "label": trader.label,
+        "enabled": trader.enabled,
+        "sizing": {
+            "mode": sizing.mode.value,
+            "value": sizing.value,
+            "leverage": sizing.leverage,
+            "own": bool(trader.sizing),
+        },
+    }
 
 
 @app.command("check")

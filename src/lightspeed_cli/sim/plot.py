@@ -1,6 +1,6 @@
 """`lightspeed simulate --plot`: leader x ratio vs follower exposure over time, one panel a symbol.
 
-matplotlib is an optional extra (`pip install 'lightspeed-cli[plot]'`), imported only here.
+matplotlib is an optional extra (`pipx inject lightspeed-cli matplotlib`), imported only here.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from lightspeed_cli.models import Side
 from lightspeed_cli.sim.report import FidelityReport
 
 INSTALL_HINT = (
-    "--plot needs matplotlib, an optional extra: pipx install '.[plot]'"
-    " (or pip install 'lightspeed-cli[plot]')"
+    "--plot needs matplotlib, an optional extra. Installed with pipx: pipx inject lightspeed-cli"
+    " matplotlib (or, from the source folder, pipx install --force '.[plot]'); with pip:"
+    " pip install 'lightspeed-cli[plot]'"
 )
 
 

@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,9 @@ DEFAULT_REPORT_PATH = Path("lightspeed-report.json")
 STARTUP_SECONDS = 3.0  # the bot's start: ccxt import, Bybit markets, reconciliation
 BINANCE_RTT_MS = 50.0  # the fake Binance adds this to each answer (real Binance: 20-200 ms)
 BYBIT_RTT_MS = 20.0  # the fake Bybit adds this to each answer (a VPS near Bybit)
+MIN_POLL, MAX_POLL = 0.1, 0.5
+PROGRESS_SECONDS = 5.0  # off a terminal (no live view): one progress line this often
+EXIT_STOPPED = 130  # stopped with Ctrl-C / SIGTERM before the end: no verdict
 
 
 class SimulationError(Exception):
@@ -101,9 +105,12 @@ class SimulationResult:
     facts: RunFacts  # what the report was built from (the fake's order log included)
     engine_exit_code: int
     data_dir: Path  # holds config.toml and the journal (data/journal.sqlite3)
+    stopped_early: bool = False  # Ctrl-C / SIGTERM before the end: the report is partial
 
     @property
     def exit_code(self) -> int:
+        if self.stopped_early:
+            return EXIT_STOPPED
         return 0 if self.engine_exit_code == 0 and self.report.exact else 1
 
 
@@ -170,10 +177,12 @@ async def run_simulation(
     live_view: bool = False,
     binance_rtt_ms: float = BINANCE_RTT_MS,
     bybit_rtt_ms: float = BYBIT_RTT_MS,
+    progress: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Run the bot against both fakes for `seconds` while the scenario plays; build the report.
 
     `data_dir` receives the config and the journal (the caller owns and removes it).
+    `progress` is told what is happening every few seconds (for a run with no live view).
     """
     from lightspeed_cli.journal import Journal
     from lightspeed_cli.runner import RunOptions, journal_path, run_bot
@@ -213,8 +222,15 @@ async def run_simulation(
             asyncio.create_task(driver.move_prices(stop_prices), name="sim:prices"),
             asyncio.create_task(driver.play(deadline, timing.settle), name="sim:scenario"),
         ]
+        if progress is not None:
+            helpers.append(
+                asyncio.create_task(_report_progress(progress, deadline, seconds, bybit))
+            )
         try:
             code = await run_bot(settings, options)
+            # run_bot's own timer ends a full run at or after the deadline; earlier with exit 0
+            # means a SIGINT / SIGTERM asked it to stop
+            stopped_early = code == 0 and time.monotonic() < deadline
         finally:
             stop_prices.set()
             for task in helpers:
@@ -243,7 +259,16 @@ async def run_simulation(
             busiest_second=busiest_second([r.at for r in binance.requests()]),
         )
     report = build_report(facts, now=datetime.now(UTC))
-    return SimulationResult(report, facts, code, data_dir)
+    return SimulationResult(report, facts, code, data_dir, stopped_early)
+
+
+async def _report_progress(
+    say: Callable[[str], None], deadline: float, seconds: float, bybit: FakeBybit
+) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        elapsed = seconds - max(0.0, deadline - time.monotonic())
+        say(f"simulate: {elapsed:.0f} of {seconds:g} s, {len(bybit.orders)} Bybit orders so far")
 
 
 def write_report_json(report: FidelityReport, path: Path) -> None:
@@ -275,6 +300,9 @@ def simulate_command(
         return 2
     logsetup.configure("ERROR")  # refusals are in the summary; errors still show
     console.print(views.intro(scenario, seconds))
+    on_terminal = sys.stdout.isatty()
+    if not on_terminal:  # no live view to watch: say what the next seconds are for
+        console.print("simulate: starting the fake Binance and Bybit and the bot", markup=False)
     try:
         with tempfile.TemporaryDirectory(prefix="lightspeed-simulate-") as tmp:
             result = asyncio.run(
@@ -282,7 +310,8 @@ def simulate_command(
                     seconds,
                     scenario=scenario,
                     data_dir=Path(tmp),
-                    live_view=sys.stdout.isatty(),
+                    live_view=on_terminal,
+                    progress=None if on_terminal else _say,
                     binance_rtt_ms=binance_rtt_ms,
                     bybit_rtt_ms=bybit_rtt_ms,
                 )
@@ -290,6 +319,11 @@ def simulate_command(
     except StartupError as exc:
         err_console.print(f"[red]the bot did not start:[/] {escape(str(exc))}", highlight=False)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the bot took over the signal
+        result = None
+    if result is None or result.stopped_early:
+        console.print("[yellow]stopped[/] (interrupted): no verdict, nothing written")
+        return EXIT_STOPPED
     console.print(views.summary(result.report))
     if report:
         console.print(views.fidelity(result.report))
@@ -310,6 +344,12 @@ def simulate_command(
             " writes them as JSON; --plot FILE.png draws the exposure over time[/]"
         )
     return result.exit_code
+
+
+def _say(line: str) -> None:
+    from lightspeed_cli.cli.common import console
+
+    console.print(line, markup=False, highlight=False)
 
 
 def _option_problem(seconds: float, scenario: Scenario, plot: Path | None) -> str:
