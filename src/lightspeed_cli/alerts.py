@@ -142,6 +142,13 @@ class Alerts:
         alert.last_sent = now
         return True
 
+    def restate(self, kind: Kind, subject: str, text: str, action: str) -> bool:
+        """The problem changed (new figures, say): said now, not at the next reminder."""
+        alert = self._active.get((kind, subject))
+        if alert is not None:
+            alert.last_sent = None
+        return self.raise_(kind, subject, text, action)
+
     def clear(self, kind: Kind, subject: str, text: str = "") -> bool:
         """The problem is over; True if a "resolved" message was sent."""
         alert = self._active.pop((kind, subject), None)

@@ -51,6 +51,7 @@ from lightspeed_cli.models import (
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.prepare import AheadOfTime
 from lightspeed_cli.prices import PriceCache, RoundTrips
+from lightspeed_cli.reconcile import Reconciler
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.sources.schedule import (
@@ -197,6 +198,7 @@ class Engine:
             max_age_seconds=settings.bybit.price_max_age_seconds,
         )
         self.ahead = AheadOfTime(broker, settings)
+        self.reconciler = Reconciler(self)  # journal vs Bybit, on its own task (reconcile.py)
         # copy-trade leaders' fills and status (None for a source that cannot read them)
         self.leaders = Leaders.for_source(
             source,
@@ -232,6 +234,7 @@ class Engine:
             schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
         )
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
         prices = asyncio.create_task(self.prices.run(stop), name="bybit-prices")
         self._prepare_known_symbols()
         published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
@@ -257,7 +260,7 @@ class Engine:
             # a poll that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(polls, return_exceptions=True)
             await asyncio.gather(
-                checkpoints, published, prices, blind_watch, return_exceptions=True
+                checkpoints, published, prices, blind_watch, reconciling, return_exceptions=True
             )
             if leaders is not None:
                 await asyncio.gather(leaders, return_exceptions=True)
@@ -348,7 +351,7 @@ class Engine:
     # ---- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> ReconcileReport:
-        """Settle what a crash left open, then compare the journal with Bybit's positions."""
+        """Settle what a crash left open, then compare the journal with Bybit (reconcile.py)."""
         report = ReconcileReport()
         rows = self.journal.unfinished_orders()
         if rows:
@@ -369,38 +372,7 @@ class Engine:
                     self._in_flight[rows[n].client_order_id] = self._reserved(
                         rows[n], rows[n].reference_price, rows[n].created_at
                     )
-        bybit = {(p.symbol, p.side): p.size for p in await self.broker.positions() if p.size > 0}
-        held: dict[tuple[str, Side], Decimal] = {}
-        for m in self.journal.mirrored_positions():
-            held[(m.symbol, m.side)] = held.get((m.symbol, m.side), Decimal(0)) + m.quantity
-            if (m.symbol, m.side) not in bybit:
-                self.journal.drop_mirrored(m.trader, m.symbol, m.side)
-                report.closed_outside.append(f"{m.trader}:{m.symbol}:{m.side}")
-                self._event(
-                    "warning",
-                    f"{m.symbol} {m.side} (for {m.trader}) is no longer on Bybit: marked closed",
-                )
-        for (symbol, side), size in held.items():
-            on_bybit = bybit.get((symbol, side))
-            if on_bybit is not None and on_bybit != size:
-                report.size_mismatch.append(f"{symbol}:{side}")
-                self._event(
-                    "warning",
-                    f"Bybit holds {on_bybit} {symbol} {side}, the journal {size}:"
-                    " changed outside the bot? reduce-only orders are clipped to what Bybit holds",
-                    alert=(
-                        Kind.DRIFT,
-                        f"{symbol} {side}",
-                        "check the position on Bybit; close or adjust it there if it is not"
-                        " meant to be",
-                    ),
-                )
-        for (symbol, side), size in bybit.items():
-            if (symbol, side) not in held:
-                report.unmanaged.append(f"{symbol}:{side}")
-                self._event(
-                    "info", f"Bybit {symbol} {side} {size} was not opened by the bot: left alone"
-                )
+        await self.reconciler.at_start(report)
         return report
 
     def _window_closes(self, row: OrderRow) -> datetime:
@@ -630,6 +602,7 @@ class Engine:
         conflict = (
             paused_refusal(self.control, signal)
             or self._one_way_conflict(signal, bybit_symbol, mirrored)
+            or self.reconciler.opens_refusal(signal)
             or (self.leaders.refusal(trader.id, signal) if self.leaders is not None else None)
         )
         if conflict is not None:
@@ -657,8 +630,13 @@ class Engine:
         self.signal_overhead_ms.append(overhead_ms)
         if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
             self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
+        self.reconciler.order_started()
+        unknown = True
         try:
-            result = await self.broker.execute(intent)
+            # a 110072 (id already used) is checked against when this change was journaled
+            result = await self.broker.execute(
+                intent.model_copy(update={"journaled_at": row.created_at})
+            )
             self.hot_path.append((overhead_ms, trips.count + result.setup_requests))
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
@@ -668,6 +646,8 @@ class Engine:
                 # an order of unknown fate may be on Bybit: the caps keep counting it until
                 # a lookup settles it
                 self._in_flight.pop(intent.client_order_id, None)
+                unknown = False
+            self.reconciler.order_finished(unknown=unknown)
 
     def _pause_after_rejection(self, row: OrderRow, signal: Signal) -> float:
         key = (row.trader, signal.symbol, signal.side)

@@ -164,6 +164,9 @@ class BybitSettings(_Section):
     # how long Bybit may execute a signed request after its timestamp; the bot waits this long
     # (plus a margin) before it takes an order Bybit does not list as never placed
     recv_window_ms: int = Field(default=5000, ge=1000, le=60_000)
+    # how often the mirrored book is compared with Bybit's positions (reconcile.py), off the
+    # order path; also right after any order whose outcome is unknown
+    reconcile_interval_seconds: float = Field(default=60, ge=1, le=3600)
 
 
 class BinanceSettings(_Section):
