@@ -56,6 +56,7 @@ class Kind(StrEnum):
     ORDER = "order"  # Bybit rejected an order, or its fate is unknown
     DRIFT = "drift"  # Bybit and the journal disagree
     ERROR = "error"  # an unexpected error in the loop
+    LEADER = "leader"  # a lead portfolio closed: no new opens for that trader (leaders.py)
 
 
 class State(StrEnum):
@@ -140,6 +141,13 @@ class Alerts:
             return False
         alert.last_sent = now
         return True
+
+    def restate(self, kind: Kind, subject: str, text: str, action: str) -> bool:
+        """The problem changed (new figures, say): said now, not at the next reminder."""
+        alert = self._active.get((kind, subject))
+        if alert is not None:
+            alert.last_sent = None
+        return self.raise_(kind, subject, text, action)
 
     def clear(self, kind: Kind, subject: str, text: str = "") -> bool:
         """The problem is over; True if a "resolved" message was sent."""

@@ -36,6 +36,7 @@ class DecisionContext(BaseModel):
     mapping_refusal: Refusal | None = None
     bybit_last: Decimal  # Bybit last price of the mapped market (<= 0 = unknown)
     equity_usdt: Decimal
+    leader_balance_usdt: Decimal | None = None  # the leader's marginBalance (leader_equity)
     held_qty: Decimal = Field(ge=0)  # mirrored Bybit qty for this trader's (symbol, side)
     reduced_qty: Decimal = Field(default=Decimal(0), ge=0)  # sold by this REDUCE's earlier tries
     open_positions: int = Field(ge=0)
@@ -79,6 +80,7 @@ def decide(
         sizing=sizing,
         mapping=ctx.mapping,
         equity_usdt=ctx.equity_usdt,
+        leader_balance_usdt=ctx.leader_balance_usdt,
         held_qty=ctx.held_qty,
         reduced_qty=ctx.reduced_qty,
         leverage=leverage,

@@ -33,6 +33,7 @@ from lightspeed_cli.journal import (
     SignalDecision,
     utc_day,
 )
+from lightspeed_cli.leaders import Leaders
 from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import (
     Decision,
@@ -50,6 +51,7 @@ from lightspeed_cli.models import (
 from lightspeed_cli.order_ids import client_order_id
 from lightspeed_cli.prepare import AheadOfTime
 from lightspeed_cli.prices import PriceCache, RoundTrips
+from lightspeed_cli.reconcile import Reconciler
 from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
 from lightspeed_cli.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.sources.schedule import (
@@ -77,6 +79,7 @@ CHECKPOINT_SECONDS = 30.0
 # abandoned (the trader has left), never a retry storm
 REJECTED_RETRY_SECONDS = (5.0, 300.0)
 _UNSETTLED = (OrderStatus.INTENT, OrderStatus.UNKNOWN)
+_READS_EQUITY = (SizingMode.EQUITY_PCT, SizingMode.LEADER_EQUITY)  # modes sized by the balance
 
 
 class Source(Protocol):
@@ -195,6 +198,16 @@ class Engine:
             max_age_seconds=settings.bybit.price_max_age_seconds,
         )
         self.ahead = AheadOfTime(broker, settings)
+        self.reconciler = Reconciler(self)  # journal vs Bybit, on its own task (reconcile.py)
+        # copy-trade leaders' fills and status (None for a source that cannot read them)
+        self.leaders = Leaders.for_source(
+            source,
+            journal,
+            self._traders,
+            alerts=self.alerts,
+            price_scale=self._price_scale,
+            report=lambda level, message: self._event(level, message),
+        )
 
     @property
     def _traders(self) -> list[TraderSettings]:
@@ -221,9 +234,15 @@ class Engine:
             schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
         )
         checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
         prices = asyncio.create_task(self.prices.run(stop), name="bybit-prices")
         self._prepare_known_symbols()
         published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
+        leaders = (
+            asyncio.create_task(self.leaders.run(stop), name="leaders")
+            if self.leaders is not None
+            else None
+        )
         blind_watch = asyncio.create_task(
             blind.watch(
                 self.alerts,
@@ -241,8 +260,10 @@ class Engine:
             # a poll that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(polls, return_exceptions=True)
             await asyncio.gather(
-                checkpoints, published, prices, blind_watch, return_exceptions=True
+                checkpoints, published, prices, blind_watch, reconciling, return_exceptions=True
             )
+            if leaders is not None:
+                await asyncio.gather(leaders, return_exceptions=True)
             await self.ahead.aclose()
             if renewals is not None:
                 renewals.cancel()
@@ -330,7 +351,7 @@ class Engine:
     # ---- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> ReconcileReport:
-        """Settle what a crash left open, then compare the journal with Bybit's positions."""
+        """Settle what a crash left open, then compare the journal with Bybit (reconcile.py)."""
         report = ReconcileReport()
         rows = self.journal.unfinished_orders()
         if rows:
@@ -351,38 +372,7 @@ class Engine:
                     self._in_flight[rows[n].client_order_id] = self._reserved(
                         rows[n], rows[n].reference_price, rows[n].created_at
                     )
-        bybit = {(p.symbol, p.side): p.size for p in await self.broker.positions() if p.size > 0}
-        held: dict[tuple[str, Side], Decimal] = {}
-        for m in self.journal.mirrored_positions():
-            held[(m.symbol, m.side)] = held.get((m.symbol, m.side), Decimal(0)) + m.quantity
-            if (m.symbol, m.side) not in bybit:
-                self.journal.drop_mirrored(m.trader, m.symbol, m.side)
-                report.closed_outside.append(f"{m.trader}:{m.symbol}:{m.side}")
-                self._event(
-                    "warning",
-                    f"{m.symbol} {m.side} (for {m.trader}) is no longer on Bybit: marked closed",
-                )
-        for (symbol, side), size in held.items():
-            on_bybit = bybit.get((symbol, side))
-            if on_bybit is not None and on_bybit != size:
-                report.size_mismatch.append(f"{symbol}:{side}")
-                self._event(
-                    "warning",
-                    f"Bybit holds {on_bybit} {symbol} {side}, the journal {size}:"
-                    " changed outside the bot? reduce-only orders are clipped to what Bybit holds",
-                    alert=(
-                        Kind.DRIFT,
-                        f"{symbol} {side}",
-                        "check the position on Bybit; close or adjust it there if it is not"
-                        " meant to be",
-                    ),
-                )
-        for (symbol, side), size in bybit.items():
-            if (symbol, side) not in held:
-                report.unmanaged.append(f"{symbol}:{side}")
-                self._event(
-                    "info", f"Bybit {symbol} {side} {size} was not opened by the bot: left alone"
-                )
+        await self.reconciler.at_start(report)
         return report
 
     def _window_closes(self, row: OrderRow) -> datetime:
@@ -484,6 +474,8 @@ class Engine:
         for position in snapshot.positions:
             self._marks[position.symbol] = position.mark_price
         previous = self.journal.book_snapshot(trader.id)
+        if self.leaders is not None:
+            self.leaders.observe(trader.id, snapshot)
         copy = self.settings.copy_settings
         if previous is None and not copy.follow_existing:
             self.journal.set_baseline(snapshot)
@@ -509,6 +501,8 @@ class Engine:
         for signal in signals:
             for leg in expand_flip(signal):
                 await self._handle_signal(trader, leg, received)
+        if signals and self.leaders is not None:
+            self.leaders.changed(trader.id, snapshot)
 
     def _prepare_for(self, trader: TraderSettings, snapshot: Snapshot) -> None:
         """After the signals (never before an order): leverage for what the trader holds."""
@@ -522,6 +516,10 @@ class Engine:
         """An answer closing several positions at once is read again before acting (one odd
         empty answer must not close everything); massclose.py decides what to act on."""
         closing = len(massclose.closed_keys(previous, first))
+        if self.leaders is not None and await self.leaders.confirms_closes(
+            trader.id, previous, first
+        ):
+            return first  # the leader's closing orders are in the order-history: no re-read
         second = await self.source.fetch(trader, other_exit=True)
         decided = massclose.confirmed(previous, first, second.snapshot)
         if decided is None:
@@ -601,8 +599,11 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
-        conflict = paused_refusal(self.control, signal) or self._one_way_conflict(
-            signal, bybit_symbol, mirrored
+        conflict = (
+            paused_refusal(self.control, signal)
+            or self._one_way_conflict(signal, bybit_symbol, mirrored)
+            or self.reconciler.opens_refusal(signal)
+            or (self.leaders.refusal(trader.id, signal) if self.leaders is not None else None)
         )
         if conflict is not None:
             decision = Decision(signal=signal, refusal=conflict)
@@ -629,8 +630,13 @@ class Engine:
         self.signal_overhead_ms.append(overhead_ms)
         if not signal.kind.is_risk_reducing:  # no await since the caps were checked: atomic
             self._in_flight[intent.client_order_id] = self._reserved(intent, bybit_last)
+        self.reconciler.order_started()
+        unknown = True
         try:
-            result = await self.broker.execute(intent)
+            # a 110072 (id already used) is checked against when this change was journaled
+            result = await self.broker.execute(
+                intent.model_copy(update={"journaled_at": row.created_at})
+            )
             self.hot_path.append((overhead_ms, trips.count + result.setup_requests))
             self.view.orders_sent += 1
             await self._apply_result(row, signal, result)
@@ -640,6 +646,8 @@ class Engine:
                 # an order of unknown fate may be on Bybit: the caps keep counting it until
                 # a lookup settles it
                 self._in_flight.pop(intent.client_order_id, None)
+                unknown = False
+            self.reconciler.order_finished(unknown=unknown)
 
     def _pause_after_rejection(self, row: OrderRow, signal: Signal) -> float:
         key = (row.trader, signal.symbol, signal.side)
@@ -699,6 +707,10 @@ class Engine:
             return decision
         intent = decision.intent.model_copy(update={"reference_price": reference})
         return decision.model_copy(update={"intent": intent})
+
+    def _price_scale(self, binance_symbol: str) -> Decimal:
+        mapping = self.symbols.resolve(binance_symbol) if self.symbols else None
+        return mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
 
     def _client_order_id(self, trader: str, signal: Signal, attempt: int | None = None) -> str:
         """The id for this change's current attempt (or an earlier `attempt`), from the
@@ -768,7 +780,7 @@ class Engine:
         now = self.clock()
         mapped = mapping if isinstance(mapping, SymbolMapping) else None
         sizing = trader.effective_sizing(self.settings.sizing)
-        if sizing.mode is SizingMode.EQUITY_PCT:  # the only mode that reads the balance
+        if sizing.mode in _READS_EQUITY:
             bybit_last, equity = await asyncio.gather(
                 self._bybit_price(signal, mapped, trips), self._equity_usdt(trips)
             )
@@ -788,6 +800,7 @@ class Engine:
             mapping_refusal=mapping if isinstance(mapping, Refusal) else None,
             bybit_last=bybit_last,
             equity_usdt=equity,
+            leader_balance_usdt=self.leaders.balance(trader.id) if self.leaders else None,
             held_qty=held.quantity if held is not None else Decimal(0),
             reduced_qty=self._reduced_so_far(trader.id, signal),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
@@ -947,8 +960,7 @@ class Engine:
             if signal is not None and signal.kind is not SignalKind.CLOSE
             else None
         ) or row.reference_price
-        mapping = self.symbols.resolve(row.binance_symbol) if self.symbols else None
-        price_scale = mapping.price_scale if isinstance(mapping, SymbolMapping) else Decimal(1)
+        price_scale = self._price_scale(row.binance_symbol)
         if fill.price is not None and leader_price > 0:
             slippage = fidelity.slippage_bps(
                 row.order_side,  # type: ignore[arg-type]

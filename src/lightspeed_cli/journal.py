@@ -32,6 +32,7 @@ from lightspeed_cli.models import (
 )
 
 JOURNAL_FILE = "journal.sqlite3"
+REPAIR_KIND = "repair"  # orders.kind of reconcile.py's reduce-only repairs
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -92,6 +93,12 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
     );
     """,
+    # 2: the leader's own fill (lead-portfolio order-history): price and order time, against
+    # which slippage_bps and detection_latency_ms are then measured (leader_fills.py)
+    """
+    ALTER TABLE orders ADD COLUMN leader_fill_price TEXT;
+    ALTER TABLE orders ADD COLUMN leader_fill_at TEXT;
+    """,
 )
 
 
@@ -148,6 +155,8 @@ class OrderRow(BaseModel):
     acked_at: datetime | None = None
     slippage_bps: Decimal | None = None
     detection_latency_ms: float | None = None
+    leader_fill_price: Decimal | None = None
+    leader_fill_at: datetime | None = None
 
 
 class BookEntry(BaseModel):
@@ -496,12 +505,96 @@ class Journal:
         ).fetchone()
         return _order_row(row) if row else None
 
-    def unfinished_orders(self) -> list[OrderRow]:
+    def unfinished_orders(self, *, repairs: bool = False) -> list[OrderRow]:
+        """Orders of unknown fate: the engine's (default), or reconcile.py's repairs."""
         rows = self._db.execute(
-            "SELECT * FROM orders WHERE status IN (?, ?) ORDER BY created_at",
-            (OrderStatus.INTENT.value, OrderStatus.UNKNOWN.value),
+            "SELECT * FROM orders WHERE status IN (?, ?) AND (kind = ?) = ? ORDER BY created_at",
+            (OrderStatus.INTENT.value, OrderStatus.UNKNOWN.value, REPAIR_KIND, int(repairs)),
         ).fetchall()
         return [_order_row(r) for r in rows]
+
+    # ---- reconciliation (reconcile.py) ---------------------------------------------------
+
+    def record_repair_intent(self, intent: OrderIntent) -> OrderRow:
+        """A reduce-only repair of the bot's own excess, committed before it is sent."""
+        self._db.execute(
+            "INSERT INTO orders (client_order_id, trader, binance_symbol, symbol, side,"
+            " order_side, kind, quantity, reduce_only, leverage, reference_price, status,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?,1,?,?,?,?)",
+            (
+                intent.client_order_id,
+                intent.trader,
+                intent.binance_symbol,
+                intent.symbol,
+                intent.side.value,
+                intent.order_side,
+                REPAIR_KIND,
+                str(intent.quantity),
+                intent.leverage,
+                str(intent.reference_price),
+                OrderStatus.INTENT.value,
+                _ts(datetime.now(UTC)),
+            ),
+        )
+        row = self.order(intent.client_order_id)
+        assert row is not None
+        return row
+
+    def repair_count(self, trader: str, symbol: str, side: Side) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM orders WHERE kind=? AND trader=? AND symbol=? AND side=?",
+            (REPAIR_KIND, trader, symbol, side.value),
+        ).fetchone()
+        return int(row[0])
+
+    def known_order_ids(self, ids: list[str]) -> set[str]:
+        """Which of these client order ids the journal has a row for."""
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})", chunk
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    def set_mirrored(self, position: MirroredPosition) -> None:
+        """Make the journal hold what Bybit shows (a quantity of 0 removes the row)."""
+        with self._tx() as db:
+            self._write_mirrored(
+                db, position, position.quantity, position.entry_price, datetime.now(UTC)
+            )
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """A small named value the running bot shares with the CLI (poll budget, opens
+        blocked); None removes it."""
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def forget_leader_books(self) -> None:
+        """Every trader's next read becomes a fresh baseline (versions and attempts are kept, so
+        ids are never derived twice)."""
+        with self._tx() as db:
+            db.execute("UPDATE leader_book SET position_json=NULL")
+            db.execute("UPDATE trader_state SET baseline_at=NULL")
+
+    def rotate_instance(self) -> str:
+        """A fresh id salt: after a restore from an older copy, ids derived from the old salt
+        may already be used on Bybit."""
+        value = secrets.token_hex(8)
+        self.set_meta("instance_id", value)
+        return value
 
     def signal_for_order(self, client_order_id: str) -> Signal | None:
         """Rebuild the signal behind an order, for reconciliation after a restart."""
@@ -701,18 +794,6 @@ class Journal:
             (_ts(at or datetime.now(UTC)), level, message),
         )
 
-    def set_meta(self, key: str, value: str) -> None:
-        """A small named value the running bot shares with `status` (e.g. the poll budget)."""
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return str(row["value"]) if row else None
-
     def recent_events(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
@@ -726,7 +807,7 @@ class Journal:
             " s.new_size, s.decision, s.check_name, s.reason, s.leader_price, s.source_time,"
             " s.snapshot_time, o.client_order_id, o.symbol AS bybit_symbol, o.quantity,"
             " o.fill_qty, o.fill_price, o.fee, o.status AS order_status, o.sent_at, o.acked_at,"
-            " o.slippage_bps, o.detection_latency_ms"
+            " o.slippage_bps, o.detection_latency_ms, o.leader_fill_price, o.leader_fill_at"
             " FROM signals s LEFT JOIN orders o ON o.client_order_id = s.client_order_id"
             " WHERE 1=1"
         )
@@ -740,6 +821,26 @@ class Journal:
         sql += " ORDER BY s.id DESC LIMIT ?"
         params.append(limit)
         return [dict(r) for r in reversed(self._db.execute(sql, params).fetchall())]
+
+    def record_leader_fill(
+        self,
+        client_order_id: str,
+        price: Decimal,
+        at: datetime,
+        *,
+        slippage_bps: Decimal | None,
+        detection_latency_ms: float | None,
+    ) -> None:
+        """The leader's own fill for this order's change: slippage and latency now measure
+        against it (leader_fills.py)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE orders SET leader_fill_price=?, leader_fill_at=?,"
+                " slippage_bps=COALESCE(?, slippage_bps),"
+                " detection_latency_ms=COALESCE(?, detection_latency_ms)"
+                " WHERE client_order_id=?",
+                (_dec(price), _ts(at), _dec(slippage_bps), detection_latency_ms, client_order_id),
+            )
 
     def filled_orders_since(self, since: datetime) -> list[OrderRow]:
         rows = self._db.execute(

@@ -155,6 +155,9 @@ class OrderIntent(_Frozen):
     leverage: int = Field(ge=1)
     reference_price: Decimal = Field(ge=0)  # leader's mark price when the change was seen
     client_order_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_-]+$")
+    # when the journal first committed this order: an order Bybit already had under the same id
+    # from before then is not this one (a journal restored from an older copy re-derives ids)
+    journaled_at: datetime | None = None
 
 
 class Refusal(_Frozen):
@@ -191,6 +194,21 @@ class Fill(_Frozen):
     status: Literal["filled", "partially_filled", "open", "canceled", "rejected"]
     sent_at: datetime | None = None
     acked_at: datetime | None = None
+
+
+class ExchangeOrder(_Frozen):
+    """One order as Bybit lists it (order/realtime or /history): who sent it, what it did."""
+
+    link_id: str  # orderLinkId ("" for an order placed without one, e.g. by hand)
+    order_id: str
+    symbol: str
+    order_side: Literal["buy", "sell"]
+    reduce_only: bool = False
+    position_idx: int = 0
+    quantity: Decimal = Decimal(0)
+    filled: Decimal = Decimal(0)
+    status: str = ""
+    created_at: datetime | None = None
 
 
 class FollowerPosition(_Frozen):

@@ -89,6 +89,7 @@ class SizingMode(StrEnum):
     RATIO = "ratio"
     FIXED_MARGIN = "fixed_margin"
     EQUITY_PCT = "equity_pct"
+    LEADER_EQUITY = "leader_equity"  # the leader's share of their account (copy-trade only)
 
 
 class LeveragePolicy(StrEnum):
@@ -163,6 +164,9 @@ class BybitSettings(_Section):
     # how long Bybit may execute a signed request after its timestamp; the bot waits this long
     # (plus a margin) before it takes an order Bybit does not list as never placed
     recv_window_ms: int = Field(default=5000, ge=1000, le=60_000)
+    # how often the mirrored book is compared with Bybit's positions (reconcile.py), off the
+    # order path; also right after any order whose outcome is unknown
+    reconcile_interval_seconds: float = Field(default=60, ge=1, le=3600)
 
 
 class BinanceSettings(_Section):
@@ -315,15 +319,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _trader_sizing_valid(self) -> Settings:
-        """A per-trader override must make a valid sizing together with [sizing]."""
+        """A per-trader override must make a valid sizing together with [sizing]; a
+        leaderboard trader has no account balance to size `leader_equity` by."""
         for trader in self.traders:
             try:
-                trader.effective_sizing(self.sizing)
+                sizing = trader.effective_sizing(self.sizing)
             except ValidationError as exc:
                 reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(
                     f"traders: {trader.id!r}: its [traders.sizing] with [sizing]: {reason}"
                 ) from None
+            if sizing.mode is SizingMode.LEADER_EQUITY and trader.source is SourceKind.LEADERBOARD:
+                raise ValueError(
+                    f"traders: {trader.id!r}: sizing mode leader_equity needs the leader's account"
+                    " balance, which only a copytrade lead portfolio publishes; a leaderboard"
+                    ' trader has none: give it [traders.sizing] mode = "ratio" (or another mode)'
+                )
         return self
 
     @classmethod

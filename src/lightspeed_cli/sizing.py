@@ -6,6 +6,9 @@ Modes (per trader via `TraderSettings.effective_sizing`):
 - `equity_pct`: like fixed_margin with the margin = `value` % of the follower's equity, so the
   notional is equity x value/100 x leverage (consistent with fixed_margin: `value` is margin,
   leverage multiplies it; the notional caps in safety bound the result).
+- `leader_equity`: the same share of the account as the leader: qty = trader size change x
+  follower equity / leader marginBalance x `value` x `mapping.qty_scale` (opens and increases
+  alike; an unknown or non-positive balance on either side refuses).
 For `fixed_margin` and `equity_pct` an INCREASE grows the held quantity by the fraction the
 trader grew theirs. In every mode an INCREASE of a position we do not hold (it predates our
 start, or its OPEN was refused) is refused: we do not chase positions we did not open.
@@ -83,6 +86,7 @@ def size_order(
     leverage: int,
     price: Decimal | None = None,
     reduced_qty: Decimal = Decimal(0),
+    leader_balance_usdt: Decimal | None = None,
 ) -> SizedQty | Refusal:
     """Quantity of the order that mirrors `signal`, or the Refusal saying why there is none.
 
@@ -99,7 +103,36 @@ def size_order(
         return _size_close(held_qty, px)
     if kind is SignalKind.REDUCE:
         return _size_reduce(signal, mapping, held_qty, px, reduced_qty)
-    return _size_opening(signal, sizing, mapping, equity_usdt, held_qty, leverage, px)
+    return _size_opening(
+        signal, sizing, mapping, equity_usdt, held_qty, leverage, px, leader_balance_usdt
+    )
+
+
+def leader_equity_ratio(
+    equity_usdt: Decimal, leader_balance_usdt: Decimal | None, value: Decimal
+) -> Decimal | Refusal:
+    """Follower equity / leader marginBalance x `value`: the ratio that copies the leader's
+    share of their account, or why there is none."""
+    if leader_balance_usdt is None or leader_balance_usdt <= 0:
+        return Refusal(
+            check="leader_balance_usdt",
+            reason=f"the leader's account balance is unknown ({leader_balance_usdt}): nothing to"
+            " size leader_equity by (lead-portfolio detail not read yet, or not published)",
+            value=leader_balance_usdt,
+            limit=Decimal(0),
+        )
+    if equity_usdt <= 0:
+        return _no_equity(equity_usdt, "a share of the leader's account")
+    return equity_usdt / leader_balance_usdt * value
+
+
+def _no_equity(equity_usdt: Decimal, what: str) -> Refusal:
+    return Refusal(
+        check="equity_usdt",
+        reason=f"equity {equity_usdt} USDT: nothing to size {what}",
+        value=equity_usdt,
+        limit=Decimal(0),
+    )
 
 
 def _size_close(held_qty: Decimal, price: Decimal) -> SizedQty | Refusal:
@@ -146,12 +179,15 @@ def _size_opening(
     held_qty: Decimal,
     leverage: int,
     price: Decimal,
+    leader_balance_usdt: Decimal | None,
 ) -> SizedQty | Refusal:
     if price <= 0:
         return Refusal(
             check="price", reason="no positive price to size the order with", value=price
         )
-    raw = _raw_opening_qty(signal, sizing, mapping, equity_usdt, held_qty, leverage, price)
+    raw = _raw_opening_qty(
+        signal, sizing, mapping, equity_usdt, held_qty, leverage, price, leader_balance_usdt
+    )
     if isinstance(raw, Refusal):
         return raw
     market = mapping.market
@@ -189,6 +225,7 @@ def _raw_opening_qty(
     held_qty: Decimal,
     leverage: int,
     price: Decimal,
+    leader_balance_usdt: Decimal | None,
 ) -> Decimal | Refusal:
     """Unrounded Bybit quantity for an OPEN or INCREASE."""
     if signal.kind is SignalKind.INCREASE and held_qty <= 0:
@@ -202,18 +239,16 @@ def _raw_opening_qty(
     change = signal.new_size - signal.previous_size
     if sizing.mode is SizingMode.RATIO:
         return change * sizing.value * mapping.qty_scale
+    if sizing.mode is SizingMode.LEADER_EQUITY:
+        ratio = leader_equity_ratio(equity_usdt, leader_balance_usdt, sizing.value)
+        return ratio if isinstance(ratio, Refusal) else change * ratio * mapping.qty_scale
     if signal.kind is SignalKind.INCREASE:
         return held_qty * change / signal.previous_size
     if sizing.mode is SizingMode.FIXED_MARGIN:
         margin = sizing.value
     else:
         if equity_usdt <= 0:
-            return Refusal(
-                check="equity_usdt",
-                reason=f"equity {equity_usdt} USDT: nothing to size a percentage of",
-                value=equity_usdt,
-                limit=Decimal(0),
-            )
+            return _no_equity(equity_usdt, "a percentage of")
         margin = equity_usdt * sizing.value / 100
     return margin * leverage / price
 

@@ -137,6 +137,8 @@ def fidelity_today(journal: Journal, now: datetime) -> dict[str, Any]:
     lats = [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     return {
         "fills": len(rows),
+        # slippage and latency of these were measured against the leader's own fill
+        "leader_fills": sum(1 for r in rows if r.leader_fill_price is not None),
         "slippage_median_bps": statistics.median(slips) if slips else None,
         "slippage_worst_bps": max(slips) if slips else None,
         "latency_median_ms": statistics.median(lats) if lats else None,
@@ -169,6 +171,12 @@ def summary_table(
         table.add_row(
             "detection latency",
             f"median {fid['latency_median_ms']:.0f} ms, worst {fid['latency_worst_ms']:.0f} ms",
+        )
+    if fid["fills"]:
+        table.add_row(
+            "measured against",
+            f"the leader's own fill (order-history) for {fid['leader_fills']} of {fid['fills']}"
+            " fills; the rest against the leader's snapshot",
         )
     return table
 

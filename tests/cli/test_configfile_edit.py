@@ -112,7 +112,7 @@ def test_parse_cli_value_rejects(key: str, raw: str) -> None:
 def test_enum_keys_say_what_is_allowed() -> None:
     spec = settable("sizing.mode")
     assert spec.kind is Kind.ENUM
-    assert spec.allowed == "one of ratio, fixed_margin, equity_pct"
+    assert spec.allowed == "one of ratio, fixed_margin, equity_pct, leader_equity"
 
 
 @pytest.mark.parametrize(

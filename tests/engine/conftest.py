@@ -101,6 +101,8 @@ async def make_rig(
 
     yield make
     for engine, journal in made:
+        if engine.leaders is not None:
+            await engine.leaders.idle()
         await engine.source.aclose()
         await engine.broker.aclose()
         journal.close()

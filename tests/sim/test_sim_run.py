@@ -119,6 +119,22 @@ def test_latency_figures_are_measured_from_the_leaders_change(sim_run: Simulatio
     assert lat.on_bybit_median_ms is not None and lat.on_bybit_median_ms >= lat.median_ms
 
 
+def test_slippage_and_latency_are_measured_against_the_leaders_own_fills(
+    sim_run: SimulationResult,
+) -> None:
+    """The leaders are lead portfolios: their order-history gives each copied change the
+    leader's own fill price and order time (the fake's orders are made when a step is played)."""
+    report = sim_run.report
+    with_fill = [r for r in report.changes if r.leader_fill_price is not None]
+    assert with_fill and report.slippage.leader_fill_samples == len(with_fill)
+    assert report.latency.leader_samples == len(with_fill)
+    for r in with_fill:
+        assert r.outcome == "mirrored" and r.slippage_bps is not None
+        assert r.leader_latency_ms is not None and r.detection_latency_ms is not None
+        # the leader's order is stamped as the step is played: never after it (1 ms rounding)
+        assert r.leader_latency_ms >= r.detection_latency_ms - 1
+
+
 def test_a_missing_order_is_missed_and_a_stray_one_is_extra(sim_run: SimulationResult) -> None:
     facts = sim_run.facts
     first, *rest = facts.orders

@@ -1,4 +1,4 @@
-"""`lightspeed journal check|recover`: find damage in the journal, rebuild what is readable."""
+"""`lightspeed journal check|recover|accept-rebuild`: a damaged journal; a rebuild from Bybit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import typer
 
 from lightspeed_cli.cli.common import console, fail, get_settings
 
-app = typer.Typer(help="Check or recover the journal database.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check or recover the journal database; confirm a rebuild from Bybit.",
+    no_args_is_help=True,
+)
 
 EXIT_DAMAGED = 3  # same as `run` stopping on a damaged journal
 
@@ -68,3 +71,27 @@ def recover(
         " reconciles the journal with Bybit, which is the truth. Check `lightspeed status` and"
         " your Bybit positions afterwards."
     )
+
+
+@app.command("accept-rebuild")
+def accept_rebuild_cmd(
+    ctx: typer.Context,
+    paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
+) -> None:
+    """Confirm the mirrored book rebuilt from Bybit after the journal and Bybit disagreed.
+
+    Check your Bybit positions first: those the bot could not prove its own are left alone and
+    never closed by it. Opening resumes (a running bot sees it at its next open), and the bot's
+    orders until now are not reported again.
+    """
+    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.reconcile import accept_rebuild
+
+    with Journal(_path(ctx, paper)) as journal:
+        reason = accept_rebuild(journal)
+    if reason is None:
+        console.print(
+            "Nothing was waiting for confirmation; the bot's orders so far count as seen."
+        )
+    else:
+        console.print(f"Accepted ({reason}). New positions may be opened again.")

@@ -73,7 +73,9 @@ def add_cmd(
         None, "--ratio", help="Shorthand: size at this multiple of the trader's size."
     ),
     sizing_mode: str | None = typer.Option(
-        None, "--sizing-mode", help="Override [sizing] mode: ratio, fixed_margin or equity_pct."
+        None,
+        "--sizing-mode",
+        help="Override [sizing] mode: ratio, fixed_margin, equity_pct or leader_equity.",
     ),
     sizing_value: str | None = typer.Option(
         None, "--sizing-value", help="Override [sizing] value (multiplier, USDT or percent)."

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent
+from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
 
 
 class ExecutionOutcome(StrEnum):
@@ -98,5 +98,9 @@ class Broker(Protocol):
 
     async def lookup(self, client_order_id: str, symbol: str) -> Fill | None:
         """The order with this client id, or None when Bybit has no such order."""
+
+    async def order_list(self, symbol: str | None = None, *, pages: int = 5) -> list[ExchangeOrder]:
+        """Recent orders on one symbol (or all), open and past: reconciliation reads the
+        orderLinkIds to tell the bot's orders from the user's."""
 
     async def server_time(self) -> datetime: ...

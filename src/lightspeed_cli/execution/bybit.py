@@ -44,14 +44,23 @@ from lightspeed_cli.execution.markets import fmt
 from lightspeed_cli.execution.orders import (
     checked_order,
     effective_leverage,
+    exchange_order,
     fill_from_order,
     hedge_mode_from_positions,
+    not_an_earlier_order,
     order_request,
     position_from_bybit,
     result_from_fill,
     unified_equity,
 )
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent, Side
+from lightspeed_cli.models import (
+    ExchangeOrder,
+    Fill,
+    FollowerPosition,
+    MarketInfo,
+    OrderIntent,
+    Side,
+)
 from lightspeed_cli.settings import AccountMode, BybitSettings, MarginMode
 
 log = logging.getLogger(__name__)
@@ -125,6 +134,8 @@ class BybitBroker(ExchangeOwner):
         self._leverage: dict[str, int] = {}
         self._leverage_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._filled: dict[str, ExecutionResult] = {}
+        # what each order being sent asked for, to check an order found under its id against
+        self._expected: dict[str, tuple[dict[str, Any], datetime | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: BybitSettings, **kwargs: Any) -> BybitBroker:
@@ -265,6 +276,30 @@ class BybitBroker(ExchangeOwner):
             rows = await self._order_rows("privateGetV5OrderHistory", client_order_id, symbol)
         return fill_from_order(rows[0]) if rows else None
 
+    async def order_list(self, symbol: str | None = None, *, pages: int = 5) -> list[ExchangeOrder]:
+        """Orders Bybit lists for one symbol (or every USDT one): the open ones, then the
+        history, newest first, `pages` of 50 at most each; an order in both counts once."""
+        found: dict[str, ExchangeOrder] = {}
+        for endpoint, extra in (
+            ("privateGetV5OrderRealtime", {"openOnly": 0}),
+            ("privateGetV5OrderHistory", {}),
+        ):
+            method = getattr(self.exchange, endpoint)
+            scope = {"symbol": symbol} if symbol else {"settleCoin": "USDT"}
+            base = {"category": "linear", "limit": 50, **scope, **extra}
+            cursor = ""
+            for _ in range(pages):
+                params = {**base, "cursor": cursor} if cursor else base
+                result = result_of(await self._call(lambda m=method, p=params: m(p)))
+                page = result.get("list") or []
+                for raw in page:
+                    order = exchange_order(raw)
+                    found.setdefault(order.order_id or order.link_id, order)
+                previous, cursor = cursor, str(result.get("nextPageCursor") or "")
+                if not page or not cursor or cursor == previous:
+                    break
+        return list(found.values())
+
     # ---- protective stop-losses (stops.py) -------------------------------------------------
 
     async def set_stop_loss(self, symbol: str, side: Side, price: Decimal) -> None:
@@ -316,7 +351,12 @@ class BybitBroker(ExchangeOwner):
             if isinstance(prepared, ExecutionResult):
                 return prepared
             setup = prepared
-        result = await self._send(order_request(intent, qty, self._hedge), intent, deadline)
+        request = order_request(intent, qty, self._hedge)
+        self._expected[intent.client_order_id] = (request, intent.journaled_at)
+        try:
+            result = await self._send(request, intent, deadline)
+        finally:
+            self._expected.pop(intent.client_order_id, None)
         if result.outcome is ExecutionOutcome.FILLED:
             self._filled[intent.client_order_id] = result
         return result.model_copy(update={"setup_requests": setup}) if setup else result
@@ -486,6 +526,13 @@ class BybitBroker(ExchangeOwner):
                 acked_at=acked_at,
                 acknowledged=True,
             )
+        expected = self._expected.get(coid)
+        if expected is not None:  # an order under this id from before: not this one's fill
+            seen = ExecutionResult(outcome=ExecutionOutcome.UNKNOWN, fill=fill, sent_at=sent_at)
+            checked = not_an_earlier_order(seen, *expected)
+            if checked is not seen:
+                log.error("%s: %s", coid, checked.error)
+                return checked.model_copy(update={"not_placed": True})
         return result_from_fill(fill, sent_at, acked_at)
 
     async def _resync_clock(self) -> None:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from lightspeed_cli.execution.base import ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.ledger import position_idx
 from lightspeed_cli.execution.markets import dec, fmt, qty_problem, round_qty
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent, Side
+from lightspeed_cli.models import (
+    ExchangeOrder,
+    Fill,
+    FollowerPosition,
+    MarketInfo,
+    OrderIntent,
+    Side,
+)
 
 # A market order is an IOC limit order at a protection price: it may end Cancelled (or
 # PartiallyFilledCanceled, Deactivated) with part of it filled (bybit_ccxt.md section 5).
@@ -110,6 +117,26 @@ def fill_from_order(raw: Mapping[str, Any]) -> Fill:
     )
 
 
+def exchange_order(raw: Mapping[str, Any]) -> ExchangeOrder:
+    """One /v5/order/realtime or /history entry, as reconciliation reads it."""
+    try:
+        idx = int(raw.get("positionIdx") or 0)
+    except (TypeError, ValueError):
+        idx = 0
+    return ExchangeOrder(
+        link_id=str(raw.get("orderLinkId") or ""),
+        order_id=str(raw.get("orderId") or ""),
+        symbol=str(raw.get("symbol") or ""),
+        order_side="buy" if raw.get("side") == "Buy" else "sell",
+        reduce_only=raw.get("reduceOnly") in (True, "true", "True", 1),
+        position_idx=idx,
+        quantity=dec(raw.get("qty"), _ZERO),
+        filled=dec(raw.get("cumExecQty"), _ZERO),
+        status=str(raw.get("orderStatus") or ""),
+        created_at=ms_to_dt(raw.get("createdTime")),
+    )
+
+
 def result_from_fill(
     fill: Fill, sent_at: datetime | None, acked_at: datetime | None
 ) -> ExecutionResult:
@@ -134,6 +161,54 @@ def result_from_fill(
         sent_at=sent_at,
         acked_at=acked_at,
         acknowledged=True,
+    )
+
+
+# how far Bybit's clock (an order's createdTime) may trail ours (when the journal row was
+# written) for an order still to count as this one; Bybit refuses requests signed further off
+ORDER_CLOCK_MARGIN = timedelta(seconds=10)
+
+
+def earlier_order_problem(
+    fill: Fill, request: Mapping[str, Any], journaled_at: datetime | None
+) -> str:
+    """Why an order Bybit shows under this request's orderLinkId is not the one this request
+    made ("" if it can be): another symbol, side or a larger quantity, or placed before this
+    order was journaled. A journal restored from an older copy re-derives ids already used."""
+    problems = []
+    if fill.symbol and fill.symbol != request.get("symbol"):
+        problems.append(f"symbol {fill.symbol}")
+    if fill.order_side != ("buy" if request.get("side") == "Buy" else "sell"):
+        problems.append(f"side {fill.order_side}")
+    qty = dec(request.get("qty"))
+    if qty is not None and fill.quantity > qty:
+        problems.append(f"filled {fill.quantity} > {qty}")
+    placed = fill.sent_at
+    if (
+        journaled_at is not None
+        and placed is not None
+        and placed < journaled_at - ORDER_CLOCK_MARGIN
+    ):
+        problems.append(f"placed {fill.sent_at.isoformat()}, before this change existed")
+    return ", ".join(problems)
+
+
+def not_an_earlier_order(
+    result: ExecutionResult, request: Mapping[str, Any], journaled_at: datetime | None
+) -> ExecutionResult:
+    """`result`, unless the order it reports is an earlier one that used the same id: then
+    nothing was placed for this request (REJECTED; the engine retries under a new id)."""
+    if result.fill is None:
+        return result
+    problem = earlier_order_problem(result.fill, request, journaled_at)
+    if not problem:
+        return result
+    return ExecutionResult(
+        outcome=ExecutionOutcome.REJECTED,
+        error=f"orderLinkId {request.get('orderLinkId')} is already used on Bybit by an earlier"
+        f" order {result.fill.order_id} ({problem}): not this change's fill (journal restored"
+        " from an older copy?); nothing was sent for it",
+        sent_at=result.sent_at,
     )
 
 

@@ -23,7 +23,7 @@ from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy
 from lightspeed_cli.execution.errors import classify_ret_code
 from lightspeed_cli.execution.ledger import Ledger, LedgerReject, position_idx
 from lightspeed_cli.execution.orders import checked_order, effective_leverage
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderIntent
+from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
 from lightspeed_cli.settings import AccountMode, BybitSettings
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,23 @@ class PaperBroker(ExchangeOwner):
 
     async def lookup(self, client_order_id: str, symbol: str) -> Fill | None:
         return self._fills.get(client_order_id)
+
+    async def order_list(self, symbol: str | None = None, *, pages: int = 5) -> list[ExchangeOrder]:
+        """The paper account's own (recent) orders: every one is the bot's."""
+        return [
+            ExchangeOrder(
+                link_id=f.client_order_id,
+                order_id=f.order_id,
+                symbol=f.symbol,
+                order_side=f.order_side,
+                filled=f.quantity,
+                quantity=f.quantity,
+                status="Filled",
+                created_at=f.sent_at,
+            )
+            for f in self._fills.values()
+            if symbol in (None, f.symbol)
+        ]
 
     # ---- orders ----------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 Serves the shapes of shared/api/binance.md: the leaderboard `getOtherPosition` (v1 public and
 v2 private, the latter optionally requiring the `p20t` cookie + `csrftoken` header) and the
 copy-trading lead portfolio positions (numbers as strings, zero-amount rows for closed symbols,
-`BOTH` or hedge `LONG`/`SHORT` rows). Tests, `lightspeed simulate` and the benchmarks drive the
-real source against it over real HTTP.
+`BOTH` or hedge `LONG`/`SHORT` rows), and the lead portfolio's `detail`, `order-history` and
+`position-history`, kept consistent with the scripted positions: every change of a trader's
+positions records the orders that explain it (sim/binance_portfolio.py). Tests, `lightspeed
+simulate` and the benchmarks drive the real source against it over real HTTP.
 
 Run it on the caller's loop (`async with FakeBinance() as fake`), in a background thread with its
 own loop (`with FakeBinance.running() as fake`, for a `lightspeed run` subprocess), or as its own
@@ -31,9 +33,26 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from lightspeed_cli.sim.binance_portfolio import (
+    FakeDetail,
+    FakeLot,
+    FakeOrder,
+    PortfolioRecord,
+    PortfolioStatus,
+    detail_data,
+    page,
+)
+
 LEADERBOARD_V1 = "/bapi/futures/v1/public/future/leaderboard/getOtherPosition"
 LEADERBOARD_V2 = "/bapi/futures/v2/private/future/leaderboard/getOtherPosition"
 COPYTRADE = "/bapi/futures/v1/friendly/future/copy-trade/lead-data/positions"
+_LEAD = "/bapi/futures/v1/friendly/future/copy-trade/lead-portfolio"
+DETAIL = f"{_LEAD}/detail"
+ORDER_HISTORY = f"{_LEAD}/order-history"
+POSITION_HISTORY = f"{_LEAD}/position-history"
+POSITION_PATHS = frozenset({LEADERBOARD_V1, LEADERBOARD_V2, COPYTRADE})
+LEAD_PORTFOLIO_PATHS = frozenset({DETAIL, ORDER_HISTORY, POSITION_HISTORY})
+MAX_PAGE_SIZE = 100
 
 PositionSide = Literal["BOTH", "LONG", "SHORT"]
 
@@ -107,10 +126,13 @@ class _Rule:
     body: bytes
     code: str
     message: str
+    paths: frozenset[str] = POSITION_PATHS
 
-    def matches(self, trader: str | None, client: str) -> bool:
-        return (self.trader is None or self.trader == trader) and (
-            self.client is None or self.client == client
+    def matches(self, trader: str | None, client: str, path: str) -> bool:
+        return (
+            (self.trader is None or self.trader == trader)
+            and (self.client is None or self.client == client)
+            and path in self.paths
         )
 
 
@@ -144,6 +166,7 @@ class FakeBinance:
         self._zero_rows = tuple(zero_rows)
         self._lock = threading.Lock()
         self._books: dict[str, _Book] = {}
+        self._records: dict[str, PortfolioRecord] = {}
         self._marks: dict[str, Decimal] = {}
         self._session: tuple[str, str] | None = None
         self._rules: list[_Rule] = []
@@ -156,11 +179,26 @@ class FakeBinance:
 
     # -- scripting -------------------------------------------------------------------------
 
-    def set_positions(self, trader: str, positions: Iterable[FakePosition]) -> None:
-        """Replace the trader's open positions; symbols that disappear become zero rows."""
+    def set_positions(
+        self,
+        trader: str,
+        positions: Iterable[FakePosition],
+        *,
+        prices: Mapping[str, Decimal | str] | None = None,
+        at_ms: int | None = None,
+    ) -> list[FakeOrder]:
+        """Replace the trader's open positions; symbols that disappear become zero rows.
+
+        Records (and returns) the orders that explain the change, at `at_ms` (default now):
+        adds fill at the price that gives the new entry price, reduces at `prices[symbol]`,
+        else the mark price, else the entry price."""
         with self._lock:
             book = self._books.setdefault(trader, _Book())
             new = list(positions)
+            fills = {k: Decimal(v) for k, v in (prices or {}).items()}
+            when = int(time.time() * 1000) if at_ms is None else at_ms
+            record = self._records.setdefault(trader, PortfolioRecord())
+            orders = record.apply(book.positions, new, marks=self._marks, prices=fills, at_ms=when)
             keep = {(p.symbol, p.position_side) for p in new}
             for p in book.positions:
                 if (p.symbol, p.position_side) not in keep:
@@ -168,12 +206,56 @@ class FakeBinance:
             for key in keep:
                 book.closed.pop(key, None)
             book.positions = new
-            book.updated_ms = int(time.time() * 1000)
+            book.updated_ms = when
             self._cache.clear()
+            return orders
 
-    def clear_positions(self, trader: str) -> None:
-        """The trader is flat: a success answer with an empty list."""
-        self.set_positions(trader, [])
+    def clear_positions(
+        self,
+        trader: str,
+        *,
+        prices: Mapping[str, Decimal | str] | None = None,
+        at_ms: int | None = None,
+    ) -> list[FakeOrder]:
+        """The trader is flat: a success answer with an empty list (closing orders recorded)."""
+        return self.set_positions(trader, [], prices=prices, at_ms=at_ms)
+
+    def set_detail(
+        self,
+        trader: str,
+        *,
+        status: PortfolioStatus | None = None,
+        margin_balance: Decimal | str | None = None,
+        nickname: str | None = None,
+        position_show: bool | None = None,
+    ) -> None:
+        """Change what `lead-portfolio/detail` says (a trader without a record gets one)."""
+        with self._lock:
+            d = self._records.setdefault(trader, PortfolioRecord()).detail
+            if status is not None:
+                d.status = status
+            if margin_balance is not None:
+                d.margin_balance = Decimal(margin_balance)
+            if nickname is not None:
+                d.nickname = nickname
+            if position_show is not None:
+                d.position_show = position_show
+
+    def detail(self, trader: str) -> FakeDetail:
+        with self._lock:
+            return self._records.setdefault(trader, PortfolioRecord()).detail
+
+    def orders(self, trader: str) -> list[FakeOrder]:
+        """The trader's recorded orders, oldest first."""
+        with self._lock:
+            record = self._records.get(trader)
+            return list(record.orders) if record else []
+
+    def lots(self, trader: str) -> list[FakeLot]:
+        """The trader's position-history lots, oldest first."""
+        with self._lock:
+            record = self._records.get(trader)
+            return list(record.lots) if record else []
 
     def hide(self, trader: str, hidden: bool = True) -> None:
         """The trader stops (or resumes) sharing: a success answer with a null list."""
@@ -204,11 +286,19 @@ class FakeBinance:
         body: bytes | str = b"",
         code: str = "000002",
         message: str = "illegal parameter",
+        path: str | None = None,
     ) -> None:
-        """Answer matching requests (this trader / this client, None = any) with `fault`, for the
-        next `times` of them (None = until `clear_faults`). Earlier rules win."""
+        """Answer matching requests (this trader / this client, None = any) with `fault`, for
+        the next `times` of them (None = until `clear_faults`). Earlier rules win. A rule hits
+        the position reads only, unless `path` names another endpoint (DETAIL, ORDER_HISTORY,
+        POSITION_HISTORY) or is "*" (every endpoint)."""
         raw = body.encode() if isinstance(body, str) else body
-        rule = _Rule(fault, trader, client, times, retry_after, delay, status, raw, code, message)
+        paths = POSITION_PATHS if path is None else frozenset({path})
+        if path == "*":
+            paths = POSITION_PATHS | LEAD_PORTFOLIO_PATHS
+        rule = _Rule(
+            fault, trader, client, times, retry_after, delay, status, raw, code, message, paths
+        )
         with self._lock:
             self._rules.append(rule)
 
@@ -216,12 +306,26 @@ class FakeBinance:
         with self._lock:
             self._rules.clear()
 
-    def requests(self, trader: str | None = None) -> list[RecordedRequest]:
+    def requests(
+        self, trader: str | None = None, *, paths: Iterable[str] | None = None
+    ) -> list[RecordedRequest]:
+        """Logged requests for this trader (None = any) on these paths (None = any)."""
+        wanted = None if paths is None else frozenset(paths)
         with self._lock:
-            return [r for r in self._log if trader is None or r.trader == trader]
+            return [
+                r
+                for r in self._log
+                if (trader is None or r.trader == trader) and (wanted is None or r.path in wanted)
+            ]
 
-    def request_count(self, trader: str | None = None) -> int:
-        return len(self.requests(trader))
+    def request_count(
+        self, trader: str | None = None, *, paths: Iterable[str] | None = None
+    ) -> int:
+        return len(self.requests(trader, paths=paths))
+
+    def position_reads(self, trader: str | None = None) -> int:
+        """Reads of the trader's open positions (not of its detail or history)."""
+        return self.request_count(trader, paths=POSITION_PATHS)
 
     def clear_log(self) -> None:
         with self._lock:
@@ -240,6 +344,9 @@ class FakeBinance:
         app.router.add_post(LEADERBOARD_V1, self._leaderboard)
         app.router.add_post(LEADERBOARD_V2, self._leaderboard)
         app.router.add_get(COPYTRADE, self._copytrade)
+        app.router.add_get(DETAIL, self._detail)
+        app.router.add_post(ORDER_HISTORY, self._history)
+        app.router.add_post(POSITION_HISTORY, self._history)
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -298,12 +405,33 @@ class FakeBinance:
         trader = request.query.get("portfolioId")
         return await self._answer(request, "copytrade", trader, needs_session=False)
 
+    async def _detail(self, request: web.Request) -> web.Response:
+        trader = request.query.get("portfolioId")
+        return await self._answer(request, "detail", trader, needs_session=False)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        trader = payload.get("portfolioId")
+        trader = str(trader) if trader is not None else None
+        return await self._answer(request, "history", trader, False, payload)
+
     async def _answer(
-        self, request: web.Request, kind: str, trader: str | None, needs_session: bool
+        self,
+        request: web.Request,
+        kind: str,
+        trader: str | None,
+        needs_session: bool,
+        payload: Mapping[str, Any] | None = None,
     ) -> web.Response:
         client = _client_name(request.headers.get("Via"))
         with self._lock:
-            response, delay = self._decide(request, kind, trader, client, needs_session)
+            response, delay = self._decide(
+                request, kind, trader, client, needs_session, payload or {}
+            )
             if self.keep_log:
                 self._log.append(
                     RecordedRequest(
@@ -326,12 +454,18 @@ class FakeBinance:
         return response
 
     def _decide(
-        self, request: web.Request, kind: str, trader: str | None, client: str, needs_session: bool
+        self,
+        request: web.Request,
+        kind: str,
+        trader: str | None,
+        client: str,
+        needs_session: bool,
+        payload: Mapping[str, Any],
     ) -> tuple[web.Response, float]:
         """The answer to one request and how late to send it; called with the lock held."""
         if self.rate_limit is not None and self._over_rate_limit(client):
             return _throttled(429, 1), 0.0
-        rule = self._take_rule(trader, client)
+        rule = self._take_rule(trader, client, request.path)
         if rule is not None and rule.fault is not Fault.SLOW:
             return _fault_response(rule), 0.0
         delay = rule.delay if rule is not None else 0.0
@@ -340,6 +474,10 @@ class FakeBinance:
         if needs_session and self._session is not None and not self._has_session(request):
             body = _envelope(None, code="100002001", message="Please log in first")
             return _json(body, status=401), delay
+        if kind == "detail":
+            return self._detail_answer(trader), delay
+        if kind == "history":
+            return self._history_answer(request.path, trader, payload), delay
         key = (kind, trader)
         body = self._cache.get(key)
         if body is None:
@@ -348,9 +486,35 @@ class FakeBinance:
             body = self._cache[key] = json.dumps(build(book, self._marks, self._zero_rows)).encode()
         return web.Response(body=body, content_type="application/json"), delay
 
-    def _take_rule(self, trader: str | None, client: str) -> _Rule | None:
+    def _detail_answer(self, trader: str) -> web.Response:
+        record = self._records.get(trader)
+        if record is None and trader not in self._books:
+            return _json(_envelope(None, code="000002", message="illegal parameter"), status=400)
+        record = record or self._records.setdefault(trader, PortfolioRecord())
+        return _json(_envelope(detail_data(trader, record)))
+
+    def _history_answer(self, path: str, trader: str, payload: Mapping[str, Any]) -> web.Response:
+        """One page of orders or position lots, newest first; `startTime` / `endTime` (ms)
+        bound the order time (orders) or the open time (lots)."""
+        try:
+            number = int(payload.get("pageNumber", 1))
+            size = int(payload.get("pageSize", 10))
+            start = int(payload.get("startTime") or 0)
+            end = int(payload.get("endTime") or 2**62)
+        except (TypeError, ValueError):
+            number = size = 0
+        if number < 1 or not 0 < size <= MAX_PAGE_SIZE:
+            return _json(_envelope(None, code="000002", message="illegal parameter"), status=400)
+        record = self._records.get(trader) or PortfolioRecord()
+        if path == ORDER_HISTORY:
+            rows = [o.row() for o in record.orders if start <= o.time_ms <= end]
+        else:
+            rows = [lot.row() for lot in record.lots if start <= lot.opened <= end]
+        return _json(_envelope(page(rows[::-1], number, size)))
+
+    def _take_rule(self, trader: str | None, client: str, path: str) -> _Rule | None:
         for rule in self._rules:
-            if rule.matches(trader, client):
+            if rule.matches(trader, client, path):
                 if rule.remaining is not None:
                     rule.remaining -= 1
                     if rule.remaining <= 0:

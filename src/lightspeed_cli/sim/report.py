@@ -92,7 +92,11 @@ class ChangeRow(_Model):
     error_steps: Decimal | None = None
     detection_latency_ms: float | None = None  # leader's change -> our order sent
     on_bybit_ms: float | None = None  # leader's change -> our order on Bybit (fake's order log)
-    bot_latency_ms: float | None = None  # the journal's figure: snapshot received -> sent
+    bot_latency_ms: float | None = None  # snapshot received -> sent (the bot's own work)
+    # the leader's own fill from order-history, when it was read: slippage_bps is then measured
+    # against its price, leader_latency_ms from its order time to our order sent
+    leader_fill_price: Decimal | None = None
+    leader_latency_ms: float | None = None
     slippage_bps: Decimal | None = None
 
     @property
@@ -139,6 +143,9 @@ class LatencySummary(_Model):
     on_bybit_median_ms: float | None  # leader's change -> order on Bybit: what the floor bounds
     on_bybit_p99_ms: float | None
     bot_p99_ms: float | None
+    leader_samples: int = 0  # orders with the leader's own order time (order-history)
+    leader_median_ms: float | None = None  # the leader's order time -> our order sent
+    leader_p99_ms: float | None = None
     poll_interval_ms: float
     binance_rtt_ms: float
     bybit_rtt_ms: float
@@ -159,6 +166,7 @@ class SlippageSummary(_Model):
     p99_bps: Decimal | None
     worst_bps: Decimal | None  # largest: worse than the leader is positive
     best_bps: Decimal | None
+    leader_fill_samples: int = 0  # measured against the leader's own fill price (order-history)
 
 
 class FidelityReport(_Model):
@@ -411,14 +419,19 @@ def _change_row(
         )
         if change.new_size > 0:
             follower_ratio = follower / (change.new_size * mapping.qty_scale)
-    latency = bot_latency = slippage = on_bybit = None
+    latency = bot_latency = slippage = on_bybit = leader_price = leader_latency = None
     if order is not None and row is not None:
         sent = _ts(row.get("sent_at")) or _ts(row["created_at"])
+        received = _ts(row.get("snapshot_time"))
         if applied is not None and sent is not None:
             latency = (sent - applied).total_seconds() * 1000
             on_bybit = (order.created_at - applied).total_seconds() * 1000
-        bot_latency = row.get("detection_latency_ms")
+        if received is not None and sent is not None:
+            bot_latency = (sent - received).total_seconds() * 1000
         slippage = Decimal(row["slippage_bps"]) if row.get("slippage_bps") else None
+        if row.get("leader_fill_price"):
+            leader_price = Decimal(row["leader_fill_price"])
+            leader_latency = row.get("detection_latency_ms")
     return ChangeRow(
         step=change.step,
         t=_seconds(facts.playback.started_at, applied),
@@ -446,6 +459,8 @@ def _change_row(
         detection_latency_ms=_ms(latency),
         on_bybit_ms=_ms(on_bybit),
         bot_latency_ms=_ms(bot_latency),
+        leader_fill_price=leader_price,
+        leader_latency_ms=_ms(leader_latency),
         slippage_bps=_q(slippage, BPS_PLACES),
     )
 
@@ -507,6 +522,9 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     )
     bot = Distribution[float].of([r.bot_latency_ms for r in rows if r.bot_latency_ms is not None])
+    leader = Distribution[float].of(
+        [r.leader_latency_ms for r in rows if r.leader_latency_ms is not None]
+    )
     landed = Distribution[float].of([r.on_bybit_ms for r in rows if r.on_bybit_ms is not None])
     interval_ms = facts.poll_interval * 1000
     trips = [t for _, t in facts.hot_path]
@@ -523,6 +541,9 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         on_bybit_median_ms=_ms(landed.median) if landed else None,
         on_bybit_p99_ms=_ms(landed.p99) if landed else None,
         bot_p99_ms=_ms(bot.p99) if bot else None,
+        leader_samples=leader.count if leader else 0,
+        leader_median_ms=_ms(leader.median) if leader else None,
+        leader_p99_ms=_ms(leader.p99) if leader else None,
         poll_interval_ms=interval_ms,
         binance_rtt_ms=round(facts.binance_rtt_ms, 1),
         bybit_rtt_ms=round(facts.bybit_rtt_ms, 1),
@@ -547,6 +568,9 @@ def _slippage(rows: Sequence[ChangeRow]) -> SlippageSummary:
         p99_bps=_q(dist.p99, BPS_PLACES) if dist else None,
         worst_bps=dist.worst if dist else None,
         best_bps=min(values) if values else None,
+        leader_fill_samples=sum(
+            1 for r in rows if r.slippage_bps is not None and r.leader_fill_price is not None
+        ),
     )
 
 

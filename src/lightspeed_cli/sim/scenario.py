@@ -482,7 +482,7 @@ class Driver:
         pending = set(traders)
         while pending:
             for trader in list(pending):
-                if self.binance.request_count(trader) > self._seen_after.get(trader, 0):
+                if self.binance.position_reads(trader) > self._seen_after.get(trader, 0):
                     pending.discard(trader)
                     self._mark_observed(trader)
             if not pending:
@@ -520,6 +520,6 @@ class Driver:
             for trader_id, book in step.books.items():
                 self._apply(self.scenario.trader(trader_id), book)
                 played.applied_at[trader_id] = datetime.now(UTC)
-                self._seen_after[trader_id] = self.binance.request_count(trader_id)
+                self._seen_after[trader_id] = self.binance.position_reads(trader_id)
         self.playback.completed = await self.wait_for_polls(ids, deadline)
         return self.playback

@@ -210,10 +210,18 @@ def fidelity(report: FidelityReport) -> Table:
         "Binance polls",
         f"busiest second {lat.busiest_second} requests (budget {num(lat.budget_per_second, 0)}/s)",
     )
+    if lat.leader_samples:
+        table.add_row(
+            "  from the leader's order",
+            f"median {num(lat.leader_median_ms, 0)} ms, p99 {num(lat.leader_p99_ms, 0)} ms"
+            f" (the leader's orderUpdateTime → order sent, {lat.leader_samples} orders)",
+        )
     table.add_row(
         "slippage",
         f"median {num(slip.median_bps, 2)} bps, worst {num(slip.worst_bps, 2)} bps, best"
-        f" {num(slip.best_bps, 2)} bps ({slip.samples} fills; positive = worse than the leader)",
+        f" {num(slip.best_bps, 2)} bps ({slip.samples} fills; positive = worse than the leader;"
+        f" {slip.leader_fill_samples} against the leader's own fill price, the rest against"
+        " the leader's snapshot)",
     )
     table.add_row(
         "run",

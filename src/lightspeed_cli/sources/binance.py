@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -58,6 +60,7 @@ from lightspeed_cli.sources.session import BinanceSession, parse_session
 from lightspeed_cli.sources.wire import Book, parse_copytrade, parse_leaderboard
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 LEADERBOARD_PATHS = {
     LeaderboardApi.V2_PRIVATE: "/bapi/futures/v2/private/future/leaderboard/getOtherPosition",
@@ -92,7 +95,7 @@ class _Request:
     """A trader's poll, built once: the same bytes go out on every poll."""
 
     http: httpx.Request
-    parse: Callable[[bytes], Book]
+    parse: Callable[[bytes], Any]  # Book for positions; the lead-portfolio companions' own
     needs_session: bool
 
 
@@ -175,6 +178,26 @@ class BinanceSource:
         return FetchResult(
             trader=trader.id, status=FetchStatus.OK, snapshot=snapshot, fetched_at=fetched_at
         )
+
+    async def read(
+        self, method: str, path: str, payload: dict[str, Any], parse: Callable[[bytes], _T]
+    ) -> _T:
+        """One request to another Binance endpoint (the lead portfolio's detail and history)
+        through the same exits, budget and retries as the positions. Raises SourceError."""
+        url, body = f"{self._base_url}{path}", None
+        if method == "GET":
+            url = f"{url}?{urlencode(payload)}"
+        else:
+            body = json.dumps(payload).encode()
+        http = httpx.Request(
+            method, url, headers=self._headers, content=body, extensions={"timeout": self._timeouts}
+        )
+        request = _Request(http, parse, needs_session=False)
+        try:
+            async with self._slots:
+                return await self._with_retries(request)  # type: ignore[no-any-return]
+        finally:
+            self._last_exit.pop(id(request), None)
 
     def _failed(
         self, trader: TraderSettings, status: FetchStatus, kind: str, reason: str

@@ -1,0 +1,156 @@
+"""A lead portfolio's companions: `detail` (status, marginBalance) and `order-history` (the
+leader's own fills), read through the same exits, budget and retries as the positions
+(BinanceSource.read). Shapes: shared/api/binance.md; every field optional, numbers maybe strings.
+
+A failed read raises SourceError: the caller keeps what it knew (positions stay the truth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic import Field, ValidationError
+
+from lightspeed_cli.models import Side
+from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
+from lightspeed_cli.sources.wire import _Envelope, _Millis, _Number, _Wire
+
+LEAD = "/bapi/futures/v1/friendly/future/copy-trade/lead-portfolio"
+DETAIL_PATH = f"{LEAD}/detail"
+ORDER_HISTORY_PATH = f"{LEAD}/order-history"
+PAGE_SIZE = 100  # Binance's maximum
+STOPPED = frozenset({"CLOSING", "CLOSED"})
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderOrder:
+    """One filled order of the leader. No exchange id: identity is the whole row."""
+
+    symbol: str
+    position_side: Literal["BOTH", "LONG", "SHORT"]
+    side: Literal["BUY", "SELL"]
+    qty: Decimal
+    avg_price: Decimal
+    time_ms: int  # orderUpdateTime (orderTime when missing)
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side == "BUY" else -self.qty
+
+    def acts_on(self, side: Side, *, opening: bool) -> bool:
+        """True if this order can grow (`opening`) or shrink a `side` position."""
+        if self.position_side != "BOTH" and self.position_side != side.name:
+            return False
+        grows_long = self.side == "BUY"
+        return grows_long == (opening == (side is Side.LONG))
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderDetail:
+    status: str  # ACTIVE / CLOSING / CLOSED ("" when not said)
+    margin_balance: Decimal | None
+    nickname: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        return self.status.upper() in STOPPED
+
+
+class _OrderRow(_Wire):
+    symbol: str | None = None
+    positionSide: str | None = None
+    side: str | None = None
+    executedQty: _Number = None
+    avgPrice: _Number = None
+    orderTime: _Millis = None
+    orderUpdateTime: _Millis = None
+
+
+class _OrderPage(_Wire):
+    rows: list[_OrderRow] | None = Field(default=None, alias="list")
+    total: int | None = None
+
+
+class _OrderAnswer(_Envelope):
+    data: _OrderPage | None = None
+
+
+class _DetailData(_Wire):
+    status: str | None = None
+    marginBalance: _Number = None
+    nickname: str | None = None
+
+
+class _DetailAnswer(_Envelope):
+    data: _DetailData | None = None
+
+
+_M = TypeVar("_M", bound=_Envelope)
+
+
+def _checked(model: type[_M], body: bytes) -> _M:
+    try:
+        answer = model.model_validate_json(body)
+    except ValidationError as exc:
+        raise MalformedAnswer(str(exc).splitlines()[0]) from None
+    if not answer.success:
+        raise RejectedAnswer(answer.code, answer.message)
+    return answer
+
+
+def parse_orders(body: bytes) -> tuple[list[LeaderOrder], int]:
+    """The filled orders of one page (rows without a usable fill are skipped: an order that
+    did not fill explains no position) and the total count."""
+    answer = _checked(_OrderAnswer, body)
+    if answer.data is None:
+        raise MalformedAnswer("order-history without data")
+    orders = []
+    for row in answer.data.rows or []:
+        when = row.orderUpdateTime or row.orderTime
+        qty, price = row.executedQty, row.avgPrice
+        if not row.symbol or when is None or not qty or not price or qty <= 0 or price <= 0:
+            continue
+        side = (row.side or "").upper()
+        position_side = (row.positionSide or "BOTH").upper()
+        if side not in ("BUY", "SELL") or position_side not in ("BOTH", "LONG", "SHORT"):
+            continue
+        orders.append(LeaderOrder(row.symbol, position_side, side, qty, price, when))  # type: ignore[arg-type]
+    return orders, answer.data.total or len(orders)
+
+
+def parse_detail(body: bytes) -> LeaderDetail:
+    answer = _checked(_DetailAnswer, body)
+    if answer.data is None:
+        raise MalformedAnswer("lead-portfolio detail without data")
+    d = answer.data
+    balance = d.marginBalance if d.marginBalance is not None and d.marginBalance > 0 else None
+    return LeaderDetail((d.status or "").upper(), balance, d.nickname or "")
+
+
+class Reader(Protocol):
+    async def read(self, method: str, path: str, payload: dict[str, Any], parse: Any) -> Any: ...
+
+
+async def read_detail(source: Reader, portfolio_id: str) -> LeaderDetail:
+    return await source.read("GET", DETAIL_PATH, {"portfolioId": portfolio_id}, parse_detail)
+
+
+async def read_orders(
+    source: Reader, portfolio_id: str, *, since_ms: int, max_pages: int = 3
+) -> list[LeaderOrder]:
+    """The leader's orders since `since_ms`, newest first: one request unless more than a
+    page of orders came since (then up to `max_pages`)."""
+    found: list[LeaderOrder] = []
+    for number in range(1, max_pages + 1):
+        payload = {"pageNumber": number, "pageSize": PAGE_SIZE, "portfolioId": portfolio_id}
+        orders, total = await source.read("POST", ORDER_HISTORY_PATH, payload, parse_orders)
+        found += [o for o in orders if o.time_ms >= since_ms]
+        if (
+            len(orders) < PAGE_SIZE
+            or number * PAGE_SIZE >= total
+            or min(o.time_ms for o in orders) < since_ms
+        ):
+            break
+    return found
