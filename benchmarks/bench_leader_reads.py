@@ -23,8 +23,6 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from lightspeed_cli.engine import Engine
-from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.binance import (
@@ -34,8 +32,8 @@ from lightspeed_cli.sim.binance import (
     FakeBinance,
     FakePosition,
 )
-from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
-from lightspeed_cli.sources.binance import BinanceSource
+from lightspeed_cli.sim.bybit import FakeBybit
+from lightspeed_cli.sim.engines import engine_against_fakes
 
 
 async def run(traders: int, seconds: float, change_every: float) -> dict[str, float]:
@@ -54,14 +52,7 @@ async def run(traders: int, seconds: float, change_every: float) -> dict[str, fl
                 storage={"data_dir": tmp},
             )
             journal = Journal.in_dir(Path(tmp))
-            engine = Engine(
-                settings,
-                broker=BybitBroker(
-                    settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET
-                ),
-                source=BinanceSource(settings.binance, settings.polling),
-                journal=journal,
-            )
+            engine = engine_against_fakes(settings, journal)
             await engine.start()
             stop = asyncio.Event()
             bot = asyncio.create_task(engine.run(stop))

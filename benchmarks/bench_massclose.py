@@ -29,13 +29,11 @@ from pathlib import Path
 from mdsection import write_section
 
 from lightspeed_cli import massclose
-from lightspeed_cli.engine import Engine
-from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.binance import FakeBinance, FakePosition
-from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
-from lightspeed_cli.sources.binance import BinanceSource
+from lightspeed_cli.sim.bybit import FakeBybit
+from lightspeed_cli.sim.engines import engine_against_fakes
 
 SECTION = "## Mass close confirmation"
 TRADER = "4000000000000000001"
@@ -71,14 +69,7 @@ async def _measure(rounds: int, latency: float) -> dict[str, list[float]]:
                 binance.set_mark_price(symbol, Decimal(price))
             settings = _settings(binance.url, bybit, Path(tmp))
             journal = Journal.in_dir(Path(tmp))
-            engine = Engine(
-                settings,
-                broker=BybitBroker(
-                    settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET
-                ),
-                source=BinanceSource(settings.binance, settings.polling),
-                journal=journal,
-            )
+            engine = engine_against_fakes(settings, journal)
             await engine.start()
             trader = settings.traders[0]
             binance.clear_positions(TRADER)

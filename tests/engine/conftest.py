@@ -11,12 +11,11 @@ import pytest
 from engine_rig import TRADER_A, TRADER_B
 
 from lightspeed_cli.engine import Engine
-from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal import Journal
 from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.binance import FakeBinance
-from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
-from lightspeed_cli.sources.binance import BinanceSource
+from lightspeed_cli.sim.bybit import FakeBybit
+from lightspeed_cli.sim.engines import engine_against_fakes
 
 
 def engine_settings(binance_url: str, bybit: FakeBybit, data_dir: Path, **extra: Any) -> Settings:
@@ -87,14 +86,7 @@ async def make_rig(
         bybit = bybit or fake_bybit
         settings = engine_settings(fake_binance.url, bybit, tmp_path / "data", **extra)
         journal = Journal.in_dir(settings.storage.resolved_data_dir())
-        engine = Engine(
-            settings,
-            broker=BybitBroker(
-                settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET
-            ),
-            source=BinanceSource(settings.binance, settings.polling),
-            journal=journal,
-        )
+        engine = engine_against_fakes(settings, journal)
         await engine.start()
         made.append((engine, journal))
         return Rig(engine, fake_binance, bybit)
