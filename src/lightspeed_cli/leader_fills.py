@@ -120,11 +120,7 @@ class LeaderFills:
             change = _change(row, _ms(snapshot.fetched_at))
             if change is not None:
                 state.pending.append(_Pending(change, row["client_order_id"]))
-        if state.read_ms > _ms(snapshot.fetched_at):  # read since (a mass close confirmed)
-            async with state.lock:
-                self._settle(trader, state)
-            return
-        await self.read(trader)
+        await self.read(trader, after_ms=_ms(snapshot.fetched_at))
 
     async def confirms_closes(self, trader: str, previous: Snapshot, first: Snapshot) -> bool:
         """True if the order-history shows the closing orders of every position `first` closed
@@ -133,7 +129,7 @@ class LeaderFills:
             p.key: p.size for p in previous.positions if p.key not in first.by_key()
         }
         state = self._state(trader, first.fetched_at)
-        if not await self.read(trader, match=False):
+        if not await self.read(trader, match=False, urgent=True):
             return False
         return fillmatch.closes_confirmed(
             closed,
@@ -144,26 +140,49 @@ class LeaderFills:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    async def read(self, trader: str, *, match: bool = True) -> bool:
-        """Read the trader's order-history and settle what it explains; False if it failed."""
+    async def read(
+        self,
+        trader: str,
+        *,
+        match: bool = True,
+        urgent: bool = False,
+        after_ms: int | None = None,
+    ) -> bool:
+        """Read the trader's order-history and settle what it explains; False if it failed.
+        `after_ms`: a read that started at or after this time (wall ms) will do: the changes that
+        queued behind one read share it (reads wait their turn in the budget's background
+        lane). `urgent`: an order waits for this read: the polls' lane, and never behind this
+        trader's background read (the ledger's updates after a read are atomic)."""
         state = self._traders.get(trader)
         if state is None:
             return False
+        if urgent:
+            return await self._read_now(trader, state, match=match, urgent=True)
         async with state.lock:
-            since = max(state.floor_ms, _ms(datetime.now(UTC)) - int(KEEP_ORDERS_SECONDS * 1000))
-            try:
-                orders = await read_orders(self._source, trader, since_ms=since - SKEW_MS)
-            except SourceError as exc:
-                log.info("%s: order-history unavailable: %s", trader, exc.reason)
-                return False
-            finally:
-                state.read_at = time.monotonic()
-            self.reads += 1
-            state.read_ms = _ms(datetime.now(UTC))
-            state.ledger.forget_before(since - SKEW_MS)
-            state.ledger.add(o for o in orders if o.time_ms >= state.floor_ms - SKEW_MS)
-            if match:
-                self._settle(trader, state)
+            if after_ms is not None and state.read_ms >= after_ms:
+                if match:
+                    self._settle(trader, state)
+                return True
+            return await self._read_now(trader, state, match=match, urgent=False)
+
+    async def _read_now(self, trader: str, state: _Trader, *, match: bool, urgent: bool) -> bool:
+        since = max(state.floor_ms, _ms(datetime.now(UTC)) - int(KEEP_ORDERS_SECONDS * 1000))
+        started_ms = _ms(datetime.now(UTC))
+        try:
+            orders = await read_orders(
+                self._source, trader, since_ms=since - SKEW_MS, urgent=urgent
+            )
+        except SourceError as exc:
+            log.info("%s: order-history unavailable: %s", trader, exc.reason)
+            return False
+        finally:
+            state.read_at = time.monotonic()
+        self.reads += 1
+        state.read_ms = max(state.read_ms, started_ms)
+        state.ledger.forget_before(since - SKEW_MS)
+        state.ledger.add(o for o in orders if o.time_ms >= state.floor_ms - SKEW_MS)
+        if match:
+            self._settle(trader, state)
         return True
 
     def _settle(self, trader: str, state: _Trader) -> None:

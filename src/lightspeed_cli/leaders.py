@@ -8,7 +8,9 @@ The detail (status, marginBalance) is read when a trader is first seen and every
 - `marginBalance`: the leader's account, for `sizing.mode = "leader_equity"`. A trader whose
   balance is unknown (never read, or not in the answer) gets no opens in that mode.
 
-A failed read keeps what was known. Leaderboard traders have no lead portfolio: nothing is read
+These reads go through the source's background lane (BinanceSource.reserve_background): a
+share of the request budget of their own, so they never delay a poll. A failed read keeps what
+was known. Leaderboard traders have no lead portfolio: nothing is read
 for them, and the config refuses `leader_equity` for them (settings.py).
 """
 
@@ -85,6 +87,9 @@ class Leaders:
             self.fills.read_every = fills_every
         self._tasks: set[asyncio.Task[None]] = set()
         self.detail_reads = 0
+        reserve = getattr(source, "reserve_background", None)
+        if self._copytrade and callable(reserve):
+            reserve()  # these reads get a lane of the budget: they never take a poll's slot
 
     @classmethod
     def for_source(cls, source: object, *args: object, **kwargs: object) -> Leaders | None:

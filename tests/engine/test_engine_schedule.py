@@ -40,14 +40,15 @@ async def test_budget_mode_reads_every_trader_evenly_within_the_budget(make_rig)
 
     state = json.loads(rig.engine.journal.meta(SCHEDULE_META_KEY))
     assert state["mode"] == "budget" and state["traders"] == 4
-    assert state["interval_seconds"] == 0.2  # 4 traders / 20 per second
+    # 4 traders / 19 per second: copy-trade leaders keep 1 of the 20 for their portfolio reads
+    assert state["interval_seconds"] == round(4 / 19, 4)
     assert [(e["budget"], e["ceiling"], e["cuts"]) for e in state["exits"]] == [(20, 20, 0)]
     console = Console(width=160, record=True)
     console.print(
         status_group(rig.engine.journal, {}, rig.engine.settings.safety.daily_loss_limit_usdt, "ok")
     )
     text = console.export_text()
-    assert "budget mode, each of 4 trader(s) every 0.2 s" in text
+    assert f"budget mode, each of 4 trader(s) every {round(4 / 19, 4):g} s" in text
     assert "20/20 req/s" in text
 
 

@@ -117,8 +117,11 @@ def test_expected_positions_sum_traders_times_their_ratio() -> None:
 
 def test_the_run_polls_at_the_default_budget() -> None:
     assert Timing(20, 0.15).settle == pytest.approx(0.8)
-    # 3 traders at 20/s: every 0.15 s, so a step every 0.475 s at the fastest
-    assert minimum_seconds(default_scenario()) == pytest.approx(3 + 0.8 + 12 * 0.475, abs=0.1)
+    # 3 copy-trade traders at 19 of the 20/s (1/s kept for their portfolio reads): every 3 / 19
+    # s, so a step every 2.5 x 3 / 19 + 0.1 s at the fastest
+    interval = 3 / 19
+    settle, step = 2 * interval + 0.5, 2.5 * interval + 0.1
+    assert minimum_seconds(default_scenario()) == pytest.approx(3 + settle + 12 * step, abs=0.1)
     assert minimum_seconds(default_scenario()) < 10
 
 

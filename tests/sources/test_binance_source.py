@@ -12,8 +12,16 @@ from binance_helpers import COPYTRADE, CT_ID, LB_ID, LEADERBOARD, SESSION, fixtu
 from lightspeed_cli.models import FetchStatus, Side
 from lightspeed_cli.settings import TraderSettings
 from lightspeed_cli.sim.binance import COPYTRADE as COPYTRADE_PATH
-from lightspeed_cli.sim.binance import LEADERBOARD_V1, LEADERBOARD_V2, FakePosition, Fault
+from lightspeed_cli.sim.binance import (
+    DETAIL,
+    LEADERBOARD_V1,
+    LEADERBOARD_V2,
+    ORDER_HISTORY,
+    FakePosition,
+    Fault,
+)
 from lightspeed_cli.sources.errors import SESSION_NEEDED
+from lightspeed_cli.sources.lead_portfolio import read_detail, read_orders
 
 LOGGER = "lightspeed_cli.sources.binance"
 
@@ -347,6 +355,35 @@ async def test_request_budget_is_honoured(threaded_fake, make_source) -> None:
     times = sorted(r.at for r in fake.requests())
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert len(times) == 30 and busiest <= 22
+
+
+async def test_lead_portfolio_reads_wait_in_their_own_lane_and_never_delay_a_poll(
+    threaded_fake, make_source
+) -> None:
+    """A burst of background reads (an order-history read after each change) waits in the
+    background lane (5 % of the budget: one read every 4 s at 5/s); a poll, and an urgent read
+    (a mass close waits for it), go at once. In one shared queue both would wait behind the
+    whole burst."""
+    fake = threaded_fake
+    _seed(fake)
+    source = make_source(url=fake.url, requests_per_second=5)
+    assert source.request_rate() == 5  # no background lane yet: the polls have it all
+    source.reserve_background()
+    assert source.request_rate() == pytest.approx(4.75)
+    await source.fetch(COPYTRADE)  # pays the one-off imports of a first connection
+    fake.clear_log()
+    burst = [asyncio.create_task(read_detail(source, CT_ID)) for _ in range(5)]
+    try:
+        while not fake.request_count(paths=[DETAIL]):  # the first of them has gone
+            await asyncio.sleep(0.01)
+        assert (await source.fetch(COPYTRADE)).status is FetchStatus.OK
+        await read_orders(source, CT_ID, since_ms=0, urgent=True)
+        paths = [r.path for r in fake.requests()]
+        assert paths == [DETAIL, COPYTRADE_PATH, ORDER_HISTORY], paths
+    finally:
+        for task in burst:
+            task.cancel()
+        await asyncio.gather(*burst, return_exceptions=True)
 
 
 async def test_concurrency_limit_is_honoured(fake, make_source) -> None:

@@ -17,7 +17,10 @@ from lightspeed_cli.sources.schedule import (
     ExitBudget,
     Pacer,
     PollSchedule,
+    background_rate,
+    configured_poll_rate,
     poll_interval,
+    poll_rate,
     source_rate,
 )
 
@@ -41,6 +44,38 @@ def test_proxies_multiply_the_configured_budget() -> None:
     assert rate() == 40
     schedule = PollSchedule(polling, list(range(8)), rate)
     assert schedule.interval() == pytest.approx(0.2)
+
+
+def test_a_background_lane_keeps_a_twentieth_of_each_exits_budget() -> None:
+    assert (background_rate(20), poll_rate(20, True), poll_rate(20, False)) == (1, 19, 20)
+    polling = PollingSettings(requests_per_second=20, proxies=["http://a:1", "http://b:1"])
+    assert configured_poll_rate(polling, background=True) == 38
+    assert configured_poll_rate(polling, background=False) == 40
+    # 5 copy-trade traders at the default budget: each read every 5 / 19 s
+    assert poll_interval(5, poll_rate(20, True), 0.1) == pytest.approx(5 / 19)
+
+
+def _busiest(times: list[float]) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=200),
+    offset=st.floats(min_value=0, max_value=1),
+)
+def test_both_lanes_together_never_exceed_the_budget_by_more_than_one(
+    rate: float, offset: float
+) -> None:
+    """Each lane a token bucket at its share: requests at least 1 / share apart. At full
+    speed, with any phase between the two, a one-second window holds at most ceil(rate) + 1
+    (20 of 20 when both shares are whole numbers)."""
+    polls, background = poll_rate(rate, True), background_rate(rate)
+    assert polls + background == pytest.approx(rate) and background <= rate / 10
+    times = [n / polls for n in range(int(3 * polls) + 2)]
+    times += [offset + n / background for n in range(int(3 * background) + 2)]
+    assert _busiest(times) <= math.ceil(rate) + 1
 
 
 def test_fixed_mode_keeps_the_configured_interval() -> None:

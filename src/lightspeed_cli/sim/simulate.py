@@ -66,12 +66,16 @@ class Timing:
 
 
 def schedule_interval(settings: Any) -> float:
-    """Each trader's poll interval under these settings (sources/schedule.py's rule)."""
-    from lightspeed_cli.sources.schedule import PollSchedule, source_rate
+    """Each trader's poll interval under these settings (sources/schedule.py's rule; copy-trade
+    traders keep a background lane of the budget for their lead-portfolio reads)."""
+    from lightspeed_cli.models import SourceKind
+    from lightspeed_cli.sources.schedule import PollSchedule, configured_poll_rate
 
     traders = [t for t in settings.traders if t.enabled]
     polling = settings.polling
-    return PollSchedule(polling, traders, source_rate(None, polling)).interval()
+    background = any(t.source is SourceKind.COPYTRADE for t in traders)
+    rate = configured_poll_rate(polling, background)
+    return PollSchedule(polling, traders, lambda: rate).interval()
 
 
 def busiest_second(times: list[float]) -> int:
@@ -88,12 +92,11 @@ def busiest_second(times: list[float]) -> int:
 def minimum_seconds(scenario: Scenario) -> float:
     """The shortest run that still leaves every step its polls at the default budget."""
     from lightspeed_cli.settings import PollingSettings
-    from lightspeed_cli.sources.schedule import poll_interval
+    from lightspeed_cli.sources.schedule import configured_poll_rate, poll_interval
 
     polling = PollingSettings()
-    interval = poll_interval(
-        len(scenario.traders), polling.requests_per_second, polling.min_interval_seconds
-    )
+    rate = configured_poll_rate(polling, background=True)  # the scenario's traders: copy-trade
+    interval = poll_interval(len(scenario.traders), rate, polling.min_interval_seconds)
     timing = Timing(0, interval)
     per_step = max(0.4, 2.5 * interval + 0.1)  # the driver's spacing (scenario.Driver.play)
     return round(STARTUP_SECONDS + timing.settle + len(scenario.steps) * per_step, 1)

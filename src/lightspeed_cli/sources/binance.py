@@ -8,9 +8,10 @@ positions gives HIDDEN. Neither is ever "flat".
 Requests go through: a concurrency limit (semaphore) → an open exit (direct or a proxy; the
 one whose budget frees soonest, round-robin when equal; 429/418 block an exit for Retry-After)
 → that exit's request budget (token bucket at `requests_per_second`, cut on 429/418 and won back
-slowly: sources/schedule.py) → a small keep-alive pool of that exit. tenacity retries timeouts,
-5xx, 429 and 418 with exponential back-off and jitter; a throttled retry waits for (or switches
-to) an open exit.
+slowly: sources/schedule.py; once `reserve_background` is called the lead-portfolio reads have a
+bucket of their own, `background_rate` of the budget, and the polls the rest) → a small
+keep-alive pool of that exit. tenacity retries timeouts, 5xx, 429 and 418 with exponential
+back-off and jitter; a throttled retry waits for (or switches to) an open exit.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from lightspeed_cli.sources.pool import (
     shared_ssl_context,
 )
 from lightspeed_cli.sources.ratelimit import TokenBucket
-from lightspeed_cli.sources.schedule import ExitBudget, ExitState
+from lightspeed_cli.sources.schedule import ExitBudget, ExitState, background_rate, poll_rate
 from lightspeed_cli.sources.session import BinanceSession, parse_session
 from lightspeed_cli.sources.wire import Book, parse_copytrade, parse_leaderboard
 
@@ -97,6 +98,7 @@ class _Request:
     http: httpx.Request
     parse: Callable[[bytes], Any]  # Book for positions; the lead-portfolio companions' own
     needs_session: bool
+    background: bool = False  # a lead-portfolio read off the hot path: the background lane
 
 
 class BinanceSource:
@@ -130,7 +132,8 @@ class BinanceSource:
         )
         # the budget is per exit: each proxy (or the direct line) is its own IP to Binance
         rate = polling.requests_per_second
-        self._budgets = {e: (ExitBudget(rate), TokenBucket(rate)) for e in self._pool.exits}
+        self._budgets = {e: _Lanes(ExitBudget(rate)) for e in self._pool.exits}
+        self._background = False  # True: reads have their own lane (reserve_background)
         self._slots = asyncio.Semaphore(polling.concurrency)
         self._failures = FailureLog(log)
         self._requests: dict[tuple[SourceKind, str], _Request] = {}
@@ -179,11 +182,25 @@ class BinanceSource:
             trader=trader.id, status=FetchStatus.OK, snapshot=snapshot, fetched_at=fetched_at
         )
 
+    def reserve_background(self) -> None:
+        """From now on `read` goes through a lane of its own (`background_rate` of each exit's
+        budget) and the polls get the rest (`request_rate`): a burst of lead-portfolio reads
+        never takes a poll's slot. Leaders calls it when it reads copy-trade portfolios."""
+        self._background = True
+
     async def read(
-        self, method: str, path: str, payload: dict[str, Any], parse: Callable[[bytes], _T]
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any],
+        parse: Callable[[bytes], _T],
+        *,
+        urgent: bool = False,
     ) -> _T:
         """One request to another Binance endpoint (the lead portfolio's detail and history)
-        through the same exits, budget and retries as the positions. Raises SourceError."""
+        through the same exits, budget and retries as the positions. Raises SourceError.
+        `urgent`: on the hot path (a mass close waits for it): the polls' lane, not the
+        background one."""
         url, body = f"{self._base_url}{path}", None
         if method == "GET":
             url = f"{url}?{urlencode(payload)}"
@@ -192,7 +209,7 @@ class BinanceSource:
         http = httpx.Request(
             method, url, headers=self._headers, content=body, extensions={"timeout": self._timeouts}
         )
-        request = _Request(http, parse, needs_session=False)
+        request = _Request(http, parse, needs_session=False, background=not urgent)
         try:
             async with self._slots:
                 return await self._with_retries(request)  # type: ignore[no-any-return]
@@ -249,7 +266,7 @@ class BinanceSource:
         return await retrying(self._attempt, request)
 
     async def _attempt(self, request: _Request, avoid: Exit | None = None) -> Book:
-        exit_ = await self._open_exit_within_budget(avoid)
+        exit_ = await self._open_exit_within_budget(avoid, request.background)
         self._last_exit[id(request)] = exit_
         with exit_.lease() as transport:
             try:
@@ -274,48 +291,57 @@ class BinanceSource:
                 raise SessionRefused(f"Binance: {exc.detail}") from None
             raise
 
-    async def _open_exit_within_budget(self, avoid: Exit | None = None) -> Exit:
-        """An open exit whose budget lets the request go soonest (round robin when equal; not
-        `avoid` while another is open), once our turn in its budget comes."""
+    async def _open_exit_within_budget(
+        self, avoid: Exit | None = None, background: bool = False
+    ) -> Exit:
+        """An open exit whose budget (in the request's lane) lets the request go soonest (round
+        robin when equal; not `avoid` while another is open), once our turn in it comes."""
         while True:
             exit_ = await self._pool.wait_for_exit(self._timeout, avoid)
             now = time.monotonic()
             for other in self._pool.open_exits():
-                if other is not avoid and self._free_at(other, now) < self._free_at(exit_, now):
+                if other is avoid:
+                    continue
+                if self._free_at(other, now, background) < self._free_at(exit_, now, background):
                     exit_ = other
-            budget, bucket = self._budgets[exit_]
-            bucket.set_rate(budget.at(now))
-            await bucket.acquire()
+            await self._bucket(exit_, now, background).acquire()
             if self._pool.is_open(exit_):
                 return exit_
 
-    def _free_at(self, exit_: Exit, now: float) -> float:
-        budget, bucket = self._budgets[exit_]
-        bucket.set_rate(budget.at(now))
-        return bucket.free_at(now)
+    def _free_at(self, exit_: Exit, now: float, background: bool) -> float:
+        return self._bucket(exit_, now, background).free_at(now)
+
+    def _bucket(self, exit_: Exit, now: float, background: bool) -> TokenBucket:
+        """The exit's bucket for this lane, at the lane's share of the exit's budget now."""
+        return self._budgets[exit_].bucket(now, background=background, reserved=self._background)
 
     def request_rate(self) -> float:
-        """Requests per second the open exits allow now (the schedule spends it); the floors
-        when every exit is blocked."""
+        """Poll requests per second the open exits allow now (the schedule spends it; the
+        background lane's share excluded); the floors when every exit is blocked."""
         now = time.monotonic()
         open_exits = self._pool.open_exits()
         if not open_exits:
-            return sum(budget.floor for budget, _ in self._budgets.values())
-        return sum(self._budgets[e][0].at(now) for e in open_exits)
+            rates = [lanes.budget.floor for lanes in self._budgets.values()]
+        else:
+            rates = [self._budgets[e].budget.at(now) for e in open_exits]
+        return sum(poll_rate(rate, self._background) for rate in rates)
 
     def exit_states(self) -> list[ExitState]:
         now = time.monotonic()
-        return [
-            ExitState(
-                name=e.name,
-                budget=round(budget.at(now), 2),
-                ceiling=budget.ceiling,
-                cuts=budget.cuts,
-                blocked_for_seconds=round(max(0.0, e.blocked_until - now), 1),
-                reason=budget.reason or e.block_reason,
+        states = []
+        for e, lanes in self._budgets.items():
+            budget = lanes.budget
+            states.append(
+                ExitState(
+                    name=e.name,
+                    budget=round(budget.at(now), 2),
+                    ceiling=budget.ceiling,
+                    cuts=budget.cuts,
+                    blocked_for_seconds=round(max(0.0, e.blocked_until - now), 1),
+                    reason=budget.reason or e.block_reason,
+                )
             )
-            for e, (budget, _) in self._budgets.items()
-        ]
+        return states
 
     def _check_status(self, response: httpx.Response, request: _Request, exit_: Exit) -> None:
         status = response.status_code
@@ -327,7 +353,7 @@ class BinanceSource:
             error = ThrottledError(status, retry_after, exit_.name)
             if self._pool.block(exit_, retry_after, error.reason):
                 log.warning("%s: no requests through it for %g s", error.reason, retry_after)
-            budget = self._budgets[exit_][0]
+            budget = self._budgets[exit_].budget
             before = budget.at(time.monotonic())
             after = budget.cut(time.monotonic(), retry_after, error.reason)
             if after < before:
@@ -350,6 +376,25 @@ class BinanceSource:
             limits=limits,
             trust_env=False,  # proxies come from config only: polling.proxies
         )
+
+
+class _Lanes:
+    """One exit's budget and its two token buckets: the polls' and the background reads'."""
+
+    def __init__(self, budget: ExitBudget) -> None:
+        self.budget = budget
+        self.polls = TokenBucket(budget.ceiling)
+        self.background = TokenBucket(background_rate(budget.ceiling))
+
+    def bucket(self, now: float, *, background: bool, reserved: bool) -> TokenBucket:
+        """The lane's bucket at its share of the budget now. Without a `reserved` background
+        lane every request is the polls' and they have all of the budget."""
+        rate = self.budget.at(now)
+        if background and reserved:
+            self.background.set_rate(background_rate(rate))
+            return self.background
+        self.polls.set_rate(poll_rate(rate, reserved))
+        return self.polls
 
 
 def _pause(error: BaseException | None, failed_attempts: int) -> float:

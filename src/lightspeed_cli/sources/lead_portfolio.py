@@ -130,7 +130,9 @@ def parse_detail(body: bytes) -> LeaderDetail:
 
 
 class Reader(Protocol):
-    async def read(self, method: str, path: str, payload: dict[str, Any], parse: Any) -> Any: ...
+    async def read(
+        self, method: str, path: str, payload: dict[str, Any], parse: Any, *, urgent: bool = False
+    ) -> Any: ...
 
 
 async def read_detail(source: Reader, portfolio_id: str) -> LeaderDetail:
@@ -138,14 +140,17 @@ async def read_detail(source: Reader, portfolio_id: str) -> LeaderDetail:
 
 
 async def read_orders(
-    source: Reader, portfolio_id: str, *, since_ms: int, max_pages: int = 3
+    source: Reader, portfolio_id: str, *, since_ms: int, max_pages: int = 3, urgent: bool = False
 ) -> list[LeaderOrder]:
     """The leader's orders since `since_ms`, newest first: one request unless more than a
-    page of orders came since (then up to `max_pages`)."""
+    page of orders came since (then up to `max_pages`). `urgent`: an order waits for it (the
+    polls' lane of the budget, not the background one)."""
     found: list[LeaderOrder] = []
     for number in range(1, max_pages + 1):
         payload = {"pageNumber": number, "pageSize": PAGE_SIZE, "portfolioId": portfolio_id}
-        orders, total = await source.read("POST", ORDER_HISTORY_PATH, payload, parse_orders)
+        orders, total = await source.read(
+            "POST", ORDER_HISTORY_PATH, payload, parse_orders, urgent=urgent
+        )
         found += [o for o in orders if o.time_ms >= since_ms]
         if (
             len(orders) < PAGE_SIZE
