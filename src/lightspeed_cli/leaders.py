@@ -141,7 +141,9 @@ class Leaders:
             return
         entry.reading = True
         try:
-            detail = await read_detail(self._source, trader)
+            # the first read goes with the polls (leader_equity sizing opens nothing until it
+            # is known); the refreshes wait in the background lane
+            detail = await read_detail(self._source, trader, urgent=entry.detail is None)
         except SourceError as exc:
             log.info("%s: lead-portfolio detail unavailable: %s", trader, exc.reason)
             return

@@ -363,10 +363,10 @@ async def test_lead_portfolio_reads_wait_in_their_own_lane_and_never_delay_a_pol
     """A burst of background reads (an order-history read after each change) waits in the
     background lane (5 % of the budget: one read every 4 s at 5/s); a poll, and an urgent read
     (a mass close waits for it), go at once. In one shared queue both would wait behind the
-    whole burst."""
+    whole burst; and the reads waiting for their turn hold none of the 2 connection slots."""
     fake = threaded_fake
     _seed(fake)
-    source = make_source(url=fake.url, requests_per_second=5)
+    source = make_source(url=fake.url, requests_per_second=5, concurrency=2)
     assert source.request_rate() == 5  # no background lane yet: the polls have it all
     source.reserve_background()
     assert source.request_rate() == pytest.approx(4.75)

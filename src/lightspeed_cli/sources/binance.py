@@ -211,6 +211,8 @@ class BinanceSource:
         )
         request = _Request(http, parse, needs_session=False, background=not urgent)
         try:
+            if request.background:  # takes a connection slot only once its turn came (_attempt)
+                return await self._with_retries(request)  # type: ignore[no-any-return]
             async with self._slots:
                 return await self._with_retries(request)  # type: ignore[no-any-return]
         finally:
@@ -268,6 +270,20 @@ class BinanceSource:
     async def _attempt(self, request: _Request, avoid: Exit | None = None) -> Book:
         exit_ = await self._open_exit_within_budget(avoid, request.background)
         self._last_exit[id(request)] = exit_
+        if request.background:  # it waited for its turn without a slot: a backlog of them
+            async with self._slots:  # never holds the polls' (`polling.concurrency`)
+                response, body = await self._send(request, exit_)
+        else:
+            response, body = await self._send(request, exit_)
+        self._check_status(response, request, exit_)
+        try:
+            return request.parse(body)
+        except RejectedAnswer as exc:
+            if request.needs_session and exc.login_required:  # an expired session, said plainly
+                raise SessionRefused(f"Binance: {exc.detail}") from None
+            raise
+
+    async def _send(self, request: _Request, exit_: Exit) -> tuple[httpx.Response, bytes]:
         with exit_.lease() as transport:
             try:
                 response = await transport.handle_async_request(request.http)
@@ -283,13 +299,7 @@ class BinanceSource:
                 raise TransientError(
                     "connection", f"cannot reach Binance ({exit_.name}): {type(exc).__name__}"
                 ) from None
-        self._check_status(response, request, exit_)
-        try:
-            return request.parse(body)
-        except RejectedAnswer as exc:
-            if request.needs_session and exc.login_required:  # an expired session, said plainly
-                raise SessionRefused(f"Binance: {exc.detail}") from None
-            raise
+        return response, body
 
     async def _open_exit_within_budget(
         self, avoid: Exit | None = None, background: bool = False

@@ -135,8 +135,10 @@ class Reader(Protocol):
     ) -> Any: ...
 
 
-async def read_detail(source: Reader, portfolio_id: str) -> LeaderDetail:
-    return await source.read("GET", DETAIL_PATH, {"portfolioId": portfolio_id}, parse_detail)
+async def read_detail(source: Reader, portfolio_id: str, *, urgent: bool = False) -> LeaderDetail:
+    """`urgent`: the polls' lane of the budget (a first read: opens may wait for it)."""
+    payload = {"portfolioId": portfolio_id}
+    return await source.read("GET", DETAIL_PATH, payload, parse_detail, urgent=urgent)
 
 
 async def read_orders(
