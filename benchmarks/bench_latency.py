@@ -3,9 +3,14 @@
 `lightspeed simulate`'s machinery (sim/simulate.py: the real engine through `runner.run_bot`,
 the fake Binance and fake Bybit on 127.0.0.1, each adding a fixed delay to every answer) with a
 scenario of N copytrade traders, each on one of BTC / ETH / SOL: every step all of them open,
-the next all close (a tenth of them per step from 20 traders on). Their polls are staggered, so
-each change lands at a uniform phase of its trader's poll interval. Default settings: budget
+the next all close (10 of them per step from 20 traders on, so each trader's changes stay 2.85
+polls apart). Each step lands at a random offset within one poll interval (scenario.Driver),
+so every change meets its trader's poll at a uniformly random phase. Default settings: budget
 mode, 20 requests/s, 0.1 s floor.
+
+The bot runs in a process of its own (benchmarks/botproc.py, pinned to core 0; this process,
+with the fakes and the driver, to the last core), so the fakes' work never takes the bot's CPU
+or GIL; `--in-process` runs it in this process as `lightspeed simulate` does.
 
 Per run: detection latency (leader's change applied at the fake Binance -> our order created
 at the fake Bybit) p50 / p99 against the floor computed from the run's own settings (interval / 2 +
@@ -14,7 +19,7 @@ own work (snapshot received -> order handed to the broker) and the busiest one-s
 Binance requests. Writes the "## Detection latency" section of BENCHMARKS.md.
 
     python benchmarks/bench_latency.py [--traders 5 50] [--seconds 60] [--binance-rtt 50]
-                                       [--bybit-rtt 20] [--no-write]
+                                       [--bybit-rtt 20] [--in-process] [--no-pin] [--no-write]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botproc import in_child_process, pin_self_to_last_core
 from mdsection import write_section
 
 from lightspeed_cli.fidelity import percentile
@@ -42,8 +48,8 @@ OWN_WORK_TARGET_MS = 5.0
 
 
 def scenario(traders: int, steps: int) -> Scenario:
-    """Every step a tenth of the traders (all of them, up to 10 traders) open or close: their
-    polls are staggered, so each change lands at a uniform phase of its trader's poll."""
+    """Every step 10 of the traders (all of them, up to 10 traders) open or close: from 20
+    traders on a trader's changes are traders / 10 steps of 1.5 s apart, 2.85 of its polls."""
     specs = tuple(TraderSpec(f"{4_200_000_000_000_000_000 + i}", f"t{i}") for i in range(traders))
     symbols = list(SIZES)
     groups = max(1, traders // 10)
@@ -70,6 +76,8 @@ async def one_run(traders: int, args: argparse.Namespace) -> dict[str, Any]:
     steps = 2
     while minimum_seconds(scenario(traders, steps + 2)) <= args.seconds:
         steps += 2
+    seen: dict[str, float] = {}
+    runner = None if args.in_process else in_child_process(not args.no_pin, seen)
     with tempfile.TemporaryDirectory(prefix="ls-latency-") as tmp:
         cpu0 = time.process_time()
         result = await run_simulation(
@@ -78,6 +86,7 @@ async def one_run(traders: int, args: argparse.Namespace) -> dict[str, Any]:
             data_dir=Path(tmp),
             binance_rtt_ms=args.binance_rtt,
             bybit_rtt_ms=args.bybit_rtt,
+            bot_runner=runner,
         )
         cpu = time.process_time() - cpu0
     report, facts = result.report, result.facts
@@ -91,11 +100,29 @@ async def one_run(traders: int, args: argparse.Namespace) -> dict[str, Any]:
         "own_p99": percentile(direct, 99) if direct else None,
         "cpu_s": cpu,
         "steps": steps,
+        "bot_rtt": seen,
     }
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.in_process:
+        return "Bot, fakes and driver in one process (the fakes in threads of their own)."
+    pinned = " (pinned to core 0; the fakes and driver to the last core)" if not args.no_pin else ""
+    return (
+        f"The bot in a process of its own{pinned}, the fakes in threads of the benchmark's"
+        " process with the scenario driver (benchmarks/botproc.py): the fakes never take the"
+        " bot's CPU or GIL."
+    )
+
+
+def _bot_rtt(seen: dict[str, float]) -> str:
+    if not seen:
+        return ""
+    return f" (from the bot's process {seen['binance_rtt_ms']:.1f} / {seen['bybit_rtt_ms']:.1f})"
 
 
 def render(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
@@ -109,19 +136,21 @@ def render(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -
         f" {load} (a machine shared with other sessions' test suites).",
         "",
         "The real bot (`runner.run_bot`, as `lightspeed simulate` runs it) with the **default"
-        " settings** (budget mode, `polling.requests_per_second = 20`, `min_interval_seconds ="
-        " 0.1`, Bybit price cache every 1 s, max age 2 s) against the fake Binance (adds"
+        " settings** (budget mode, `polling.requests_per_second = 20` of which 1/s is kept for"
+        " the copy-trade leaders' detail and order-history reads, `min_interval_seconds = 0.1`,"
+        " Bybit price cache every 1 s, max age 2 s) against the fake Binance (adds"
         f" {args.binance_rtt:g} ms to every answer) and the fake Bybit (adds {args.bybit_rtt:g} ms"
-        " to every answer), each in its own thread of the same process. N copytrade traders, each"
-        " on BTC, ETH or SOL; every step a tenth of them (all of them up to 10 traders) open or"
-        " close, so each change lands at a uniform phase of its trader's poll. Detection"
-        " latency = the leader's change"
-        " applied at the fake Binance → our order created at the fake Bybit (its order log; the"
-        " fake adds its delay before it processes a request, so that is one full Bybit RTT after"
-        " we sent it, as the floor counts). The floor is computed from the run's"
-        " own settings: interval / 2 + Binance RTT + own work + Bybit RTT, the RTTs measured"
-        " (median of 5 GETs) at the start of the run; own work = median snapshot received →"
-        " order handed to the broker, over the orders with no Bybit request before them.",
+        f" to every answer). {_where(args)} N copytrade traders, each on BTC, ETH or SOL; every"
+        " step 10 of them (all of them up to 10 traders) open or close, each step at a random"
+        " offset within one poll interval, so every change meets its trader's poll at a"
+        " uniformly random phase (steps start once every trader was read twice). Detection"
+        " latency = the leader's change applied at the fake Binance → our order created at the"
+        " fake Bybit (its order log; the fake adds its delay before it processes a request, so"
+        " that is one full Bybit RTT after we sent it, as the floor counts). The floor is"
+        " computed from the run's own settings: interval / 2 + Binance RTT + own work + Bybit"
+        " RTT, the RTTs measured (median of 5 GETs) at the start of the run; own work = median"
+        " snapshot received → order handed to the broker, over the orders with no Bybit request"
+        " before them.",
         "",
         "| traders | interval | floor ms | p50 ms | p50 / floor | p99 ms | p99 target ms |"
         " orders | Bybit round trips before the order | own work p50 / p99 ms |"
@@ -145,9 +174,10 @@ def render(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -
         )
     lines += [
         "",
-        "RTTs measured per run (Binance / Bybit, ms): "
+        "RTTs measured per run (Binance / Bybit, ms; the floor's): "
         + "; ".join(
             f"{r['traders']} traders {r['lat'].binance_rtt_ms:.1f} / {r['lat'].bybit_rtt_ms:.1f}"
+            + _bot_rtt(r["bot_rtt"])
             for r in runs
         )
         + ".",
@@ -165,15 +195,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--binance-rtt", type=float, default=50.0)
     parser.add_argument("--bybit-rtt", type=float, default=20.0)
+    parser.add_argument("--in-process", action="store_true", help="the bot in this process")
+    parser.add_argument("--no-pin", action="store_true", help="no CPU pinning")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    if not args.in_process and not args.no_pin:
+        pin_self_to_last_core()
     from lightspeed_cli import logsetup
 
     logsetup.configure("ERROR")
     runs = asyncio.run(main_async(args))
+    flags = [f for f, on in (("--in-process", args.in_process), ("--no-pin", args.no_pin)) if on]
     command = "python benchmarks/bench_latency.py " + " ".join(
         f"--traders {' '.join(map(str, args.traders))} --seconds {args.seconds:g}"
         f" --binance-rtt {args.binance_rtt:g} --bybit-rtt {args.bybit_rtt:g}".split()
+        + flags
     )
     text = render(runs, args, command)
     print(text)

@@ -60,6 +60,32 @@ async def test_token_bucket_spaces_from_the_actual_send_time() -> None:
     assert [b - a for a, b in zip(sent, sent[1:], strict=False)] == pytest.approx([0.65, 0.65])
 
 
+async def test_a_tolerant_bucket_does_not_charge_a_late_wake_up_to_the_next_turn() -> None:
+    """Paced requests (the poll schedule) keep their rate though every wake-up is late; a
+    request later than the tolerance is charged the excess; none are ever closer than
+    an interval less the tolerance apart."""
+    clock = SleepyClock(late=0.05)  # every wake-up 0.05 s late, a fifth of the interval
+    bucket = TokenBucket(4, tolerance=0.125, clock=clock, sleep=clock.sleep)
+    sent = []
+
+    async def send(count: int) -> None:
+        for _ in range(count):
+            await bucket.acquire()
+            sent.append(clock.now)
+
+    await send(6)
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    # the first turn counts from the first request less the tolerance; then the rate holds
+    # (a strict bucket: 0.3 each, the lateness added every time)
+    assert gaps == pytest.approx([0.175, 0.25, 0.25, 0.25, 0.25])
+    clock.late = 0.4  # later than the tolerance (0.125 s): the excess is charged
+    await send(3)
+    assert sent[-1] - sent[-2] == pytest.approx(0.25 + 0.4 - 0.125)
+    assert min(b - a for a, b in zip(sent, sent[1:], strict=False)) >= 0.125
+    with pytest.raises(ValueError):
+        TokenBucket(4, tolerance=-1)
+
+
 async def test_token_bucket_serves_concurrent_callers_in_turn() -> None:
     clock = SleepyClock()
     bucket = TokenBucket(10, clock=clock, sleep=clock.sleep)

@@ -57,7 +57,8 @@ class RunFacts:
     # per order: (snapshot received -> order handed to the broker ms, Bybit requests between)
     hot_path: Sequence[tuple[float, int]] = ()
     budget_per_second: float = 0.0  # Binance request budget (one exit)
-    busiest_second: int = 0  # most Binance requests in any one-second window of the run
+    busiest_second: int = 0  # most position reads (polls) in any one-second window of the run
+    busiest_second_all: int = 0  # the same with the lead-portfolio reads counted too
 
 
 class _Model(BaseModel):
@@ -156,7 +157,8 @@ class LatencySummary(_Model):
     round_trips_max: int | None
     orders_without_round_trips: int
     round_trip_orders: int  # orders the round trips were counted for
-    busiest_second: int  # most Binance requests in any one-second window
+    busiest_second: int  # most position reads (polls) in any one-second window
+    busiest_second_all: int = 0  # every Binance request (the leaders' reads too)
     budget_per_second: float
 
 
@@ -555,6 +557,7 @@ def _latency(facts: RunFacts, rows: Sequence[ChangeRow]) -> LatencySummary:
         orders_without_round_trips=trips.count(0),
         round_trip_orders=len(trips),
         busiest_second=facts.busiest_second,
+        busiest_second_all=facts.busiest_second_all,
         budget_per_second=facts.budget_per_second,
     )
 

@@ -6,7 +6,11 @@ the bot against: every open, increase, reduce and close per (trader, symbol, sid
 flip being a close plus an open. The `Driver` plays the steps against the fake Binance on a
 timeline while it moves prices on both fakes (Bybit a few bps off Binance, within the divergence
 limit), and never applies a trader's next step before the bot has polled the previous one, so
-two steps can never merge into one change on a slow machine.
+two steps can never merge into one change on a slow machine. Each step lands at a random offset
+within one poll interval of its place on the timeline, so every change meets its trader's poll
+at a uniformly random phase (the measured detection latency is then an honest sample, not a
+phase the timeline happened to fall on), and the steps start only once every trader was read
+twice (the bot's start-up reads are over).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -411,6 +416,7 @@ class Driver:
         *,
         poll_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        seed: int = 0,
     ) -> None:
         self.scenario = scenario
         self.binance = binance
@@ -421,6 +427,7 @@ class Driver:
         self._t0 = clock()
         self._held: dict[str, dict[tuple[str, Side], _Held]] = {t.id: {} for t in scenario.traders}
         self._seen_after: dict[str, int] = {}  # trader -> request count once its step was applied
+        self._phases = random.Random(seed)  # each step's offset within one poll interval
         self.playback = Playback(started_at=datetime.now(UTC))
 
     # -- prices ----------------------------------------------------------------------------
@@ -499,20 +506,25 @@ class Driver:
                 return
 
     async def play(self, deadline: float, settle: float) -> Playback:
-        """Wait for the bot's first poll of every trader, then play every step before
-        `deadline - settle` (monotonic clock), evenly spaced, each only once its trader's
-        previous step was polled."""
+        """Wait for the bot's first two polls of every trader, then play every step before
+        `deadline - settle` (monotonic clock), evenly spaced plus a random offset within one
+        poll interval, each only once its trader's previous step was polled."""
         ids = [t.id for t in self.scenario.traders]
-        if not await self.wait_for_polls(ids, deadline - settle):
-            return self.playback
+        for round_ in range(2):  # the second round: the bot's start-up reads are behind it
+            if round_:
+                self._seen_after = {t: self.binance.position_reads(t) for t in ids}
+            if not await self.wait_for_polls(ids, deadline - settle):
+                return self.playback
+        self._seen_after.clear()
         steps = self.scenario.steps
-        min_spacing = 2.5 * self.poll_interval + 0.1
+        min_spacing = max(0.4, 2.5 * self.poll_interval + 0.1)
         budget = deadline - settle - self.clock()
         spacing = min(1.5, max(min_spacing, budget / max(1, len(steps))))
         self.playback.spacing_seconds = spacing
         start = self.clock()
         for index, step in enumerate(steps):
-            await asyncio.sleep(max(0.0, start + index * spacing - self.clock()))
+            at = start + index * spacing + self._phases.uniform(0, self.poll_interval)
+            await asyncio.sleep(max(0.0, at - self.clock()))
             if not await self.wait_for_polls(step.books, deadline):
                 return self.playback
             played = PlayedStep(index, step.note)

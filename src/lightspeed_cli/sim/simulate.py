@@ -27,13 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lightspeed_cli.sim.binance import COPYTRADE, FakeBinance
+from lightspeed_cli.sim.binance import COPYTRADE, POSITION_PATHS, FakeBinance
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
 from lightspeed_cli.sim.report import FidelityReport, RunFacts, build_report
 from lightspeed_cli.sim.scenario import Driver, Scenario, default_scenario
@@ -89,6 +89,12 @@ def busiest_second(times: list[float]) -> int:
     return most
 
 
+def step_spacing(interval: float) -> float:
+    """The driver's shortest spacing of two steps (scenario.Driver.play): 2.5 polls apart, at
+    most 1.5 s (a trader then waits for its previous change to be polled)."""
+    return min(1.5, max(0.4, 2.5 * interval + 0.1))
+
+
 def minimum_seconds(scenario: Scenario) -> float:
     """The shortest run that still leaves every step its polls at the default budget."""
     from lightspeed_cli.settings import PollingSettings
@@ -98,8 +104,9 @@ def minimum_seconds(scenario: Scenario) -> float:
     rate = configured_poll_rate(polling, background=True)  # the scenario's traders: copy-trade
     interval = poll_interval(len(scenario.traders), rate, polling.min_interval_seconds)
     timing = Timing(0, interval)
-    per_step = max(0.4, 2.5 * interval + 0.1)  # the driver's spacing (scenario.Driver.play)
-    return round(STARTUP_SECONDS + timing.settle + len(scenario.steps) * per_step, 1)
+    per_step = step_spacing(interval)
+    warm_up = interval  # the driver waits for a second poll of every trader
+    return round(STARTUP_SECONDS + warm_up + timing.settle + len(scenario.steps) * per_step, 1)
 
 
 @dataclass
@@ -172,6 +179,20 @@ async def measure_rtt_ms(url: str, samples: int = 5) -> float:
     return statistics.median(times[1:])
 
 
+def run_options(seconds: float, *, live_view: bool, on_engine: Callable[[Any], None]) -> Any:
+    """How simulate runs the bot: no license, the fake account's keys, no Binance session."""
+    from lightspeed_cli.runner import RunOptions
+
+    return RunOptions(
+        require_license=False,
+        bybit_keys=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+        use_binance_session=False,
+        duration_seconds=seconds,
+        live_view=live_view,
+        on_engine=on_engine,
+    )
+
+
 async def run_simulation(
     seconds: float = DEFAULT_SECONDS,
     *,
@@ -181,14 +202,18 @@ async def run_simulation(
     binance_rtt_ms: float = BINANCE_RTT_MS,
     bybit_rtt_ms: float = BYBIT_RTT_MS,
     progress: Callable[[str], None] | None = None,
+    bot_runner: Callable[[Any, Any, Path], Awaitable[int]] | None = None,
 ) -> SimulationResult:
     """Run the bot against both fakes for `seconds` while the scenario plays; build the report.
 
     `data_dir` receives the config and the journal (the caller owns and removes it).
     `progress` is told what is happening every few seconds (for a run with no live view).
+    `bot_runner(settings, options, config_path)` runs the bot instead of `runner.run_bot` in
+    this process (benchmarks/botproc.py: in a process of its own); it hands `options.on_engine`
+    something with the engine's `hot_path`.
     """
     from lightspeed_cli.journal import Journal
-    from lightspeed_cli.runner import RunOptions, journal_path, run_bot
+    from lightspeed_cli.runner import journal_path, run_bot
 
     scenario = scenario or default_scenario()
     problem = _option_problem(seconds, scenario, None)
@@ -210,14 +235,7 @@ async def run_simulation(
         binance_rtt = await measure_rtt_ms(f"{binance.url}{COPYTRADE}?portfolioId=0")
         bybit_rtt = await measure_rtt_ms(f"{bybit.url}/v5/market/time")
         engines: list[Any] = []
-        options = RunOptions(
-            require_license=False,
-            bybit_keys=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
-            use_binance_session=False,
-            duration_seconds=seconds,
-            live_view=live_view,
-            on_engine=engines.append,
-        )
+        options = run_options(seconds, live_view=live_view, on_engine=engines.append)
         stop_prices = asyncio.Event()
         deadline = time.monotonic() + seconds
         binance.clear_log()
@@ -230,7 +248,10 @@ async def run_simulation(
                 asyncio.create_task(_report_progress(progress, deadline, seconds, bybit))
             )
         try:
-            code = await run_bot(settings, options)
+            if bot_runner is None:
+                code = await run_bot(settings, options)
+            else:
+                code = await bot_runner(settings, options, data_dir / "config.toml")
             # run_bot's own timer ends a full run at or after the deadline; earlier with exit 0
             # means a SIGINT / SIGTERM asked it to stop
             stopped_early = code == 0 and time.monotonic() < deadline
@@ -259,7 +280,8 @@ async def run_simulation(
             bybit_rtt_ms=bybit_rtt,
             hot_path=hot_path,
             budget_per_second=settings.polling.requests_per_second,
-            busiest_second=busiest_second([r.at for r in binance.requests()]),
+            busiest_second=busiest_second([r.at for r in binance.requests(paths=POSITION_PATHS)]),
+            busiest_second_all=busiest_second([r.at for r in binance.requests()]),
         )
     report = build_report(facts, now=datetime.now(UTC))
     return SimulationResult(report, facts, code, data_dir, stopped_early)

@@ -208,7 +208,8 @@ def fidelity(report: FidelityReport) -> Table:
         )
     table.add_row(
         "Binance polls",
-        f"busiest second {lat.busiest_second} requests (budget {num(lat.budget_per_second, 0)}/s)",
+        f"busiest second {lat.busiest_second} polls, {lat.busiest_second_all} requests in all"
+        f" (budget {num(lat.budget_per_second, 0)}/s)",
     )
     if lat.leader_samples:
         table.add_row(

@@ -85,6 +85,7 @@ BROWSER_HEADERS = {
 BAN_SECONDS_DEFAULT = 120.0  # a 418 without Retry-After
 THROTTLE_SECONDS_DEFAULT = 2.0  # a 429 without Retry-After
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_JITTER = 0.25, 4.0, 0.25  # seconds
+POLL_TOLERANCE = 0.005  # seconds: a poll this late is not charged to the next (ratelimit.py)
 
 
 def utcnow() -> datetime:
@@ -393,7 +394,8 @@ class _Lanes:
 
     def __init__(self, budget: ExitBudget) -> None:
         self.budget = budget
-        self.polls = TokenBucket(budget.ceiling)
+        # the polls come paced by the schedule: a little lateness is not charged to the next
+        self.polls = TokenBucket(budget.ceiling, tolerance=POLL_TOLERANCE)
         self.background = TokenBucket(background_rate(budget.ceiling))
 
     def bucket(self, now: float, *, background: bool, reserved: bool) -> TokenBucket:

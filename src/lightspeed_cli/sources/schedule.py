@@ -91,8 +91,9 @@ class ExitBudget:
 
 def background_rate(rate: float) -> float:
     """Of an exit's budget `rate` (requests/s), the part kept for background reads. Each lane
-    is a token bucket at its own rate, so any one-second window holds at most ceil(rate) + 1
-    requests of both together (as one bucket would hold ceil(rate)): 20 at the default 20/s."""
+    is a token bucket at its own rate (the polls' with a tolerance for late wake-ups), so a
+    one-second window never holds more polls than `rate`, and of both together at most
+    ceil(rate) + 2 (21 at the default 20/s)."""
     return rate * BACKGROUND_SHARE
 
 
