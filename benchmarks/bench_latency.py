@@ -39,8 +39,10 @@ from mdsection import write_section
 
 from lightspeed_cli.fidelity import percentile
 from lightspeed_cli.models import Side
+from lightspeed_cli.settings import PollingSettings
 from lightspeed_cli.sim.scenario import SYMBOLS, Scenario, Step, TraderSpec, leg
 from lightspeed_cli.sim.simulate import minimum_seconds, run_simulation
+from lightspeed_cli.sources.schedule import configured_poll_rate, poll_interval
 
 SECTION = "## Detection latency"
 SIZES = {"BTCUSDT": "0.01", "ETHUSDT": "0.1", "SOLUSDT": "1"}  # x 0.1 = Bybit's minimum
@@ -72,9 +74,17 @@ def scenario(traders: int, steps: int) -> Scenario:
     )
 
 
+def _margin(traders: int) -> float:
+    """Time minimum_seconds does not count: the bot's own process starting (~1 s), the first
+    round of polls and the leaders' first detail reads (an interval each), one step's random
+    offset (an interval)."""
+    interval = poll_interval(traders, configured_poll_rate(PollingSettings(), True), 0.1)
+    return 1.0 + 3 * interval
+
+
 async def one_run(traders: int, args: argparse.Namespace) -> dict[str, Any]:
     steps = 2
-    while minimum_seconds(scenario(traders, steps + 2)) <= args.seconds:
+    while minimum_seconds(scenario(traders, steps + 2)) + _margin(traders) <= args.seconds:
         steps += 2
     seen: dict[str, float] = {}
     runner = None if args.in_process else in_child_process(not args.no_pin, seen)
