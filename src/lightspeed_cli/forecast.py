@@ -350,9 +350,9 @@ class _Replay:
         )
 
     def bybit_price(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal:
-        position = signal.position or signal.previous_position
-        assert position is not None
-        return position.mark_price * (mapped.price_scale if mapped else Decimal(1))
+        """The leader's latest fill on the symbol (a close's position carries the price it
+        was last seen at), in the Bybit contract's units."""
+        return self.prices[signal.symbol] * (mapped.price_scale if mapped else Decimal(1))
 
     def intended_ratio(self, signal: Signal, mapped: SymbolMapping | None) -> Decimal | None:
         """Bybit contracts per leader unit the sizing means for this position (None: unknown).
@@ -390,8 +390,6 @@ class _Replay:
         check: str = "",
         reason: str = "",
     ) -> None:
-        position = signal.position or signal.previous_position
-        assert position is not None
         self.changes.append(
             ForecastChange(
                 time=signal.snapshot_time,
@@ -399,7 +397,7 @@ class _Replay:
                 side=signal.side,
                 kind=signal.kind,
                 leader_qty=abs(signal.new_size - signal.previous_size),
-                leader_price=position.mark_price,
+                leader_price=self.prices[signal.symbol],
                 bybit_symbol=mapped.market.symbol if mapped else None,
                 outcome=outcome,
                 qty=qty,
