@@ -214,7 +214,10 @@ def _print(report: ForecastReport, days: int) -> None:
         ("Exposure error, mean", _pct(report.exposure_error_mean_pct)),
         ("Exposure error, max", _pct(report.exposure_error_max_pct)),
         ("Follower realized PnL (USDT)", _money(report.follower_realized_pnl_usdt)),
-        (f"Fees at {report.fee_rate * 100:f} % (USDT)", _money(report.follower_fees_usdt)),
+        (
+            f"Fees at {(report.fee_rate * 100).normalize():f} % (USDT)",
+            _money(report.follower_fees_usdt),
+        ),
         ("Follower net PnL (USDT)", _money(report.follower_net_pnl_usdt)),
         ("Follower unrealized PnL (USDT)", _money(report.follower_unrealized_pnl_usdt)),
         ("Leader realized PnL (USDT)", _money(report.leader_realized_pnl_usdt)),
