@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from decision_builders import pos
+
+from lightspeed_cli.execution.markets import markets_from_instruments
 from lightspeed_cli.forecast import (
     BEFORE_WINDOW,
     NOT_MIRRORED,
@@ -13,8 +16,9 @@ from lightspeed_cli.forecast import (
     forecast,
     opening_book,
 )
-from lightspeed_cli.models import MarketInfo, Side, SignalKind, TraderPosition
+from lightspeed_cli.models import Side, SignalKind, TraderPosition
 from lightspeed_cli.settings import CopySettings, SafetySettings, SizingMode, SizingSettings
+from lightspeed_cli.sim.bybit_shapes import default_instruments
 from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
 from lightspeed_cli.symbols import SymbolMap
 
@@ -22,42 +26,8 @@ D = Decimal
 T0 = 1_700_000_000_000  # the window's start
 HOUR = 3_600_000
 FEE = D("0.00055")
-BTC = MarketInfo(
-    symbol="BTCUSDT",
-    ccxt_symbol="BTC/USDT:USDT",
-    base="BTC",
-    qty_step=D("0.001"),
-    min_qty=D("0.001"),
-    max_qty=D("119"),
-    min_notional=D("5"),
-)
-ETH = MarketInfo(
-    symbol="ETHUSDT",
-    ccxt_symbol="ETH/USDT:USDT",
-    base="ETH",
-    qty_step=D("0.01"),
-    min_qty=D("0.01"),
-    max_qty=D("724"),
-    min_notional=D("5"),
-)
-DOGE = MarketInfo(
-    symbol="DOGEUSDT",
-    ccxt_symbol="DOGE/USDT:USDT",
-    base="DOGE",
-    qty_step=D("1"),
-    min_qty=D("1"),
-    max_qty=D("1276756"),
-    min_notional=D("5"),
-)
-PEPE = MarketInfo(
-    symbol="1000PEPEUSDT",
-    ccxt_symbol="1000PEPE/USDT:USDT",
-    base="PEPE",
-    qty_step=D("100"),
-    min_qty=D("100"),
-    multiplier=D(1000),
-)
-SYMBOLS = SymbolMap.from_markets([BTC, ETH, DOGE, PEPE])
+# Bybit's published filters: BTC step / min 0.001, ETH 0.01, DOGE 1, 1000PEPE 100; 5 USDT min
+SYMBOLS = SymbolMap.from_markets(markets_from_instruments(default_instruments()).values())
 ROOMY = {"max_position_notional_usdt": D(10**6), "max_total_notional_usdt": D(10**6)}
 
 
@@ -67,17 +37,6 @@ def order(
     return LeaderOrder(symbol, ps, side, D(qty), D(price), T0 + int(hour * HOUR), D(pnl))  # type: ignore[arg-type]
 
 
-def position(symbol: str, side: Side, size: str, mark: str, leverage: int = 10) -> TraderPosition:
-    return TraderPosition(
-        symbol=symbol,
-        side=side,
-        size=D(size),
-        entry_price=D(mark),
-        mark_price=D(mark),
-        leverage=leverage,
-    )
-
-
 def today(orders: list[LeaderOrder]) -> list[TraderPosition]:
     """The one-way book the orders leave, from flat: the positions the leader holds now."""
     net: dict[str, Decimal] = {}
@@ -85,7 +44,7 @@ def today(orders: list[LeaderOrder]) -> list[TraderPosition]:
         net[o.symbol] = net.get(o.symbol, D(0)) + o.signed_qty
     last = {o.symbol: o.avg_price for o in orders}
     return [
-        position(s, Side.LONG if a > 0 else Side.SHORT, f"{abs(a)}", f"{last[s]}")
+        pos(s, Side.LONG if a > 0 else Side.SHORT, f"{abs(a)}", f"{last[s]}")
         for s, a in net.items()
         if a
     ]
@@ -169,7 +128,7 @@ def test_below_min_qty_is_refused_and_its_close_not_followed() -> None:
 def test_quantities_round_down_to_the_step_and_the_error_shows_it() -> None:
     report = run(
         [order("BTCUSDT", "BUY", "0.123", "50000", 1)],
-        [position("BTCUSDT", Side.LONG, "0.123", "50000")],
+        [pos("BTCUSDT", Side.LONG, "0.123", "50000")],
     )
     assert outcomes(report) == [("BTCUSDT", "open", "copied", D("0.012"))]
     # intended 0.0123, held 0.012: |0.012 - 0.0123| / 0.0123
@@ -256,7 +215,7 @@ def test_a_one_way_flip_closes_then_opens_at_the_same_fill() -> None:
 
 def test_positions_opened_before_the_window_are_not_followed_unless_follow_existing() -> None:
     orders = [order("BTCUSDT", "SELL", "0.5", "62000", 1, pnl="1000")]
-    current = [position("BTCUSDT", Side.LONG, "0.5", "62000")]
+    current = [pos("BTCUSDT", Side.LONG, "0.5", "62000")]
     report = run(orders, current)  # the leader held 1 BTC when the window began
     assert outcomes(report) == [("BTCUSDT", "reduce", BEFORE_WINDOW, D(0))]
     assert report.exposure_samples == 0
@@ -314,9 +273,9 @@ def test_the_opening_book_is_today_minus_the_window_and_hedge_sides_stay_apart()
         order("ETHUSDT", "SELL", "3", "3000", 3),
     ]
     current = [
-        position("BTCUSDT", Side.LONG, "1.5", "60000"),
-        position("BTCUSDT", Side.SHORT, "2", "60000"),
-        position("ETHUSDT", Side.SHORT, "1", "3000"),
+        pos("BTCUSDT", Side.LONG, "1.5", "60000"),
+        pos("BTCUSDT", Side.SHORT, "2", "60000"),
+        pos("ETHUSDT", Side.SHORT, "1", "3000"),
     ]
     book, notes = opening_book(current, orders)
     assert book == {("BTCUSDT", "LONG"): D("0.5"), ("ETHUSDT", "BOTH"): D(2)}
@@ -330,7 +289,7 @@ def test_position_history_and_a_short_read_leave_notes() -> None:
     lots = [LeaderLot("SOLUSDT", Side.LONG, T0 - HOUR, None)]
     report = run(
         [order("BTCUSDT", "BUY", "1", "60000", 1)],
-        [position("BTCUSDT", Side.LONG, "1", "60000")],
+        [pos("BTCUSDT", Side.LONG, "1", "60000")],
         lots=lots,
         lots_complete=True,
         history_complete=False,
