@@ -176,3 +176,16 @@ def test_an_unreadable_order_history_exits_1(forecast, binance: FakeBinance) -> 
 def test_bad_options_exit_2(forecast) -> None:
     assert forecast(CT_ID, "--equity", "-5").exit_code == 2
     assert forecast(CT_ID, "--days", "0").exit_code == 2
+
+
+def test_a_stopped_leader_and_keys_without_need_of_equity(
+    forecast, binance: FakeBinance, bybit: FakeBybit, monkeypatch
+) -> None:
+    binance.set_detail(CT_ID, status="CLOSED")
+    monkeypatch.setenv("LIGHTSPEED_BYBIT_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("LIGHTSPEED_BYBIT_API_SECRET", DEFAULT_API_SECRET)
+    reads = bybit.calls("/v5/account/wallet-balance")
+    report = json.loads(forecast(CT_ID, "--json").stdout)
+    assert any("is CLOSED now" in n for n in report["notes"])
+    assert bybit.calls("/v5/account/wallet-balance") == reads  # ratio sizing reads no equity
+    assert report["equity_usdt"] == "0"

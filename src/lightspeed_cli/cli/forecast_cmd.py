@@ -22,7 +22,8 @@ from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
 from lightspeed_cli.forecast import ForecastInputs, ForecastReport, forecast
 from lightspeed_cli.models import FetchStatus, SourceKind, TraderPosition
-from lightspeed_cli.settings import Settings, SizingMode, TraderSettings
+from lightspeed_cli.settings import AccountMode, Settings, SizingMode, TraderSettings
+from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
 
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
 
@@ -34,9 +35,9 @@ EQUITY_MODES = frozenset({SizingMode.EQUITY_PCT, SizingMode.LEADER_EQUITY})
 @dataclass
 class _Read:
     current: tuple[TraderPosition, ...]
-    orders: list
+    orders: list[LeaderOrder]
     complete: bool
-    lots: list | None
+    lots: list[LeaderLot] | None
     lots_complete: bool
     balance: Decimal | None
     notes: list[str]
@@ -98,6 +99,13 @@ def run(
             lots_complete=read.lots_complete,
         )
     )
+    if settings.bybit.account_mode is AccountMode.ONE_WAY and any(
+        o.position_side != "BOTH" for o in read.orders
+    ):
+        read.notes.append(
+            "the leader trades in hedge mode: on your one-way account the bot refuses an open"
+            " opposite to a side you hold (one_way_conflict), which the forecast does not model"
+        )
     report = report.model_copy(update={"notes": [*read.notes, equity_note, *report.notes]})
     if plot is not None:
         from lightspeed_cli.forecast_plot import plot_forecast
@@ -135,7 +143,13 @@ async def _read_binance(settings: Settings, trader: TraderSettings, start_ms: in
             fail(f"trader {trader.id}: order history unavailable: {exc.reason}")
         balance = None
         try:
-            balance = (await read_detail(source, trader.id)).margin_balance
+            detail = await read_detail(source, trader.id)
+            balance = detail.margin_balance
+            if detail.stopped:
+                notes.append(
+                    f"the lead portfolio is {detail.status} now: the bot would open nothing"
+                    " new for this trader today (closes are still mirrored)"
+                )
         except SourceError as exc:
             notes.append(f"lead-portfolio detail unavailable ({exc.reason}): balance unknown")
         lots, lots_complete = None, False
@@ -159,22 +173,22 @@ async def _bybit_filters(settings: Settings) -> tuple[dict, str]:
 
 
 def _equity(settings: Settings, mode: SizingMode, given: Decimal | None) -> tuple[Decimal, str]:
-    """--equity, else the account's own (keys set), else 0 when the sizing needs none."""
+    """--equity; else 0 when the sizing needs none; else the account's own (keys set)."""
     if given is not None:
         return given, f"equity: {given:f} USDT (--equity)"
+    if mode not in EQUITY_MODES:
+        return Decimal(0), f"equity: not read ({mode.value} sizing needs none)"
     from lightspeed_cli.execution.base import BrokerError, BrokerStartError
     from lightspeed_cli.execution.bybit import BybitBroker
 
     try:
         broker = BybitBroker.from_settings(settings.bybit)
     except BrokerStartError:
-        if mode in EQUITY_MODES:
-            fail(
-                f"sizing mode {mode.value} sizes by your equity: pass --equity USDT, or set"
-                " your Bybit keys (`lightspeed keys set`) to read it",
-                EXIT_USAGE,
-            )
-        return Decimal(0), f"equity: not read (no Bybit keys; {mode.value} sizing needs none)"
+        fail(
+            f"sizing mode {mode.value} sizes by your equity: pass --equity USDT, or set"
+            " your Bybit keys (`lightspeed keys set`) to read it",
+            EXIT_USAGE,
+        )
 
     async def read() -> Decimal:
         try:
