@@ -58,6 +58,18 @@ def test_every_check_passes_on_a_faithful_bybit(cli: Cli, tmp_path: Path, on_fak
     assert json.loads(run.stdout) == report  # --json prints what it saves
     assert set(statuses(report).values()) == {"PASS"}, statuses(report)
     assert [c["name"] for c in report["checks"]] == [c.value for c in Check]
+    assert set(report) == {  # the keys the README documents
+        "version",
+        "network",
+        "url",
+        "symbol",
+        "started_at",
+        "finished_at",
+        "checks",
+        "measurements",
+        "left_open",
+    }
+    assert set(report["measurements"]) == {"clock_skew_ms", "listed_ms", "round_trip_ms"}
     assert report["network"] == "testnet" and report["symbol"] == "BTCUSDT"
     assert report["url"] == on_fake.url and report["left_open"] is False
     # one open and one reduce-only close went to Bybit; the duplicate was refused with 110072
