@@ -159,6 +159,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.broker = broker
+        broker.on_acknowledged = journal.mark_acknowledged
         self.source = source
         self.journal = journal
         self.license = license_client
