@@ -533,6 +533,8 @@ class BybitBroker(ExchangeOwner):
 
         PartiallyFilled is not final: the rest of a market order may still fill. Not listed
         yet, or still running, is UNKNOWN and acknowledged: never "not placed"."""
+        if self.on_acknowledged is not None:
+            self.on_acknowledged(coid)
         fill = seen
         for n in range(self._polling.attempts):
             if fill is not None and is_final(fill):
