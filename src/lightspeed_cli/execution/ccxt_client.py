@@ -196,6 +196,10 @@ class ExchangeOwner:
 
     _exchange: Any
     _markets: dict[str, MarketInfo]
+    # called with the client order id the moment Bybit says it has the order (an orderId, or
+    # a duplicate-id answer), before the fill lookups: the engine journals it at once, so a
+    # crash while the order is not listed yet cannot make it look never placed (fate.py)
+    on_acknowledged: Callable[[str], None] | None = None
 
     async def aclose(self) -> None:
         if self._exchange is not None:
