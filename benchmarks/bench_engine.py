@@ -43,8 +43,6 @@ TARGET_RSS_MB = 200.0
 WHAT_IFS = (
     WhatIf(),
     WhatIf(cached_reads=True),
-    WhatIf(cached_reads=True, no_autocheckpoint=True),
-    WhatIf(cached_reads=True, no_autocheckpoint=True, sync_normal=True),
 )
 
 

@@ -37,9 +37,9 @@ import aiohttp
 from engine_follow import product_logging
 from fakeprocs import ScriptedBinance, fake_bybit
 
-from lightspeed_cli.engine import Engine
+from lightspeed_cli.engine import CHECKPOINT_SECONDS, Engine
 from lightspeed_cli.execution.bybit import BybitBroker
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.journal import JOURNAL_FILE, Journal
 from lightspeed_cli.runner import freeze_startup_heap
 from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
@@ -185,17 +185,10 @@ class WhatIf:
     """Changes to try without editing the engine; all off = the product as it is."""
 
     cached_reads: bool = False  # last price and equity served from memory after the first read
-    no_autocheckpoint: bool = False  # no WAL checkpoint inside a commit (wal_autocheckpoint=0)
-    sync_normal: bool = False  # the journal's SQLite connection at synchronous=NORMAL
 
     @property
     def label(self) -> str:
-        parts = (
-            ["reads from a cache"] * self.cached_reads
-            + ["no WAL auto-checkpoint"] * self.no_autocheckpoint
-            + ["synchronous=NORMAL"] * self.sync_normal
-        )
-        return " + ".join(parts) or "the product as it is"
+        return "reads from a cache" if self.cached_reads else "the product as it is"
 
 
 def _cache_reads(broker: Any) -> None:
@@ -228,17 +221,15 @@ async def measure(signals: int, warmup: int, what_if: WhatIf = WhatIf()) -> dict
         for symbol, (_, price) in SYMBOLS.items():
             fake.set_mark_price(symbol, price)
         settings = settings_for(fake.url, bybit_url, Path(tmp))
-        journal = Journal.in_dir(Path(tmp))
+        # as the runner opens it: no commit runs a WAL checkpoint, _drive runs them between
+        # signals where the product's background task would
+        journal = Journal(Path(tmp) / JOURNAL_FILE, autocheckpoint=False)
         broker = BybitBroker(settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
         wire = WireClock()
         broker.exchange.open()  # ccxt's own session and connector, plus our trace hooks
         broker.exchange.session.trace_configs.append(wire.trace_config())
         source = BinanceSource(settings.binance, settings.polling)
         engine = Engine(settings, broker=broker, source=source, journal=journal)
-        if what_if.sync_normal:
-            journal._db.execute("PRAGMA synchronous=NORMAL")
-        if what_if.no_autocheckpoint:
-            journal._db.execute("PRAGMA wal_autocheckpoint=0")
         if what_if.cached_reads:
             _cache_reads(broker)
         try:
@@ -268,6 +259,7 @@ async def _drive(
     timings: list[SignalTiming] = []
     misses = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    checkpointed = wall0
     for n in range(warmup + signals):
         trader = engine.settings.trader(script.advance())
         assert trader is not None
@@ -275,6 +267,9 @@ async def _drive(
             # the product's background refresh (Engine.run), here between signals so that its
             # request is never mistaken for one of the signal's round trips
             await engine.prices.refresh()
+        if time.perf_counter() - checkpointed >= CHECKPOINT_SECONDS:
+            engine.journal.checkpoint()  # Engine._checkpoints, in a thread in the product
+            checkpointed = time.perf_counter()
         del starts[:], execs[:], reads[:], wire.spans[:]
         overheads = len(engine.signal_overhead_ms)
         await engine.poll_trader(trader)

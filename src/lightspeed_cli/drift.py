@@ -39,10 +39,16 @@ def ownership(
     bybit: Decimal, journal: Decimal, orders: tuple[ExchangeOrder, ...] | None
 ) -> Ownership:
     """Whose is what Bybit holds beyond the journal? A lookup that finds nothing proves nothing:
-    without a filled order of the bot's on the symbol it is not the bot's."""
+    without a filled order of the bot's on the symbol it is not the bot's.
+
+    A reduce-only order without the bot's id (Bybit's own stop-loss / take-profit orders, a
+    liquidation, a partial close by hand) can only have made a position smaller, never the
+    excess in question: it does not make the position someone else's."""
     if bybit <= journal:
         return Ownership.BOT  # the journal explains all of it
-    filled = [o for o in orders or () if o.filled > 0]
+    filled = [
+        o for o in orders or () if o.filled > 0 and (is_bot_order(o.link_id) or not o.reduce_only)
+    ]
     if any(not is_bot_order(o.link_id) for o in filled):
         return Ownership.HAND
     return Ownership.BOT if filled else Ownership.UNKNOWN

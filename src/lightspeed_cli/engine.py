@@ -159,6 +159,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.broker = broker
+        broker.on_acknowledged = journal.mark_acknowledged
         self.source = source
         self.journal = journal
         self.license = license_client
@@ -599,6 +600,8 @@ class Engine:
                 signal, "not mirrored: opened before we followed, or its open was refused"
             )
             return
+        if self._waits_for_close(trader.id, signal, bybit_symbol, mirrored):
+            return  # the book stays as it was: the same change comes back next poll
         conflict = (
             paused_refusal(self.control, signal)
             or self._one_way_conflict(signal, bybit_symbol, mirrored)
@@ -742,17 +745,51 @@ class Engine:
                 sold += row.fill_qty or Decimal(0)
         return sold
 
+    def _waits_for_close(
+        self, trader: str, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
+    ) -> bool:
+        """An open that meets the other side only because that side's close is still in
+        flight (sent, or of unknown fate) is a flip half done: refusing it would drop the
+        open for good (a refused open is never chased), so it waits for the close to settle."""
+        holders = self._opposite_holders(signal, bybit_symbol, mirrored)
+        if not holders:
+            return False
+        other = signal.side.opposite
+        closing = {
+            row.trader
+            for row in self.journal.unfinished_orders()
+            if row.symbol == bybit_symbol
+            and row.side is other
+            and row.kind == SignalKind.CLOSE.value
+        }
+        if not set(holders) <= closing:
+            return False
+        message = (
+            f"{trader} {signal.kind.value} {signal.symbol} {signal.side.value} waits for the"
+            f" close of {bybit_symbol} {other.value} ({', '.join(holders)}) still in flight"
+        )
+        if not self.view.events or self.view.events[-1].message != message:
+            self._event("info", message)
+        return True
+
+    def _opposite_holders(
+        self, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
+    ) -> list[str]:
+        """Who holds the other side of this open's symbol, where one-way netting matters."""
+        if self.broker.hedge_mode or signal.kind.is_risk_reducing or not bybit_symbol:
+            return []
+        other = signal.side.opposite
+        return sorted(m.trader for m in mirrored if m.symbol == bybit_symbol and m.side is other)
+
     def _one_way_conflict(
         self, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
     ) -> Refusal | None:
         """A one-way account holds one side per symbol: opening the other side for a second
         trader would silently net against the first trader's mirrored position."""
-        if self.broker.hedge_mode or signal.kind.is_risk_reducing or not bybit_symbol:
-            return None
-        other = signal.side.opposite
-        holders = sorted(m.trader for m in mirrored if m.symbol == bybit_symbol and m.side is other)
+        holders = self._opposite_holders(signal, bybit_symbol, mirrored)
         if not holders:
             return None
+        other = signal.side.opposite
         return Refusal(
             check="one_way_conflict",
             reason=f"the one-way Bybit account holds {bybit_symbol} {other.value} for"

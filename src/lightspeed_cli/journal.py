@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lightspeed_cli.datadir import create_private, prepare_data_dir
+from lightspeed_cli.execution.fate import ACKNOWLEDGED
 from lightspeed_cli.models import (
     Decision,
     Fill,
@@ -617,6 +618,14 @@ class Journal:
                 "UPDATE signals SET decision=?, reason=? WHERE client_order_id=?",
                 (signal_decision.value, error, client_order_id),
             )
+
+    def mark_acknowledged(self, client_order_id: str) -> None:
+        """Bybit said it has this order: it can never again be taken for never placed, even
+        if the process dies before its fill is read (execution/fate.py)."""
+        self._db.execute(
+            "UPDATE orders SET outcome=? WHERE client_order_id=? AND status IN (?, ?)",
+            (ACKNOWLEDGED, client_order_id, OrderStatus.INTENT.value, OrderStatus.UNKNOWN.value),
+        )
 
     def mark_order_unknown(self, client_order_id: str, outcome: str, error: str) -> None:
         self._db.execute(

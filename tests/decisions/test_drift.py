@@ -120,6 +120,16 @@ def test_one_hand_order_on_the_symbol_makes_it_ambiguous() -> None:
     assert ownership(D("0.2"), D("0.1"), (mine, order("my-own-bot-1"))) is Ownership.HAND
 
 
+def test_reduce_only_orders_not_the_bots_cannot_explain_an_excess() -> None:
+    """Bybit's own stop-loss / take-profit orders (no orderLinkId, reduce-only) and hand
+    reduces only ever made a position smaller: the excess stays the bot's."""
+    mine, stop = order(bot_id()), order("", "sell", reduce_only=True)
+    assert ownership(D("0.2"), D("0.1"), (mine, stop)) is Ownership.BOT
+    assert ownership(D("0.2"), D("0.1"), (stop,)) is Ownership.UNKNOWN
+    hand_open = order("", "sell")  # not reduce-only: may have opened or flipped
+    assert ownership(D("0.2"), D("0.1"), (mine, stop, hand_open)) is Ownership.HAND
+
+
 def test_order_side_in_both_position_modes() -> None:
     assert order_side_of(order("x", "buy"), False) is Side.LONG
     assert order_side_of(order("x", "sell", reduce_only=True), False) is Side.LONG

@@ -589,3 +589,39 @@ async def test_an_open_of_unknown_fate_still_counts_toward_the_caps(make_rig) ->
     await rig.poll(TRADER_A)  # the lookup finds the fill: the journal holds it now
     assert len(rig.engine.journal.mirrored_positions()) == 1
     assert rig.engine._in_flight == {}
+
+
+async def test_a_flip_whose_close_is_of_unknown_fate_opens_once_the_close_settles(
+    make_rig,
+) -> None:
+    """The chaos run's one drift: the leader flipped long -> short while the close of the long
+    was of unknown fate; the short's open met the long still in the book, was refused
+    one_way_conflict and, a refused open, was never chased. It waits for the close instead."""
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    await rig.poll_flat()
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll()
+    rig.bybit.inject("/v5/order/create", BybitFault.lost_response())
+    for path in ("/v5/order/realtime", "/v5/order/history"):
+        rig.bybit.inject(path, BybitFault.server_error(502), times=50)
+    rig.binance.set_positions(TRADER_A, [S("ETHUSDT", "5", "3000")])
+    await rig.poll()  # the close went out, its answer lost and no lookup answers
+    assert rig.bybit_size("ETHUSDT", "long") == 0 and rig.bybit_size("ETHUSDT", "short") == 0
+    assert [o.reduce_only for o in rig.bybit.orders] == [False, True]
+    assert not any(r["check_name"] == "one_way_conflict" for r in rig.engine.journal.history())
+    assert "waits for the close" in rig.engine.view.events[-1].message
+    await rig.poll()  # still unknown: still waiting, nothing sent, nothing refused
+    assert len(rig.bybit.orders) == 2
+
+    rig.bybit.clear_faults()
+    await rig.poll()  # the lookup finds the close filled: the short opens
+    assert rig.bybit_size("ETHUSDT", "short") == Decimal("0.5")
+    assert [(o.side, o.reduce_only) for o in rig.bybit.orders] == [
+        ("Buy", False),
+        ("Sell", True),
+        ("Sell", False),
+    ]
+    await rig.poll()
+    assert len(rig.bybit.orders) == 3

@@ -157,3 +157,52 @@ async def test_equity_pct_sizes_from_the_unified_total_of_every_coin(make_rig, f
     await rig.poll()
     # 10 % of 10,000 USD margin x 5 = 5,000 USD at 3,000 = 1.66 ETH
     assert rig.bybit_size("ETHUSDT") == Decimal("1.66")
+
+
+async def test_an_ack_is_journaled_before_the_fill_is_read_so_a_crash_cannot_orphan_it(
+    make_rig,
+) -> None:
+    """The process dies after Bybit answered the create with an orderId but before the fill
+    was read (the order not listed yet). The journal used to learn of the ack only once
+    execute() returned: after the restart the order looked never placed once its request
+    window closed, and the change went out again under a new id (two orders)."""
+    import asyncio
+    import contextlib
+
+    from engine_rig import until
+
+    from lightspeed_cli.execution.bybit import FillPolling
+
+    rig = await make_rig()
+    await rig.poll_flat()
+    rig.engine.broker._polling = FillPolling(attempts=200, delay=0.05)  # a slow listing
+    rig.bybit.hide_orders(3600)
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+    polling = asyncio.create_task(rig.poll())
+    [order] = await until("the order on Bybit", lambda: rig.bybit.orders)
+    journal = rig.engine.journal
+
+    def acked_while_unsettled() -> bool:
+        row = journal.order(order.order_link_id)
+        return (
+            row is not None and row.status is OrderStatus.INTENT and row.outcome == "acknowledged"
+        )
+
+    await until("the ack journaled while the fill is still being read", acked_while_unsettled)
+    polling.cancel()  # the process dies here
+    with contextlib.suppress(asyncio.CancelledError):
+        await polling
+
+    restarted = await make_rig()
+    restarted.engine.clock = lambda: datetime.now(UTC) + WINDOW_CLOSED
+    await restarted.poll()  # the window has closed and Bybit lists nothing: still not dead
+    await restarted.poll()
+    assert rig.bybit.calls(CREATE) == 1 and len(rig.bybit.orders) == 1
+    row = restarted.engine.journal.order(order.order_link_id)
+    assert row is not None and row.status is not OrderStatus.FAILED
+    assert any("fate unknown" in e.message for e in restarted.engine.view.events)
+    rig.bybit.show_hidden_orders()
+    await restarted.poll()
+    row = restarted.engine.journal.order(order.order_link_id)
+    assert row is not None and row.status is OrderStatus.FILLED
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.1") and rig.bybit.calls(CREATE) == 1

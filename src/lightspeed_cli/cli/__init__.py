@@ -18,6 +18,7 @@ from lightspeed_cli.cli import (
     license_cmd,
     license_server_cmd,
     run_cmd,
+    selftest_cmd,
     service_cmd,
     status_cmd,
     traders_cmd,
@@ -106,6 +107,7 @@ app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
 status_cmd.register(app)
 control_cmd.register(app)
+selftest_cmd.register(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ nothing here loads ccxt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -64,6 +65,7 @@ class BrokerStartError(BrokerError):
 
 @runtime_checkable
 class Broker(Protocol):
+    on_acknowledged: Callable[[str], None] | None
     """What the engine needs from an exchange account. Read methods raise `BrokerError`."""
 
     async def start(self) -> None:

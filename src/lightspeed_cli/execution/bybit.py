@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 _UTA_MARGIN_MODE = {MarginMode.CROSS: "cross", MarginMode.ISOLATED: "isolated"}
 _PROBE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+_ORDER_LISTS = {"realtime": "privateGetV5OrderRealtime", "history": "privateGetV5OrderHistory"}
 STOP_NOT_MODIFIED = 34040
 
 
@@ -229,28 +231,47 @@ class BybitBroker(ExchangeOwner):
         response = await self._call(lambda: self.exchange.privateGetV5AccountWalletBalance(params))
         return unified_equity(result_of(response).get("list") or [])
 
-    async def _position_rows(self) -> list[dict[str, Any]]:
-        """Every page, each row once: a real answer carries a cursor even on its last page,
-        and the page behind it may repeat rows or be empty (bybit_ccxt.md section 5)."""
-        rows: dict[tuple[str, int], dict[str, Any]] = {}
+    async def position_pages(self, limit: int = 200) -> AsyncIterator[list[dict[str, Any]]]:
+        """position/list page by page (USDT perpetuals), following nextPageCursor until it is
+        empty or comes again; at most 50 pages."""
         cursor, seen = "", set()
         for _ in range(50):  # 200 per page: far more positions than anyone holds
-            params = {"category": "linear", "settleCoin": "USDT", "limit": 200}
+            params: dict[str, Any] = {"category": "linear", "settleCoin": "USDT", "limit": limit}
             if cursor:
                 params["cursor"] = cursor
             response = await self._call(lambda p=params: self.exchange.privateGetV5PositionList(p))
             result = result_of(response)
-            before = len(rows)
-            for row in result.get("list") or []:
-                rows.setdefault((str(row.get("symbol")), int(row.get("positionIdx") or 0)), row)
+            yield list(result.get("list") or [])
             seen.add(cursor)
             cursor = str(result.get("nextPageCursor") or "")
-            if len(rows) == before or not cursor or cursor in seen:
+            if not cursor or cursor in seen:
+                return
+
+    async def _position_rows(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Every page, each row once: a real answer carries a cursor even on its last page,
+        and the page behind it may repeat rows or be empty (bybit_ccxt.md section 5)."""
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        async for page in self.position_pages(limit):
+            before = len(rows)
+            for row in page:
+                rows.setdefault((str(row.get("symbol")), int(row.get("positionIdx") or 0)), row)
+            if len(rows) == before:
                 break
         return list(rows.values())
 
-    async def positions(self) -> list[FollowerPosition]:
-        return [p for p in map(position_from_bybit, await self._position_rows()) if p is not None]
+    async def positions(self, *, page_size: int = 200) -> list[FollowerPosition]:
+        rows = await self._position_rows(page_size)
+        return [p for p in map(position_from_bybit, rows) if p is not None]
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One v5 read through ccxt's implicit method `method` (e.g. "privateGetV5AccountInfo")
+        with the broker's retries and error handling: the answer's `result`."""
+        fn = getattr(self.exchange, method)
+        return result_of(await self._call(lambda: fn(params or {})))
+
+    def classify(self, exc: BaseException) -> ErrorInfo:
+        """What the bot makes of an exception from a raw ccxt call (no secret in the text)."""
+        return classify_exception(exc, self._secrets)
 
     async def open_orders(self) -> list[Fill]:
         params = {"category": "linear", "settleCoin": "USDT", "openOnly": 0, "limit": 50}
@@ -267,14 +288,18 @@ class BybitBroker(ExchangeOwner):
             if r.get("orderLinkId") == client_order_id
         ]
 
+    async def listed_in(self, order_list: str, client_order_id: str, symbol: str) -> Fill | None:
+        """The order as one list shows it ("realtime" or "history"), None if it does not."""
+        rows = await self._order_rows(_ORDER_LISTS[order_list], client_order_id, symbol)
+        return fill_from_order(rows[0]) if rows else None
+
     async def lookup(self, client_order_id: str, symbol: str) -> Fill | None:
         """Recent orders first (order/realtime), then the order history: after a Bybit restart
         closed orders are in the history only. None proves nothing until the order's request
         window has closed (execution/fate.py)."""
-        rows = await self._order_rows("privateGetV5OrderRealtime", client_order_id, symbol)
-        if not rows:
-            rows = await self._order_rows("privateGetV5OrderHistory", client_order_id, symbol)
-        return fill_from_order(rows[0]) if rows else None
+        return await self.listed_in("realtime", client_order_id, symbol) or await self.listed_in(
+            "history", client_order_id, symbol
+        )
 
     async def order_list(self, symbol: str | None = None, *, pages: int = 5) -> list[ExchangeOrder]:
         """Orders Bybit lists for one symbol (or every USDT one): the open ones, then the
@@ -508,6 +533,8 @@ class BybitBroker(ExchangeOwner):
 
         PartiallyFilled is not final: the rest of a market order may still fill. Not listed
         yet, or still running, is UNKNOWN and acknowledged: never "not placed"."""
+        if self.on_acknowledged is not None:
+            self.on_acknowledged(coid)
         fill = seen
         for n in range(self._polling.attempts):
             if fill is not None and is_final(fill):

@@ -29,6 +29,11 @@ section 5, "Real behaviours our fake did not model"; off by default):
     fake.set_coins({"USDC": "90000"})  # a multi-coin unified wallet: totalEquity (USD, all
                                    # coins) != the USDT coin's equity; other coins are collateral
 
+Switches that break what the bot relies on, for `lightspeed selftest` to catch:
+
+    fake.accept_duplicate_link_ids()  # a reused orderLinkId is not refused with 110072
+    fake.set_api_key(read_only=False, withdraw=True)  # what /v5/user/query-api reports
+
 Run it alone: `python -m lightspeed_cli.sim.bybit --help`.
 """
 
@@ -184,6 +189,9 @@ class _State:
     page_size: int = 0  # 0: Bybit's `limit` alone decides
     last_cursor: str = ""  # "", "repeat" or "empty"
     coins: dict[str, Decimal] = field(default_factory=dict)  # other coins' USD value
+    duplicates_accepted: bool = False  # the `accept_duplicate_link_ids` switch
+    key_read_only: bool = False
+    key_withdraw: bool = False
     stops: dict[tuple[str, int], Decimal] = field(default_factory=dict)  # position stop-losses
 
 
@@ -352,6 +360,19 @@ class FakeBybit(ServedFake):
             self._state.coins = coins
             self._state.ledger.collateral = sum(coins.values(), Decimal(0))
 
+    def accept_duplicate_link_ids(self, on: bool = True) -> None:
+        """A create that reuses an orderLinkId is processed as a new order instead of refused
+        with 110072 "OrderLinkedID is duplicate": breaks the bot's idempotency (a resend after
+        a lost answer would double the order); `lightspeed selftest` must report it."""
+        with self._lock:
+            self._state.duplicates_accepted = on
+
+    def set_api_key(self, *, read_only: bool = False, withdraw: bool = False) -> None:
+        """What /v5/user/query-api says about the key: read-only (cannot trade), and whether
+        it may withdraw (a copy bot never needs it)."""
+        with self._lock:
+            self._state.key_read_only, self._state.key_withdraw = read_only, withdraw
+
     def slow_fills(self, lookups: int, *, partial: bool = False) -> None:
         """Orders accepted from now on read as "New" (or, with `partial`, "PartiallyFilled"
         with half their fill: a market order still eating the book) for `lookups` lookups."""
@@ -436,6 +457,8 @@ class FakeBybit(ServedFake):
             private, handler = route
             if private:
                 self._check_auth(request, raw_query if request.method == "GET" else body)
+                if request.method == "POST" and self._state.key_read_only:
+                    raise BybitError(10005, "Permission denied, please check your API key")
             with self._lock:
                 result = handler(params)
             payload = self._envelope(0, "OK", result)
@@ -546,7 +569,28 @@ class FakeBybit(ServedFake):
     # ---- account and positions -------------------------------------------------------------
 
     def _query_api(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"apiKey": "***", "readOnly": 0, "unified": 0, "uta": 1, "permissions": {}}
+        """The shape of a real v5 answer (permissions by product; "Withdraw" under Wallet)."""
+        state = self._state
+        wallet = ["AccountTransfer"] + (["Withdraw"] if state.key_withdraw else [])
+        trade = [] if state.key_read_only else ["Order", "Position"]
+        return {
+            "apiKey": "***",
+            "readOnly": int(state.key_read_only),
+            "unified": 0,
+            "uta": 1,
+            "permissions": {
+                "ContractTrade": trade,
+                "Spot": [],
+                "Wallet": wallet,
+                "Options": [],
+                "Derivatives": [],
+                "CopyTrading": [],
+                "BlockTrade": [],
+                "Exchange": [],
+                "NFT": [],
+                "Affiliate": [],
+            },
+        }
 
     def _account_info(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"unifiedMarginStatus": 6, "marginMode": self._state.margin_mode}
@@ -669,7 +713,7 @@ class FakeBybit(ServedFake):
             raise BybitError(10001, "category invalid")
         if len(link_id) > 36 or not _LINK_ID.fullmatch(link_id or "x"):
             raise BybitError(10001, "orderLinkId is invalid")  # ≤ 36 of [A-Za-z0-9_-]
-        if link_id and link_id in self._state.by_link:
+        if link_id and link_id in self._state.by_link and not self._state.duplicates_accepted:
             raise BybitError(110072, "OrderLinkedID is duplicate")
         market = self._market(params.get("symbol", ""))
         if params.get("orderType") != "Market":
