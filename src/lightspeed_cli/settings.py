@@ -167,6 +167,9 @@ class BybitSettings(_Section):
     # how often the mirrored book is compared with Bybit's positions (reconcile.py), off the
     # order path; also right after any order whose outcome is unknown
     reconcile_interval_seconds: float = Field(default=60, ge=1, le=3600)
+    # the taker fee rate the follower pays on a market order (a fraction: 0.00055 = 0.055 %,
+    # Bybit's default for USDT perpetuals); `traders forecast` charges it on every copied order
+    taker_fee_rate: Decimal = Field(default=Decimal("0.00055"), ge=0, le=Decimal("0.01"))
 
 
 class BinanceSettings(_Section):

@@ -23,7 +23,7 @@ logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
 def check(ctx: typer.Context, trader_id: str, source: SourceKind | None = None) -> None:
     """Print the trader's open positions as a table; exit 1 with the reason if unreadable."""
     settings = get_settings(ctx, missing_ok=True)
-    trader = _trader(settings, trader_id, source)
+    trader = resolve_trader(settings, trader_id, source)
     result = asyncio.run(_fetch_once(settings, trader))
     if result.status is not FetchStatus.OK or result.snapshot is None:
         what = "hides its positions" if result.status is FetchStatus.HIDDEN else "is unreadable"
@@ -35,17 +35,14 @@ def check(ctx: typer.Context, trader_id: str, source: SourceKind | None = None) 
 
 async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, str]:
     """Binance symbol -> the Bybit market it maps to, or why none, from Bybit's public list."""
-    from lightspeed_cli.execution.ccxt_client import RetryPolicy, create_exchange, load_markets
+    from lightspeed_cli.execution.ccxt_client import public_markets
     from lightspeed_cli.models import SymbolMapping
     from lightspeed_cli.symbols import SymbolMap
 
-    exchange = create_exchange(settings.bybit, timeout_ms=5_000)
     try:
-        markets = await load_markets(exchange, RetryPolicy(attempts=1))
+        markets = await public_markets(settings.bybit)
     except Exception as exc:  # shown in the table: the positions are still worth seeing
         return dict.fromkeys(symbols, f"? (Bybit markets unavailable: {type(exc).__name__})")
-    finally:
-        await exchange.close()
     symbol_map = SymbolMap.from_markets(markets.values())
     shown = {}
     for symbol in symbols:
@@ -58,7 +55,7 @@ async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, str
     return shown
 
 
-def _trader(settings: Settings, trader_id: str, source: SourceKind | None) -> TraderSettings:
+def resolve_trader(settings: Settings, trader_id: str, source: SourceKind | None) -> TraderSettings:
     """The configured trader, or one with its source guessed from the id's shape."""
     configured = settings.trader(trader_id)
     if configured is not None and (source is None or configured.source is source):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -231,11 +232,63 @@ def check_cmd(
     if source is None:
         check(ctx, trader_id)
         return
+    check(ctx, trader_id, source=_source_kind(source))
+
+
+def _source_kind(source: str | None) -> Any:
+    """--source as a SourceKind (None when not given); anything else exits 2."""
+    if source is None:
+        return None
     from lightspeed_cli.models import SourceKind
 
     try:
-        kind = SourceKind(source)
+        return SourceKind(source)
     except ValueError:
         allowed = ", ".join(k.value for k in SourceKind)
         fail(f"--source {source!r}: must be one of {allowed}", EXIT_USAGE)
-    check(ctx, trader_id, source=kind)
+
+
+@app.command("forecast")
+def forecast_cmd(
+    ctx: typer.Context,
+    trader_id: str = typer.Argument(..., metavar="ID", help="The lead portfolio id."),
+    days: int = typer.Option(30, "--days", min=1, max=365, help="How far back to replay."),
+    equity: str | None = typer.Option(
+        None,
+        "--equity",
+        metavar="USDT",
+        help="Your equity to size with (default: read from Bybit when keys are set).",
+        show_default=False,
+    ),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        metavar="PATH",
+        help="Also write a PNG of PnL and exposure (needs the `plot` extra: matplotlib).",
+        show_default=False,
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="copytrade or leaderboard, for a trader that is not in the config.",
+        show_default=False,
+    ),
+    as_json: bool = json_option(),
+) -> None:
+    """Replay the leader's recent orders through your sizing, safety checks and Bybit's
+    filters: what would have been copied, refused and why, the exposure error and the PnL.
+    Nothing is traded."""
+    from decimal import Decimal, InvalidOperation
+
+    from lightspeed_cli.cli.forecast_cmd import run
+
+    kind = _source_kind(source)
+    amount = None
+    if equity is not None:
+        try:
+            amount = Decimal(equity)
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount <= 0:
+            fail(f"--equity {equity!r}: must be a positive number of USDT", EXIT_USAGE)
+    run(ctx, trader_id, days=days, equity=amount, as_json=as_json, plot=plot, source=kind)

@@ -145,6 +145,18 @@ async def load_markets(exchange: Any, policy: RetryPolicy) -> dict[str, MarketIn
     return markets_from_ccxt(exchange.markets_by_id or {})
 
 
+async def public_markets(
+    settings: BybitSettings, *, attempts: int = 1, timeout_ms: int = 5_000
+) -> dict[str, MarketInfo]:
+    """Bybit's USDT perpetuals and their filters from the public instruments list: no keys
+    (commands that trade nothing: `traders check`, `traders forecast`). Raises BrokerError."""
+    exchange = create_exchange(settings, timeout_ms=timeout_ms)
+    try:
+        return await load_markets(exchange, RetryPolicy(attempts=attempts))
+    finally:
+        await exchange.close()
+
+
 def result_of(response: Any) -> dict[str, Any]:
     result = response.get("result") if isinstance(response, dict) else None
     return result if isinstance(result, dict) else {}

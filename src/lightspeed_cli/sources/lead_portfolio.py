@@ -1,6 +1,7 @@
-"""A lead portfolio's companions: `detail` (status, marginBalance) and `order-history` (the
-leader's own fills), read through the same exits, budget and retries as the positions
-(BinanceSource.read). Shapes: shared/api/binance.md; every field optional, numbers maybe strings.
+"""A lead portfolio's companions: `detail` (status, marginBalance), `order-history` (the
+leader's own fills) and `position-history` (its positions from open to close), read through
+the same exits, budget and retries as the positions (BinanceSource.read). Shapes:
+shared/api/binance.md; every field optional, numbers maybe strings.
 
 A failed read raises SourceError: the caller keeps what it knew (positions stay the truth).
 """
@@ -20,6 +21,7 @@ from lightspeed_cli.sources.wire import _Envelope, _Millis, _Number, _Wire
 LEAD = "/bapi/futures/v1/friendly/future/copy-trade/lead-portfolio"
 DETAIL_PATH = f"{LEAD}/detail"
 ORDER_HISTORY_PATH = f"{LEAD}/order-history"
+POSITION_HISTORY_PATH = f"{LEAD}/position-history"
 PAGE_SIZE = 100  # Binance's maximum
 STOPPED = frozenset({"CLOSING", "CLOSED"})
 
@@ -34,6 +36,7 @@ class LeaderOrder:
     qty: Decimal
     avg_price: Decimal
     time_ms: int  # orderUpdateTime (orderTime when missing)
+    pnl: Decimal = Decimal(0)  # totalPnl: what the order realized for the leader
 
     @property
     def signed_qty(self) -> Decimal:
@@ -45,6 +48,19 @@ class LeaderOrder:
             return False
         grows_long = self.side == "BUY"
         return grows_long == (opening == (side is Side.LONG))
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderLot:
+    """One position-history row: a position of the leader from its open to its full close."""
+
+    symbol: str
+    side: Side
+    opened_ms: int
+    closed_ms: int | None  # None while (partly) open
+
+    def open_at(self, ms: int) -> bool:
+        return self.opened_ms < ms and (self.closed_ms is None or self.closed_ms >= ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,7 @@ class _OrderRow(_Wire):
     side: str | None = None
     executedQty: _Number = None
     avgPrice: _Number = None
+    totalPnl: _Number = None
     orderTime: _Millis = None
     orderUpdateTime: _Millis = None
 
@@ -75,6 +92,22 @@ class _OrderPage(_Wire):
 
 class _OrderAnswer(_Envelope):
     data: _OrderPage | None = None
+
+
+class _LotRow(_Wire):
+    symbol: str | None = None
+    side: str | None = None
+    opened: _Millis = None
+    closed: _Millis = None
+
+
+class _LotPage(_Wire):
+    rows: list[_LotRow] | None = Field(default=None, alias="list")
+    total: int | None = None
+
+
+class _LotAnswer(_Envelope):
+    data: _LotPage | None = None
 
 
 class _DetailData(_Wire):
@@ -116,8 +149,24 @@ def parse_orders(body: bytes) -> tuple[list[LeaderOrder], int]:
         position_side = (row.positionSide or "BOTH").upper()
         if side not in ("BUY", "SELL") or position_side not in ("BOTH", "LONG", "SHORT"):
             continue
-        orders.append(LeaderOrder(row.symbol, position_side, side, qty, price, when))  # type: ignore[arg-type]
+        pnl = row.totalPnl or Decimal(0)
+        orders.append(LeaderOrder(row.symbol, position_side, side, qty, price, when, pnl))  # type: ignore[arg-type]
     return orders, answer.data.total or len(orders)
+
+
+def parse_lots(body: bytes) -> tuple[list[LeaderLot], int]:
+    """The position-history rows of one page (rows without a symbol, side or open time are
+    skipped) and the total count."""
+    answer = _checked(_LotAnswer, body)
+    if answer.data is None:
+        raise MalformedAnswer("position-history without data")
+    lots = []
+    for row in answer.data.rows or []:
+        side = {"LONG": Side.LONG, "SHORT": Side.SHORT}.get((row.side or "").upper())
+        if not row.symbol or side is None or row.opened is None:
+            continue
+        lots.append(LeaderLot(row.symbol, side, row.opened, row.closed))
+    return lots, answer.data.total or len(lots)
 
 
 def parse_detail(body: bytes) -> LeaderDetail:
@@ -142,6 +191,15 @@ async def read_orders(
 ) -> list[LeaderOrder]:
     """The leader's orders since `since_ms`, newest first: one request unless more than a
     page of orders came since (then up to `max_pages`)."""
+    found = await read_order_window(source, portfolio_id, since_ms=since_ms, max_pages=max_pages)
+    return found[0]
+
+
+async def read_order_window(
+    source: Reader, portfolio_id: str, *, since_ms: int, max_pages: int
+) -> tuple[list[LeaderOrder], bool]:
+    """The leader's orders since `since_ms`, newest first, and whether they reach back that
+    far (False: `max_pages` ran out first). Pages only by number: the body binance.md knows."""
     found: list[LeaderOrder] = []
     for number in range(1, max_pages + 1):
         payload = {"pageNumber": number, "pageSize": PAGE_SIZE, "portfolioId": portfolio_id}
@@ -152,5 +210,20 @@ async def read_orders(
             or number * PAGE_SIZE >= total
             or min(o.time_ms for o in orders) < since_ms
         ):
-            break
-    return found
+            return found, True
+    return found, False
+
+
+async def read_lots(
+    source: Reader, portfolio_id: str, *, max_pages: int
+) -> tuple[list[LeaderLot], bool]:
+    """The leader's position-history, newest first, and whether all of it was read. A lot
+    opened long ago may still be open, so there is no date to stop at: only `max_pages`."""
+    found: list[LeaderLot] = []
+    for number in range(1, max_pages + 1):
+        payload = {"pageNumber": number, "pageSize": PAGE_SIZE, "portfolioId": portfolio_id}
+        lots, total = await source.read("POST", POSITION_HISTORY_PATH, payload, parse_lots)
+        found += lots
+        if len(lots) < PAGE_SIZE or number * PAGE_SIZE >= total:
+            return found, True
+    return found, False
