@@ -4,7 +4,7 @@ scenario driver in the benchmark's process and the bot here, on its own core whe
 two or more (the benchmark's process takes the last one).
 
 The child loads the run's config.toml as `lightspeed run` would, measures the round trips to
-both fakes from its own process (median of 5 GETs, as sim/simulate.py does), runs the bot as
+both fakes from its own process (median of 20 GETs), runs the bot as
 `lightspeed simulate` runs it (`runner.run_bot`, no license, the fake account's keys, on uvloop
 like the product), and writes its exit code, the round trips and the engine's hot-path figures
 to a JSON file.
@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 HERE = str(Path(__file__).resolve())
+RTT_SAMPLES = 20  # GETs per fake; the median is the run's round trip
 BotRunner = Callable[[Any, Any, Path], Awaitable[int]]
 
 
@@ -66,11 +67,12 @@ async def _main(config: Path, seconds: float, out: Path) -> None:
 
     logsetup.configure("ERROR")
     settings = validate_file_data(read_toml(config), str(config))
+    binance = f"{settings.binance.base_url}{COPYTRADE}?portfolioId=0"
     rtt = {
-        "binance_rtt_ms": await measure_rtt_ms(
-            f"{settings.binance.base_url}{COPYTRADE}?portfolioId=0"
+        "binance_rtt_ms": await measure_rtt_ms(binance, samples=RTT_SAMPLES),
+        "bybit_rtt_ms": await measure_rtt_ms(
+            f"{settings.bybit.base_url}/v5/market/time", samples=RTT_SAMPLES
         ),
-        "bybit_rtt_ms": await measure_rtt_ms(f"{settings.bybit.base_url}/v5/market/time"),
     }
     engines: list[Any] = []
     options = run_options(seconds, live_view=False, on_engine=engines.append)
