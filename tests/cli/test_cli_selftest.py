@@ -30,6 +30,9 @@ def on_fake(fake: FakeBybit, monkeypatch: pytest.MonkeyPatch) -> FakeBybit:
     monkeypatch.setenv("LIGHTSPEED_BYBIT_API_KEY", KEY)
     monkeypatch.setenv("LIGHTSPEED_BYBIT_API_SECRET", SECRET)
     monkeypatch.setenv("LIGHTSPEED_BYBIT__BASE_URL", fake.url)
+    # round trips are judged against recv_window: a wide one keeps a loaded CI machine's slow
+    # request from turning the round-trip check into a WARN (no timing asserts in tests)
+    monkeypatch.setenv("LIGHTSPEED_BYBIT__RECV_WINDOW_MS", "60000")
     return fake
 
 
@@ -272,3 +275,32 @@ def test_usage_errors_exit_2(cli: Cli, tmp_path: Path, fake: FakeBybit, monkeypa
     run = cli("selftest", "--network", "testnet")  # no keys anywhere
     assert run.exit_code == 2 and "keys set bybit" in run.stderr
     assert fake.calls("/v5/market/time") == 0
+
+
+@pytest.mark.parametrize("url", ["https://api.bybit.com", "https://api.bytick.com/"])
+def test_a_base_url_elsewhere_never_takes_a_testnet_selftest(
+    cli: Cli, tmp_path: Path, on_fake, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("LIGHTSPEED_BYBIT__BASE_URL", url)  # mainnet hosts
+    run, report = selftest(cli, tmp_path, "--network", "testnet")
+    assert run.exit_code == 2 and "would send its orders there" in run.stderr
+    assert not report
+    monkeypatch.setenv("LIGHTSPEED_BYBIT__BASE_URL", on_fake.url)
+    run, report = selftest(cli, tmp_path, "--network", "testnet")
+    assert run.exit_code == 0, run.output
+
+
+def test_base_url_problem() -> None:
+    from lightspeed_cli.cli.selftest_cmd import base_url_problem
+    from lightspeed_cli.settings import BybitSettings, Network
+
+    def problem(url: str, network: Network) -> str:
+        return base_url_problem(BybitSettings(base_url=url, network=network))
+
+    assert problem("", Network.TESTNET) == ""
+    assert problem("https://api-testnet.bybit.com/", Network.TESTNET) == ""
+    assert problem("https://api-demo.bybit.com", Network.DEMO) == ""
+    assert problem("http://localhost:8080", Network.DEMO) == ""
+    assert problem("https://api.bybit.com", Network.MAINNET) == ""  # confirmed separately
+    assert "api-demo.bybit.com" in problem("https://api-testnet.bybit.com", Network.DEMO)
+    assert problem("https://api.bybit.com", Network.TESTNET)

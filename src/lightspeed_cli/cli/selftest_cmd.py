@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         settings = get_settings(ctx, missing_ok=True)
 
         bybit = settings.bybit.model_copy(update={"network": network})
+        if problem := base_url_problem(bybit):
+            fail(problem, EXIT_USAGE)
         key = get_secret(SecretName.BYBIT_API_KEY)
         secret = get_secret(SecretName.BYBIT_API_SECRET)
         if key is None or secret is None:
@@ -90,6 +92,26 @@ def register(app: typer.Typer) -> None:
         where = f"report saved to {path}" if saved is None else f"report NOT saved: {saved}"
         err_console.print(where, highlight=False, soft_wrap=True)
         raise typer.Exit(0 if report.ok and saved is None else 1)
+
+
+def base_url_problem(bybit: BybitSettings) -> str:
+    """A `bybit.base_url` in the config replaces the network's URL: one that is neither that
+    network's own URL nor a local fake could make `--network testnet` trade on mainnet."""
+    from urllib.parse import urlsplit
+
+    from lightspeed_cli.doctor import BYBIT_URLS
+    from lightspeed_cli.settings import Network
+
+    url = bybit.base_url.rstrip("/")
+    if not url or bybit.network is Network.MAINNET or url == BYBIT_URLS[bybit.network]:
+        return ""
+    if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+        return ""
+    return (
+        f"bybit.base_url is {url}: selftest --network {bybit.network.value} would send its"
+        f" orders there, not to {BYBIT_URLS[bybit.network]}; remove bybit.base_url from the"
+        " config (or LIGHTSPEED_BYBIT__BASE_URL) for this run"
+    )
 
 
 def _confirm_mainnet(real_money: bool) -> None:
