@@ -72,8 +72,8 @@ def test_the_polls_never_exceed_the_budget_and_both_lanes_at_most_by_two(
 ) -> None:
     """The polls leave on their lane's grid (1 / its share apart), each up to the bucket's
     tolerance late (ratelimit.py); the background lane strictly 1 / its share apart, at any
-    phase. A one-second window never holds more polls than the budget, and of
-    both together at most ceil(rate) + 2 (21 of 20 at the default)."""
+    phase. A one-second window never holds more polls than the budget, and of both together
+    at most ceil(rate) + 2 (21 at the default 20/s)."""
     polls, background = poll_rate(rate, True), background_rate(rate)
     assert polls + background == pytest.approx(rate) and background <= rate / 10
     gap = 1 + 1e-9  # a hair over 1 / share: float error in this model never adds one
