@@ -189,3 +189,16 @@ def test_a_stopped_leader_and_keys_without_need_of_equity(
     assert any("is CLOSED now" in n for n in report["notes"])
     assert bybit.calls("/v5/account/wallet-balance") == reads  # ratio sizing reads no equity
     assert report["equity_usdt"] == "0"
+
+
+def test_a_hedge_mode_leader_is_noted_for_a_one_way_account(forecast, binance: FakeBinance) -> None:
+    now = int(time.time() * 1000)
+    hedged = [
+        FakePosition.long("ETHUSDT", "1", "3000", hedge=True),
+        FakePosition.short("ETHUSDT", "1", "3000", hedge=True),
+    ]
+    binance.set_positions(CT_ID, hedged, at_ms=now - DAY // 2)
+    report = json.loads(forecast(CT_ID, "--json").stdout)
+    assert any("one_way_conflict" in n for n in report["notes"])
+    eth = [(c["side"], c["outcome"]) for c in report["changes"] if c["symbol"] == "ETHUSDT"]
+    assert eth[-2:] == [("long", "copied"), ("short", "copied")]

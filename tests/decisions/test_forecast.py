@@ -296,3 +296,32 @@ def test_position_history_and_a_short_read_leave_notes() -> None:
     )
     assert any("SOLUSDT long open at the start" in n for n in report.notes)
     assert any("page limit" in n for n in report.notes)
+
+
+def test_the_window_starts_at_its_first_millisecond() -> None:
+    before = LeaderOrder("BTCUSDT", "BOTH", "BUY", D(1), D(60000), T0 - 1)
+    at = LeaderOrder("ETHUSDT", "BOTH", "BUY", D(1), D(3000), T0)
+    report = run(
+        [before, at],
+        [pos("BTCUSDT", Side.LONG, "1", "60000"), pos("ETHUSDT", Side.LONG, "1", "3000")],
+    )
+    assert report.leader_orders == 1
+    assert outcomes(report) == [("ETHUSDT", "open", "copied", D("0.10"))]
+
+
+def test_a_hedge_leaders_long_and_short_are_two_positions() -> None:
+    orders = [
+        order("BTCUSDT", "BUY", "1", "60000", 1, ps="LONG"),
+        order("BTCUSDT", "SELL", "2", "61000", 2, ps="SHORT"),
+        order("BTCUSDT", "SELL", "1", "62000", 3, ps="LONG", pnl="2000"),
+    ]
+    current = [pos("BTCUSDT", Side.SHORT, "2", "62000")]
+    report = run(orders, current)
+    assert [(c.kind, c.side, c.qty) for c in report.changes] == [
+        (SignalKind.OPEN, Side.LONG, D("0.100")),
+        (SignalKind.OPEN, Side.SHORT, D("0.200")),
+        (SignalKind.CLOSE, Side.LONG, D("0.100")),
+    ]
+    assert report.follower_realized_pnl_usdt == D("200")
+    # the short is still held: 0.2 x (61000 - 62000) at the leader's mark
+    assert report.follower_unrealized_pnl_usdt == D("-200")
