@@ -55,6 +55,13 @@ class ThreadedServer:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
+        # a connection's handler still pending after the cleanup would be "destroyed but
+        # pending", logged by asyncio at some later garbage collection, inside another test
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     def stop(self) -> None:
