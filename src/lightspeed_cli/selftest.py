@@ -33,6 +33,7 @@ from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, OrderInten
 MAX_CLOCK_SKEW_MS = 1000  # Bybit refuses a timestamp 1 s ahead of its own clock
 UTA_STATUSES = frozenset({3, 4, 5, 6})  # account/info unifiedMarginStatus: UTA 1.0 / 2.0
 NOTIONAL_MARGIN = Decimal("1.1")  # room above minNotionalValue for the price moving meanwhile
+_RESCUES = 4  # reduce-only closes the clean-up sends before it calls a position left open
 
 
 class Status(StrEnum):
@@ -612,15 +613,17 @@ class Selftest:
             return
         symbol = self._symbol
         try:
-            for attempt in range(4):
+            for attempt in range(_RESCUES + 1):
                 held = [p for p in await broker.positions() if p.symbol == symbol]
                 if not held:
                     how = "closed by the clean-up" if attempt else "no position left"
                     self.record(Check.FLAT, Status.PASS, f"{symbol}: {how}")
                     return
-                if attempt == 3:
+                if attempt == _RESCUES:
                     break
                 size = sum((p.size for p in held), Decimal(0))
+                cap = self._market.max_qty if self._market is not None else None
+                size = min(size, cap) if cap else size  # one market order's maximum at a time
                 await broker.execute(self._intent(f"rescue{attempt}", size, Decimal(0), close=True))
             problem = f"POSITION LEFT OPEN: {symbol} {fmt(held[0].size)} {held[0].side.value}"
         except Exception as exc:

@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import Cli, Run
 
 from lightspeed_cli.selftest import Check
-from lightspeed_cli.sim.bybit import FakeBybit
+from lightspeed_cli.sim.bybit import FakeBybit, Fault
 
 KEY, SECRET = "selftest-key-AbC123", "selftest-secret-XyZ789"
 
@@ -88,6 +88,8 @@ def test_every_check_passes_on_a_faithful_bybit(cli: Cli, tmp_path: Path, on_fak
     assert on_fake.rejections[0][0] == opened.order_link_id
     assert_flat(on_fake)
     assert on_fake.leverage["BTCUSDT"] == 1
+    # the restarted bot's leverage was refused "not modified" (110043) and taken as success
+    assert on_fake.calls("/v5/position/set-leverage") == 2
     listed = report["measurements"]["listed_ms"]
     assert set(listed) == {"realtime", "history"}
     assert set(report["measurements"]["round_trip_ms"]) >= {"public_p50", "private_max"}
@@ -304,3 +306,36 @@ def test_base_url_problem() -> None:
     assert problem("https://api.bybit.com", Network.MAINNET) == ""  # confirmed separately
     assert "api-demo.bybit.com" in problem("https://api-testnet.bybit.com", Network.DEMO)
     assert problem("https://api.bybit.com", Network.TESTNET)
+
+
+def test_a_position_that_cannot_be_closed_is_reported_loudly(
+    cli: Cli, tmp_path: Path, on_fake
+) -> None:
+    # the open goes through (a zero-second delay processes it), every create after it fails
+    on_fake.inject("/v5/order/create", Fault.delayed(0))
+    on_fake.inject("/v5/order/create", Fault.error(10001, "params error"), times=20)
+    run, report = selftest(cli, tmp_path, "--network", "testnet")
+    assert run.exit_code == 1
+    assert "A POSITION WAS LEFT OPEN" in run.stdout
+    got = statuses(report)
+    assert got[Check.CLOSE.value] == "FAIL" and got[Check.FLAT.value] == "FAIL"
+    assert report["left_open"] is True
+    assert "POSITION LEFT OPEN: BTCUSDT 0.001 long" in detail(report, Check.FLAT)
+    assert [p.size for p in on_fake.ledger.open_positions()] == [Decimal("0.001")]
+
+
+def test_the_clean_up_closes_a_doubled_position_in_market_order_sized_parts(
+    cli: Cli, tmp_path: Path, on_fake
+) -> None:
+    # Bybit takes the duplicate (0.002 held), and one market order may close 0.001 at most:
+    # the close check's single order is refused, the clean-up closes it in two parts
+    on_fake.accept_duplicate_link_ids()
+    on_fake.set_lot_size("BTCUSDT", maxMktOrderQty="0.001")
+    run, report = selftest(cli, tmp_path, "--network", "testnet", "--json")
+    assert run.exit_code == 1
+    got = statuses(report)
+    assert got[Check.DUPLICATE.value] == "FAIL" and got[Check.CLOSE.value] == "FAIL"
+    assert got[Check.FLAT.value] == "PASS" and report["left_open"] is False
+    assert "closed by the clean-up" in detail(report, Check.FLAT)
+    assert [o.qty for o in on_fake.orders if o.reduce_only] == [Decimal("0.001")] * 2
+    assert_flat(on_fake)
