@@ -103,6 +103,7 @@ def test_activate_status_deactivate(
     result = _cli(runner, config, "license", "status", "--check")
     assert result.exit_code == 1
     assert "not valid" in result.output and "revoked" in result.output
+    assert "CLOSING ONLY" in result.output and "closes still mirror" in result.output
 
     result = _cli(runner, config, "license", "deactivate", "--yes")
     assert result.exit_code == 0, result.output

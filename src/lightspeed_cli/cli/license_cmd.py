@@ -160,14 +160,15 @@ def _status_record(client: LicenseClient, state: LicenseState) -> dict[str, Any]
 
 
 def _print_status(client: LicenseClient, state: LicenseState) -> None:
+    from lightspeed_cli.license.gate import CLOSING_ONLY
+
     now = datetime.now(UTC)
     local = client.local
     if state.can_open:
         headline = "[bold green]valid[/]" + (" [yellow](offline)[/]" if local.last_error else "")
-    elif state.valid:
-        headline = "[bold red]valid, but not opening new positions[/]"
-    else:
-        headline = "[bold red]not valid[/]"
+    else:  # what the running bot does now, not only what the key is
+        what = "valid, but" if state.valid else "not valid:"
+        headline = f"[bold red]{what} {CLOSING_ONLY}[/] (no new positions; closes still mirror)"
     console.print(f"License: {headline}")
     rows = [("state", state.reason)]
     if state.warning:
