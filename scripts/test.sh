@@ -27,4 +27,4 @@ say "installing lightspeed-cli[test,server,plot] into $VENV (the first time take
 say "ruff check"
 "$PY" -m ruff check src tests benchmarks
 say "pytest"
-"$PY" -m pytest -q "$@"
+"$PY" -m pytest -q -n 2 "$@"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# pytest-xdist workers start with COLUMNS=80 in their environment; rich fixes a console's width
+# at creation when COLUMNS is set, so the CLI's module-level console would ignore the COLUMNS a
+# test sets later. Unset, the width follows the environment at each print, as in a plain run.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(autouse=True)
