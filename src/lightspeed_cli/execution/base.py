@@ -65,8 +65,9 @@ class BrokerStartError(BrokerError):
 
 @runtime_checkable
 class Broker(Protocol):
-    on_acknowledged: Callable[[str], None] | None
     """What the engine needs from an exchange account. Read methods raise `BrokerError`."""
+
+    on_acknowledged: Callable[[str], None] | None  # see ExchangeOwner
 
     async def start(self) -> None:
         """Load the linear markets once and check the account's position mode."""
