@@ -628,9 +628,12 @@ class Journal:
         )
 
     def mark_order_unknown(self, client_order_id: str, outcome: str, error: str) -> None:
+        """Of unknown fate. An acknowledgement already recorded stays: close-all and repairs
+        record their unknown orders through here too, and must not un-say Bybit's answer."""
         self._db.execute(
-            "UPDATE orders SET status=?, outcome=?, error=? WHERE client_order_id=?",
-            (OrderStatus.UNKNOWN.value, outcome, error, client_order_id),
+            "UPDATE orders SET status=?, outcome=CASE WHEN outcome=? THEN outcome ELSE ? END,"
+            " error=? WHERE client_order_id=?",
+            (OrderStatus.UNKNOWN.value, ACKNOWLEDGED, outcome, error, client_order_id),
         )
 
     def record_fill(

@@ -129,3 +129,27 @@ async def test_what_a_lookup_answer_means(
         if lost:
             assert await engine._settle_unfinished(row) == "unknown"  # said once, not each look
             assert len([e for e in journal.recent_events() if "fate unknown" in e["message"]]) == 1
+
+
+async def test_an_acknowledgement_survives_a_later_unknown_mark(tmp_path: Path) -> None:
+    """Close-all and repairs mark their unknown orders with the plain outcome; an ack the
+    broker already journaled (on_acknowledged) must stay, or the order would look dead once
+    its window closed and the change would go out again."""
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        cid = _pending(journal)
+        journal.mark_order_unknown(cid, "unavailable", "no answer")
+        assert journal.order(cid).outcome == "unavailable"  # type: ignore[union-attr]
+        journal.mark_acknowledged(cid)
+        journal.mark_order_unknown(cid, "unknown", "no fill read before the answer ran out")
+        row = journal.order(cid)
+        assert row is not None and row.status is OrderStatus.UNKNOWN
+        assert row.outcome == ACKNOWLEDGED and row.error.startswith("no fill read")
+        engine = Engine(
+            Settings(),
+            broker=LookupOnly(None),
+            source=None,
+            journal=journal,  # type: ignore[arg-type]
+            clock=lambda: datetime.now(UTC) + LATER,
+        )
+        assert await engine._settle_unfinished(row) == "unknown"
+        assert journal.order(cid).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]
