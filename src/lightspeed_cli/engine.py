@@ -187,6 +187,7 @@ class Engine:
         # rejections in a row)
         self._retry_at: dict[tuple[str, str, Side], tuple[float, int]] = {}
         self._lost_said: set[str] = set()  # acknowledged orders Bybit lists nowhere, said once
+        self._waiting_said: set[tuple[str, str, Side]] = set()  # opens waiting for a close
         # snapshot received -> broker.execute, per signal; the latest 10,000 (bounded: a bot
         # runs for months)
         self.signal_overhead_ms: deque[float] = deque(maxlen=10_000)
@@ -751,25 +752,27 @@ class Engine:
         """An open that meets the other side only because that side's close is still in
         flight (sent, or of unknown fate) is a flip half done: refusing it would drop the
         open for good (a refused open is never chased), so it waits for the close to settle."""
+        key = (trader, signal.symbol, signal.side)
         holders = self._opposite_holders(signal, bybit_symbol, mirrored)
-        if not holders:
-            return False
         other = signal.side.opposite
         closing = {
             row.trader
-            for row in self.journal.unfinished_orders()
+            for row in (self.journal.unfinished_orders() if holders else ())
             if row.symbol == bybit_symbol
             and row.side is other
             and row.kind == SignalKind.CLOSE.value
         }
-        if not set(holders) <= closing:
+        if not holders or not set(holders) <= closing:
+            self._waiting_said.discard(key)
             return False
-        message = (
-            f"{trader} {signal.kind.value} {signal.symbol} {signal.side.value} waits for the"
-            f" close of {bybit_symbol} {other.value} ({', '.join(holders)}) still in flight"
-        )
-        if not self.view.events or self.view.events[-1].message != message:
-            self._event("info", message)
+        if key not in self._waiting_said:  # once per wait, not once per poll
+            self._waiting_said.add(key)
+            self._event(
+                "info",
+                f"{trader} {signal.kind.value} {signal.symbol} {signal.side.value} waits for"
+                f" the close of {bybit_symbol} {other.value} ({', '.join(holders)}) still in"
+                " flight",
+            )
         return True
 
     def _opposite_holders(

@@ -614,6 +614,8 @@ async def test_a_flip_whose_close_is_of_unknown_fate_opens_once_the_close_settle
     assert "waits for the close" in rig.engine.view.events[-1].message
     await rig.poll()  # still unknown: still waiting, nothing sent, nothing refused
     assert len(rig.bybit.orders) == 2
+    waits = [e for e in rig.engine.view.events if "waits for the close" in e.message]
+    assert len(waits) == 1  # said once per wait, not once per poll
 
     rig.bybit.clear_faults()
     await rig.poll()  # the lookup finds the close filled: the short opens
