@@ -627,3 +627,31 @@ async def test_a_flip_whose_close_is_of_unknown_fate_opens_once_the_close_settle
     ]
     await rig.poll()
     assert len(rig.bybit.orders) == 3
+
+
+async def test_another_traders_open_waits_for_a_close_in_flight_and_is_refused_without_one(
+    make_rig,
+) -> None:
+    """Both sides of the wait: B's short meets A's long. While A's close is of unknown fate B
+    waits (nothing sent, nothing refused); once A is flat B's short opens. With A's long held
+    and no close in flight, the same open is refused one_way_conflict (the test above)."""
+    from lightspeed_cli.sim.bybit import Fault as BybitFault
+
+    rig = await make_rig()
+    await rig.poll_flat(TRADER_A, TRADER_B)
+    rig.binance.set_positions(TRADER_A, [L("ETHUSDT", "10", "3000")])
+    await rig.poll(TRADER_A)
+    rig.bybit.inject("/v5/order/create", BybitFault.lost_response())
+    for path in ("/v5/order/realtime", "/v5/order/history"):
+        rig.bybit.inject(path, BybitFault.server_error(502), times=50)
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll(TRADER_A)  # A's close: answer lost, no lookup answers
+    rig.binance.set_positions(TRADER_B, [S("ETHUSDT", "10", "3000")])
+    await rig.poll(TRADER_B)
+    assert len(rig.bybit.orders) == 2 and rig.bybit_size("ETHUSDT", "short") == 0
+    assert not any(r["check_name"] == "one_way_conflict" for r in rig.engine.journal.history())
+    rig.bybit.clear_faults()
+    await rig.poll(TRADER_A)  # A's close settles as filled
+    await rig.poll(TRADER_B)
+    assert rig.bybit_size("ETHUSDT", "long") == 0
+    assert rig.bybit_size("ETHUSDT", "short") == Decimal(1)
