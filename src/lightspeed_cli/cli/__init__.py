@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -57,7 +56,7 @@ def hoist_config(args: Sequence[str]) -> list[str]:
 class _RootGroup(TyperGroup):
     """The root command: accepts the global `--config` after the subcommand too."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_config(args))
 
 
