@@ -38,9 +38,9 @@ from typing import Any
 from botproc import in_child_process, pin_self_to_last_core
 from mdsection import write_section
 
-from lightspeed_cli.fidelity import percentile
+from lightspeed_cli.config.settings import PollingSettings
+from lightspeed_cli.decisions.fidelity import percentile
 from lightspeed_cli.models import Side
-from lightspeed_cli.settings import PollingSettings
 from lightspeed_cli.sim.report import build_report
 from lightspeed_cli.sim.scenario import SYMBOLS, Scenario, Step, TraderSpec, leg
 from lightspeed_cli.sim.simulate import minimum_seconds, run_simulation
@@ -321,7 +321,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.in_process and not args.no_pin:
         pin_self_to_last_core()
-    from lightspeed_cli import logsetup
+    from lightspeed_cli.config import logsetup
 
     logsetup.configure("ERROR")
     runs = asyncio.run(main_async(args))

@@ -23,8 +23,8 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.binance import (
     COPYTRADE,
     DETAIL,

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from mdsection import write_section
 
-from lightspeed_cli import massclose
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.decisions import massclose
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.binance import FakeBinance, FakePosition
 from lightspeed_cli.sim.bybit import FakeBybit
 from lightspeed_cli.sim.engines import engine_against_fakes

@@ -59,9 +59,9 @@ def in_child_process(pin: bool, seen: dict[str, Any]) -> BotRunner:
 
 
 async def _main(config: Path, seconds: float, out: Path) -> None:
-    from lightspeed_cli import logsetup
+    from lightspeed_cli.config import logsetup
+    from lightspeed_cli.config.settings import read_toml, validate_file_data
     from lightspeed_cli.runner import run_bot
-    from lightspeed_cli.settings import read_toml, validate_file_data
     from lightspeed_cli.sim.binance import COPYTRADE
     from lightspeed_cli.sim.simulate import measure_rtt_ms, run_options
 

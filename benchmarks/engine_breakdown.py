@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import lightspeed_cli.decide
-import lightspeed_cli.engine
-from lightspeed_cli.journal import Journal
+import lightspeed_cli.decisions.decide
+import lightspeed_cli.engine.loop
+from lightspeed_cli.journal.store import Journal
 
 if TYPE_CHECKING:
     from engine_overhead import SignalTiming
@@ -30,9 +30,9 @@ Target = tuple[Any, str, str]  # (module or class, attribute, label)
 SIGNAL_STEPS: tuple[Target, ...] = (
     *((Journal, name, "journal reads (SQL + pydantic)") for name in JOURNAL_READS),
     (Journal, "record_intent", "journal: intent committed (synchronous=NORMAL)"),
-    (lightspeed_cli.decide, "decide", "decide() (sizing + safety, pure)"),
-    (lightspeed_cli.engine, "diff", "diff() (pure)"),
-    (lightspeed_cli.engine, "client_order_id", "client_order_id()"),
+    (lightspeed_cli.decisions.decide, "decide", "decide() (sizing + safety, pure)"),
+    (lightspeed_cli.engine.loop, "diff", "diff() (pure)"),
+    (lightspeed_cli.engine.loop, "client_order_id", "client_order_id()"),
 )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from fakeprocs import SESSION
 
-from lightspeed_cli import logsetup
+from lightspeed_cli.config import logsetup
 
 HERE = str(Path(__file__).resolve())
 
@@ -131,11 +131,11 @@ def vm_kb(field: str) -> int:
 async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[str, Any]) -> dict:
     from engine_breakdown import timed_steps
 
-    import lightspeed_cli.engine as engine_module
-    from lightspeed_cli.engine import Engine
-    from lightspeed_cli.journal import Journal
+    import lightspeed_cli.engine.loop as engine_module
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.engine.loop import Engine
+    from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.runner import freeze_startup_heap
-    from lightspeed_cli.settings import Settings
     from lightspeed_cli.sources.binance import BinanceSource
 
     steps = (

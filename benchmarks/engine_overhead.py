@@ -37,11 +37,11 @@ import aiohttp
 from engine_follow import product_logging
 from fakeprocs import ScriptedBinance, fake_bybit
 
-from lightspeed_cli.engine import CHECKPOINT_SECONDS, Engine
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.engine.loop import CHECKPOINT_SECONDS, Engine
 from lightspeed_cli.execution.bybit import BybitBroker
-from lightspeed_cli.journal import JOURNAL_FILE, Journal
+from lightspeed_cli.journal.store import JOURNAL_FILE, Journal
 from lightspeed_cli.runner import freeze_startup_heap
-from lightspeed_cli.settings import Settings
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from lightspeed_cli.sources.binance import BinanceSource
 

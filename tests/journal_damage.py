@@ -10,7 +10,7 @@ def grow_journal(path: Path, events: int = 20_000) -> None:
     and without free pages, so bytes written mid-file hit pages in use."""
     import sqlite3
 
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
 
     with Journal(path) as journal:
         _ = journal.instance_id

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lightspeed_cli import alerts
-from lightspeed_cli.alerts import Alerts, Kind
-from lightspeed_cli.notify import Notifier
-from lightspeed_cli.settings import NotifySettings
+from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.notify import alerts
+from lightspeed_cli.notify.alerts import Alerts, Kind
+from lightspeed_cli.notify.webhook import Notifier
 
 
 class Clock:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lightspeed_cli.alerts import Alerts, Kind
-from lightspeed_cli.blind import blindness, check
-from lightspeed_cli.views import good_read_cell
+from lightspeed_cli.notify.alerts import Alerts, Kind
+from lightspeed_cli.notify.blind import blindness, check
+from lightspeed_cli.views.status import good_read_cell
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

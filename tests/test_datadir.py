@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.datadir import (
+from lightspeed_cli.config.datadir import (
     DataDirError,
     data_dir_errors,
     describe,
     keep_private,
     prepare_data_dir,
 )
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.journal.store import Journal
 
 
 def mode(path: Path) -> int:
@@ -78,7 +78,7 @@ def test_each_failure_is_one_line_naming_the_dir(error: Exception, said: str) ->
 
 
 def test_doctor_creates_the_data_dir_as_run_does(tmp_path: Path) -> None:
-    from lightspeed_cli.doctor import check_data_dir
+    from lightspeed_cli.cli.doctor import check_data_dir
 
     check = check_data_dir(tmp_path / "fresh")
     assert check.ok and mode(tmp_path / "fresh") == 0o700

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.instancelock import AlreadyRunning, instance_lock, lock_path_for
+from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock, lock_path_for
 
 
 def test_a_second_holder_is_refused_and_told_who_holds_it(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     code = (
         "import sys, time; from pathlib import Path;"
-        "from lightspeed_cli.instancelock import instance_lock\n"
+        "from lightspeed_cli.config.instancelock import instance_lock\n"
         f"with instance_lock(Path({str(journal)!r})):\n"
         "    print('held', flush=True); time.sleep(60)"
     )

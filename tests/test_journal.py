@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.journal import MIGRATIONS, Journal, OrderStatus, SignalDecision
+from lightspeed_cli.journal.store import MIGRATIONS, Journal, OrderStatus, SignalDecision
 from lightspeed_cli.models import (
     Fill,
     OrderIntent,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from journal_damage import damage_middle, grow_journal
-from lightspeed_cli import journalcheck
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.journal import integrity as journalcheck
+from lightspeed_cli.journal.store import Journal
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_recover_of_a_file_with_a_damaged_first_page_still_gives_a_journal(tmp_p
 
 
 async def test_a_full_disk_is_an_alert_and_damage_a_stop(damaged: Path) -> None:
-    from lightspeed_cli.alerts import Alerts, Kind
+    from lightspeed_cli.notify.alerts import Alerts, Kind
 
     alerts = Alerts(None)
     sound = damaged.with_name("sound.sqlite3")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.leader_fills import LeaderFills
+from lightspeed_cli.engine.leader_fills import LeaderFills
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import Snapshot
 
 TRADER = "4000000000000000101"

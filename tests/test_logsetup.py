@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from lightspeed_cli import logsetup
+from lightspeed_cli.config import logsetup
 
 
 def test_a_registered_secret_is_masked_in_messages_and_tracebacks() -> None:

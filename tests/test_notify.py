@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lightspeed_cli.notify import Notifier, webhook_payload
-from lightspeed_cli.settings import NotifySettings
+from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.notify.webhook import Notifier, webhook_payload
 
 
 def test_payload_per_flavour() -> None:

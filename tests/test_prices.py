@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lightspeed_cli.prices import PriceCache, fresh_price
+from lightspeed_cli.execution.prices import PriceCache, fresh_price
 
 D = Decimal
 PRICES = {"BTCUSDT": D(60_000), "ETHUSDT": D(3_000), "DEADUSDT": D(0)}

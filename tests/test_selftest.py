@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from lightspeed_cli.execution.orders import fill_from_order
-from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, Side
-from lightspeed_cli.selftest import (
+from lightspeed_cli.execution.selftest import (
     Status,
     fill_verdict,
     key_verdict,
@@ -18,6 +17,7 @@ from lightspeed_cli.selftest import (
     round_trip_verdict,
     smallest_qty,
 )
+from lightspeed_cli.models import Fill, FollowerPosition, MarketInfo, Side
 
 
 def market(**kw: object) -> MarketInfo:

@@ -19,19 +19,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lightspeed_cli import journalcheck
-from lightspeed_cli.datadir import (
+from lightspeed_cli.config.datadir import (
     EXIT_DATA_DIR,
     DataDirError,
     data_dir_errors,
     ensure_writable,
     prepare_data_dir,
 )
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.journal import integrity as journalcheck
+from lightspeed_cli.journal.store import Journal
 
 if TYPE_CHECKING:
-    from lightspeed_cli.engine import Engine
+    from lightspeed_cli.engine.loop import Engine
     from lightspeed_cli.execution.base import Broker
     from lightspeed_cli.sources.binance import BinanceSource
 
@@ -96,7 +96,7 @@ async def _open_journal(settings: Settings, options: RunOptions) -> Journal:
 
 
 async def _say_damaged(settings: Settings, damaged: journalcheck.JournalDamaged) -> None:
-    from lightspeed_cli.alerts import Kind, say_now
+    from lightspeed_cli.notify.alerts import Kind, say_now
 
     await say_now(
         settings.notify, Kind.JOURNAL, "journal", damaged.what, journalcheck.RECOVER_ACTION
@@ -126,8 +126,8 @@ def build_broker(settings: Settings, options: RunOptions) -> Broker:
 
 
 def build_source(settings: Settings, options: RunOptions) -> BinanceSource:
-    from lightspeed_cli.logsetup import register_secret
-    from lightspeed_cli.secrets import SecretName, get_secret
+    from lightspeed_cli.config.logsetup import register_secret
+    from lightspeed_cli.config.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource
 
     session = get_secret(SecretName.BINANCE_SESSION) if options.use_binance_session else None
@@ -152,7 +152,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
             exit_code=2,
         )
     data_dir = settings.storage.resolved_data_dir()
-    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
+    from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
 
     with contextlib.ExitStack() as held:
         try:
@@ -168,10 +168,10 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
     """run_bot's body, while this process alone holds the journal."""
-    from lightspeed_cli.alerts import Alerts
-    from lightspeed_cli.alerts import install as install_alerts
-    from lightspeed_cli.engine import Engine
-    from lightspeed_cli.notify import Notifier
+    from lightspeed_cli.engine.loop import Engine
+    from lightspeed_cli.notify.alerts import Alerts
+    from lightspeed_cli.notify.alerts import install as install_alerts
+    from lightspeed_cli.notify.webhook import Notifier
 
     license_client = None
     if options.require_license and not options.paper:
@@ -221,7 +221,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
     try:
         try:
-            from lightspeed_cli.stops import settle_at_start
+            from lightspeed_cli.engine.stops import settle_at_start
 
             await settle_at_start(engine)  # stops that fired while the bot was away
             report = await engine.start()
@@ -243,7 +243,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         )
         mode = "PAPER" if options.paper else "LIVE"
         log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
-        from lightspeed_cli.steering import Steering
+        from lightspeed_cli.steering.wiring import Steering
 
         steering = Steering.for_engine(
             engine, journal_path(settings, options.paper), paper=options.paper
@@ -251,7 +251,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         steering.start(stop)
         try:
             if live:
-                from lightspeed_cli.live import run_with_live_view
+                from lightspeed_cli.views.live import run_with_live_view
 
                 code = await run_with_live_view(engine, stop, settings, license_label(options))
             else:

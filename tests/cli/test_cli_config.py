@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Cli, assert_one_line_error, digest
 
-from lightspeed_cli.configfile import example_config_text
+from lightspeed_cli.config.editing import example_config_text
 
 COMMENTED = """\
 # my notes about this bot
@@ -302,7 +302,7 @@ def test_show_lists_every_key_with_its_source_and_masks_secrets(
     assert rows["polling.concurrency"] == ["3", "env"]
     assert rows["safety.max_open_positions"] == ["10", "default"]
     assert rows["notify.webhook_url"][0].startswith("****")
-    from lightspeed_cli.configkeys import leaf_specs
+    from lightspeed_cli.config.keys import leaf_specs
 
     assert {s.key for s in leaf_specs()} <= set(rows)
     assert "LIGHTSPEED_POLLING__CONCURRENCY" in run.stdout

@@ -27,7 +27,7 @@ def config(cfg: Path) -> Path:
 
 
 def test_config_show_json(cli: Cli, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightspeed_cli.configkeys import leaf_specs
+    from lightspeed_cli.config.keys import leaf_specs
 
     monkeypatch.setenv("LIGHTSPEED_POLLING__CONCURRENCY", "3")
     run = cli("config", "show", "--json", "--config", str(config))
@@ -62,7 +62,7 @@ def test_traders_list_json(cli: Cli, config: Path) -> None:
 
 
 def test_keys_status_json_shows_only_lengths(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightspeed_cli.secrets import SecretName
+    from lightspeed_cli.config.secrets import SecretName
 
     monkeypatch.setenv("LIGHTSPEED_BYBIT_API_KEY", API_KEY)
     run = cli("keys", "status", "--json")

@@ -8,7 +8,12 @@ import keyring
 import pytest
 from cli_helpers import Cli
 
-from lightspeed_cli.secrets import SecretName, SecretSource, decode_binance_session, get_secret
+from lightspeed_cli.config.secrets import (
+    SecretName,
+    SecretSource,
+    decode_binance_session,
+    get_secret,
+)
 
 API_KEY = "AbCdEfGhIjKlMnOpQr"
 API_SECRET = "zyXwVuTsRqPoNmLkJiHgFeDcBa0123456789"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Cli, Run
 
-from lightspeed_cli.selftest import Check
+from lightspeed_cli.execution.selftest import Check
 from lightspeed_cli.sim.bybit import FakeBybit, Fault
 
 KEY, SECRET = "selftest-key-AbC123", "selftest-secret-XyZ789"
@@ -294,7 +294,7 @@ def test_a_base_url_elsewhere_never_takes_a_testnet_selftest(
 
 def test_base_url_problem() -> None:
     from lightspeed_cli.cli.selftest_cmd import base_url_problem
-    from lightspeed_cli.settings import BybitSettings, Network
+    from lightspeed_cli.config.settings import BybitSettings, Network
 
     def problem(url: str, network: Network) -> str:
         return base_url_problem(BybitSettings(base_url=url, network=network))

@@ -74,7 +74,7 @@ def test_import_of_the_cli_package_is_light() -> None:
 
 def test_help_skips_the_config_stack() -> None:
     """`--help` needs none of pydantic-settings, tomlkit or keyring (~0.3 s together)."""
-    lazy = ("pydantic_settings", "tomlkit", "keyring", "lightspeed_cli.settings")
+    lazy = ("pydantic_settings", "tomlkit", "keyring", "lightspeed_cli.config.settings")
     code = IMPORT_CHECK.format(heavy=lazy)
     result = run(sys.executable, "-c", code, "--help")
     assert result.returncode == 0, result.stderr

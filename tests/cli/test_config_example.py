@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lightspeed_cli.configfile import example_config_text
-from lightspeed_cli.settings import Settings, fields_by_key, nested_model, validate_file_data
+from lightspeed_cli.config.editing import example_config_text
+from lightspeed_cli.config.settings import Settings, fields_by_key, nested_model, validate_file_data
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 BLOCK = re.compile(r"^# >>> example trader\n(.*?)^# <<< example trader\n", re.S | re.M)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.configfile import edit_config, set_value, write_atomic
-from lightspeed_cli.configkeys import Kind, parse_cli_value, settable, to_toml
-from lightspeed_cli.settings import ConfigError
+from lightspeed_cli.config.editing import edit_config, set_value, write_atomic
+from lightspeed_cli.config.keys import Kind, parse_cli_value, settable, to_toml
+from lightspeed_cli.config.settings import ConfigError
 
 
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lightspeed_cli.cli import app
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import Fill, OrderIntent, Side, Signal, SignalKind, TraderPosition
 
 A, B = "6000000000000000001", "6000000000000000002"
@@ -161,7 +161,7 @@ def test_history_at_80_columns_is_one_block_per_signal(config: Path) -> None:
 
 
 def test_history_json_has_the_csv_keys(config: Path) -> None:
-    from lightspeed_cli.history_view import HISTORY_COLUMNS
+    from lightspeed_cli.views.history import HISTORY_COLUMNS
 
     records = json.loads(run(config, "history", "--json").stdout)
     assert len(records) == 3

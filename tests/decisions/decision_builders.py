@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from lightspeed_cli.decide import DecisionContext
+from lightspeed_cli.decisions.decide import DecisionContext
+from lightspeed_cli.decisions.safety import SafetyContext
 from lightspeed_cli.models import (
     MarketInfo,
     Side,
@@ -15,7 +16,6 @@ from lightspeed_cli.models import (
     SymbolMapping,
     TraderPosition,
 )
-from lightspeed_cli.safety import SafetyContext
 
 D = Decimal
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)

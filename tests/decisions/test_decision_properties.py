@@ -9,12 +9,17 @@ from decision_builders import T0, TRADER, mapping, pos, safety_ctx, signal, snap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightspeed_cli.decide import DecisionContext, decide
-from lightspeed_cli.diff import apply, diff
+from lightspeed_cli.config.settings import (
+    LeveragePolicy,
+    SafetySettings,
+    SizingMode,
+    SizingSettings,
+)
+from lightspeed_cli.decisions.decide import DecisionContext, decide
+from lightspeed_cli.decisions.diff import apply, diff
+from lightspeed_cli.decisions.safety import CHECKS, SafetyContext, evaluate
+from lightspeed_cli.decisions.sizing import SizedQty, size_order
 from lightspeed_cli.models import Side, SignalKind, Snapshot, SymbolMapping
-from lightspeed_cli.safety import CHECKS, SafetyContext, evaluate
-from lightspeed_cli.settings import LeveragePolicy, SafetySettings, SizingMode, SizingSettings
-from lightspeed_cli.sizing import SizedQty, size_order
 
 D = Decimal
 K = SignalKind

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from decision_builders import T0, TRADER, pos, signal, snap
 
-from lightspeed_cli.diff import apply, diff, expand_flip
+from lightspeed_cli.decisions.diff import apply, diff, expand_flip
 from lightspeed_cli.models import Side, SignalKind
 
 D = Decimal

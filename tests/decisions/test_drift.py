@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lightspeed_cli.drift import (
+from lightspeed_cli.decisions.drift import (
     KeyFacts,
     Ownership,
     attribute,
@@ -18,14 +18,14 @@ from lightspeed_cli.drift import (
     repair_qty,
     unknown_bot_orders,
 )
-from lightspeed_cli.models import ExchangeOrder, Side
-from lightspeed_cli.order_ids import (
+from lightspeed_cli.decisions.order_ids import (
     client_order_id,
     is_bot_order,
     repair_order_id,
     tag_of,
     trader_tag,
 )
+from lightspeed_cli.models import ExchangeOrder, Side
 
 D = Decimal
 A, B = "4000000000000000001", "4000000000000000002"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lightspeed_cli.fidelity import (
+from lightspeed_cli.decisions.fidelity import (
     Distribution,
     FidelityRecord,
     ack_latency_ms,

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from decision_builders import pos
 
-from lightspeed_cli.execution.markets import markets_from_instruments
-from lightspeed_cli.forecast import (
+from lightspeed_cli.config.settings import CopySettings, SafetySettings, SizingMode, SizingSettings
+from lightspeed_cli.decisions.forecast import (
     BEFORE_WINDOW,
     NOT_MIRRORED,
     ForecastInputs,
@@ -16,11 +16,11 @@ from lightspeed_cli.forecast import (
     forecast,
     opening_book,
 )
+from lightspeed_cli.decisions.symbols import SymbolMap
+from lightspeed_cli.execution.markets import markets_from_instruments
 from lightspeed_cli.models import Side, SignalKind, TraderPosition
-from lightspeed_cli.settings import CopySettings, SafetySettings, SizingMode, SizingSettings
 from lightspeed_cli.sim.bybit_shapes import default_instruments
 from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
-from lightspeed_cli.symbols import SymbolMap
 
 D = Decimal
 T0 = 1_700_000_000_000  # the window's start

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lightspeed_cli.massclose import closed_keys, confirmed, needs_confirmation
+from lightspeed_cli.decisions.massclose import closed_keys, confirmed, needs_confirmation
 from lightspeed_cli.models import Side, Snapshot, TraderPosition
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)

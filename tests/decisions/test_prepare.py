@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decision_builders import market, pos
 
-from lightspeed_cli.prepare import wanted
-from lightspeed_cli.settings import Settings, TraderSettings
-from lightspeed_cli.symbols import SymbolMap
+from lightspeed_cli.config.settings import Settings, TraderSettings
+from lightspeed_cli.decisions.symbols import SymbolMap
+from lightspeed_cli.execution.leverage_ahead import wanted
 
 SYMBOLS = SymbolMap.from_markets([market("BTCUSDT"), market("ETHUSDT")])
 TRADER = TraderSettings(id="4000000000001")

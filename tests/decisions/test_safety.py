@@ -8,9 +8,8 @@ from decimal import Decimal
 import pytest
 from decision_builders import T0, mapping, safety_ctx
 
-from lightspeed_cli.models import Refusal, SignalKind
-from lightspeed_cli.prices import fresh_price
-from lightspeed_cli.safety import (
+from lightspeed_cli.config.settings import LeveragePolicy, SafetySettings
+from lightspeed_cli.decisions.safety import (
     CHECKS,
     PRIORITY,
     check_allow_deny,
@@ -26,7 +25,8 @@ from lightspeed_cli.safety import (
     divergence_bps,
     evaluate,
 )
-from lightspeed_cli.settings import LeveragePolicy, SafetySettings
+from lightspeed_cli.execution.prices import fresh_price
+from lightspeed_cli.models import Refusal, SignalKind
 
 D = Decimal
 K = SignalKind

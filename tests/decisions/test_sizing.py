@@ -7,15 +7,15 @@ from decimal import Decimal
 import pytest
 from decision_builders import mapping, signal
 
-from lightspeed_cli.models import Refusal, SignalKind, SymbolMapping
-from lightspeed_cli.settings import SizingMode, SizingSettings
-from lightspeed_cli.sizing import (
+from lightspeed_cli.config.settings import SizingMode, SizingSettings
+from lightspeed_cli.decisions.sizing import (
     CLAMP_MARKET_MAX_QTY,
     CLAMP_ORDER_NOTIONAL,
     SizedQty,
     floor_to_step,
     size_order,
 )
+from lightspeed_cli.models import Refusal, SignalKind, SymbolMapping
 
 D = Decimal
 K = SignalKind

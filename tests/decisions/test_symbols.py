@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightspeed_cli.models import MarketInfo, Refusal, SymbolMapping
-from lightspeed_cli.symbols import (
+from lightspeed_cli.decisions.symbols import (
     ParsedContract,
     SymbolMap,
     multiplier_from_bybit_base,
@@ -18,6 +17,7 @@ from lightspeed_cli.symbols import (
     to_bybit_price,
     to_bybit_qty,
 )
+from lightspeed_cli.models import MarketInfo, Refusal, SymbolMapping
 
 D = Decimal
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lightspeed_cli.cli import app
-from lightspeed_cli.unitfile import (
+from lightspeed_cli.config.unitfile import (
     HARDENING_COMMON,
     HARDENING_SYSTEM,
     UnitSpec,
@@ -162,7 +162,7 @@ def test_a_missing_command_is_a_usage_error(tmp_path: Path) -> None:
 def test_status_without_systemctl_says_so_and_shows_the_bot_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
 
     data = tmp_path / "data"
     config = tmp_path / "config.toml"
@@ -187,7 +187,7 @@ def _systemctl(folder: Path, script: str) -> None:
 
 
 def test_status_reads_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
 
     data = tmp_path / "data"
     config = tmp_path / "config.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.secrets import SecretName
+from lightspeed_cli.config.secrets import SecretName
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = ("lightspeed.service", "lightspeed-user.service")
@@ -75,10 +75,10 @@ def test_system_unit_is_hardened() -> None:
 @pytest.mark.parametrize("unit", UNITS)
 def test_deploy_files_are_what_the_installer_renders(unit: str) -> None:
     """One source for the hardening: deploy/ is `render_unit` output, byte for byte."""
-    from lightspeed_cli.unitfile import render_unit, shipped_units
+    from lightspeed_cli.config.unitfile import render_unit, shipped_units
 
     assert unit_text(unit) == render_unit(shipped_units()[unit]), (
-        "deploy/ is out of date: python -m lightspeed_cli.unitfile deploy"
+        "deploy/ is out of date: python -m lightspeed_cli.config.unitfile deploy"
     )
 
 

@@ -20,9 +20,9 @@ import pytest
 import tomlkit
 from e2e_rig import LIGHTSPEED, TRADER_A, base_env
 
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.runner import PAPER_JOURNAL
-from lightspeed_cli.settings import Settings
 
 ROOT = os.geteuid() == 0
 

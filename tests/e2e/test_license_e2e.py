@@ -17,7 +17,7 @@ import httpx
 import pytest
 from e2e_rig import TRADER_A, TRADER_B, wait_for
 
-from lightspeed_cli.secrets import lease_file_path
+from lightspeed_cli.config.secrets import lease_file_path
 from lightspeed_cli.sim.binance import FakePosition
 
 L = FakePosition.long

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from engine_rig import TRADER_A, TRADER_B
 
-from lightspeed_cli.engine import Engine
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.engine.loop import Engine
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.binance import FakeBinance
 from lightspeed_cli.sim.bybit import FakeBybit
 from lightspeed_cli.sim.engines import engine_against_fakes

@@ -8,7 +8,10 @@ from decimal import Decimal
 
 from engine_rig import TRADER_A, TRADER_B
 
-from lightspeed_cli.control import (
+from lightspeed_cli.execution.base import ExecutionOutcome
+from lightspeed_cli.models import OrderIntent, Side, SignalKind
+from lightspeed_cli.sim.binance import FakePosition
+from lightspeed_cli.steering.control import (
     Command,
     Control,
     ControlStore,
@@ -16,10 +19,7 @@ from lightspeed_cli.control import (
     paused_refusal,
     read_pause_state,
 )
-from lightspeed_cli.execution.base import ExecutionOutcome
-from lightspeed_cli.models import OrderIntent, Side, SignalKind
-from lightspeed_cli.sim.binance import FakePosition
-from lightspeed_cli.steering import Steering
+from lightspeed_cli.steering.wiring import Steering
 
 L = FakePosition.long
 S = FakePosition.short

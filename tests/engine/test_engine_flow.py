@@ -222,7 +222,7 @@ async def test_live_view_renders_while_running_and_returns_the_exit_code(make_ri
 
     from rich.console import Console
 
-    from lightspeed_cli.live import run_with_live_view
+    from lightspeed_cli.views.live import run_with_live_view
 
     rig = await make_rig()
     rig.binance.clear_positions(TRADER_A)
@@ -240,7 +240,7 @@ async def test_live_view_renders_while_running_and_returns_the_exit_code(make_ri
 async def test_a_refused_api_key_stops_trading_with_exit_code_3(make_rig) -> None:
     import asyncio
 
-    from lightspeed_cli.engine import EXIT_FATAL
+    from lightspeed_cli.engine.loop import EXIT_FATAL
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
@@ -355,11 +355,11 @@ async def test_an_open_bybit_could_not_take_is_not_chased(make_rig) -> None:
 async def test_leaderboard_trader_with_a_web_session_is_mirrored(
     tmp_path, fake_binance, fake_bybit
 ) -> None:
-    from lightspeed_cli.engine import Engine
+    from lightspeed_cli.config.secrets import encode_binance_session
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.engine.loop import Engine
     from lightspeed_cli.execution.bybit import BybitBroker
-    from lightspeed_cli.journal import Journal
-    from lightspeed_cli.secrets import encode_binance_session
-    from lightspeed_cli.settings import Settings
+    from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
     from lightspeed_cli.sources.binance import BinanceSource
 
@@ -395,7 +395,7 @@ async def test_leaderboard_trader_with_a_web_session_is_mirrored(
 async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -> None:
     import pytest
 
-    from lightspeed_cli.engine import FatalTradingError
+    from lightspeed_cli.engine.loop import FatalTradingError
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()

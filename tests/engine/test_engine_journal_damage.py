@@ -12,10 +12,10 @@ from pathlib import Path
 from engine_rig import TRADER_A, TRADER_B
 from rich.console import Console
 
-from lightspeed_cli.alerts import Kind
-from lightspeed_cli.engine import EXIT_FATAL
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.live import render
+from lightspeed_cli.engine.loop import EXIT_FATAL
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.notify.alerts import Kind
+from lightspeed_cli.views.live import render
 
 
 def _damage_table(path: Path, table: str) -> None:

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from engine_rig import TRADER_A
 
-from lightspeed_cli.alerts import Kind
-from lightspeed_cli.leader_fills import SKEW_MS
+from lightspeed_cli.engine.leader_fills import SKEW_MS
+from lightspeed_cli.notify.alerts import Kind
 from lightspeed_cli.sim.binance import ORDER_HISTORY, FakePosition, Fault
 
 L = FakePosition.long

@@ -9,9 +9,9 @@ from collections import Counter
 
 from rich.console import Console
 
-from lightspeed_cli.settings import TraderSettings
+from lightspeed_cli.config.settings import TraderSettings
 from lightspeed_cli.sources.schedule import SCHEDULE_META_KEY
-from lightspeed_cli.views import status_group
+from lightspeed_cli.views.status import status_group
 
 TRADERS = [f"{4_100_000_000_000_000_000 + i}" for i in range(4)]
 

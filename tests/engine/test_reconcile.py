@@ -18,9 +18,9 @@ from typing import Any
 
 from engine_rig import TRADER_A
 
+from lightspeed_cli.decisions.order_ids import client_order_id
+from lightspeed_cli.engine.reconcile import OPENS_BLOCKED, accept_rebuild
 from lightspeed_cli.models import Side
-from lightspeed_cli.order_ids import client_order_id
-from lightspeed_cli.reconcile import OPENS_BLOCKED, accept_rebuild
 from lightspeed_cli.sim.binance import FakePosition
 
 L = FakePosition.long

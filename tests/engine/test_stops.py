@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 from engine_rig import TRADER_A, TRADER_B, until
 
-from lightspeed_cli import stops as stops_module
-from lightspeed_cli.journal import utc_day
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.engine import stops as stops_module
+from lightspeed_cli.engine.stops import stop_pct, stop_price
+from lightspeed_cli.journal.store import utc_day
 from lightspeed_cli.models import Side
-from lightspeed_cli.notify import Notifier
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.notify.webhook import Notifier
 from lightspeed_cli.sim.binance import FakePosition
-from lightspeed_cli.steering import Steering
-from lightspeed_cli.stops import stop_pct, stop_price
+from lightspeed_cli.steering.wiring import Steering
 
 L = FakePosition.long
 S = FakePosition.short
@@ -138,7 +138,7 @@ async def test_without_protective_stop_pct_nothing_runs(make_rig) -> None:
 async def test_a_stop_that_fired_while_the_bot_was_away_is_journaled_at_start(
     make_rig, monkeypatch
 ) -> None:
-    from lightspeed_cli.stops import settle_at_start
+    from lightspeed_cli.engine.stops import settle_at_start
 
     monkeypatch.setattr(stops_module, "WATCH_SECONDS", 0.05)
     rig = await make_rig(safety={"protective_stop_pct": "2"})

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from engine_rig import TRADER_A, TRADER_B, until
 
-from lightspeed_cli import telegram as tg_module
-from lightspeed_cli.notify import Notifier
+from lightspeed_cli.notify.webhook import Notifier
 from lightspeed_cli.sim.binance import FakePosition
 from lightspeed_cli.sim.telegram import FakeTelegram
-from lightspeed_cli.steering import Steering
+from lightspeed_cli.steering import telegram as tg_module
+from lightspeed_cli.steering.wiring import Steering
 
 pytestmark = pytest.mark.timeout(300)  # whole sessions of the real loop, on a busy box
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from exec_helpers import IntentFactory
 
+from lightspeed_cli.config.settings import BybitSettings, Network
 from lightspeed_cli.execution.base import ExecutionOutcome
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.execution.ccxt_client import create_exchange
-from lightspeed_cli.settings import BybitSettings, Network
 from lightspeed_cli.sim.bybit import FakeBybit, Fault
 
 

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from decimal import Decimal
 
+from lightspeed_cli.config.settings import BybitSettings
 from lightspeed_cli.execution.base import Broker
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.execution.paper import PaperBroker
-from lightspeed_cli.settings import BybitSettings
 
 
 def test_no_ccxt_at_import() -> None:

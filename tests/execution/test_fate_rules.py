@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from lightspeed_cli.execution.fate import (
+from lightspeed_cli.decisions.fate import (
     CLOCK_SKEW_SECONDS,
     SEND_SPAN_SECONDS,
     Fate,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from exec_helpers import FAST_RETRY, BrokerFactory, make_intent
 
+from lightspeed_cli.config.settings import AccountMode
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.paper import PaperBroker
 from lightspeed_cli.models import FollowerPosition, OrderIntent, Side
-from lightspeed_cli.settings import AccountMode
 from lightspeed_cli.sim.bybit import FakeBybit
 
 L, S = Side.LONG, Side.SHORT

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from license_helpers import ClientFactory, OfflineLease, fingerprint_of
 
+from lightspeed_cli.config.settings import LicenseSettings
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.server import ServerConfig
 from lightspeed_cli.license.store import MemoryLeaseStore
 from lightspeed_cli.license.testing import RunningLicenseServer, run_license_server
-from lightspeed_cli.settings import LicenseSettings
 
 
 @pytest.fixture

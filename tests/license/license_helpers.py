@@ -10,11 +10,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lightspeed_cli.config.settings import LicenseSettings
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.store import STATE_FILE, LocalState, MemoryLeaseStore, save_state
 from lightspeed_cli.license.token import LeasePayload, public_key_to_b64, sign_lease, to_epoch
-from lightspeed_cli.settings import LicenseSettings
 
 ClientFactory = Callable[..., LicenseClient]
 

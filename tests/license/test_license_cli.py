@@ -21,11 +21,11 @@ from license_helpers import dead_url
 from typer.testing import CliRunner
 
 from lightspeed_cli.cli import app
+from lightspeed_cli.config.secrets import SecretName, get_secret, lease_file_path
 from lightspeed_cli.license.fingerprint import MACHINE_ID_ENV
 from lightspeed_cli.license.keys import mask_key
 from lightspeed_cli.license.store import STATE_FILE, load_state
 from lightspeed_cli.license.testing import RunningLicenseServer
-from lightspeed_cli.secrets import SecretName, get_secret, lease_file_path
 
 KEY_LINE = re.compile(r"^LS(-[0-9A-Z]{5}){6}$", re.MULTILINE)
 

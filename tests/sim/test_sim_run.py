@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.journal import Journal
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.plot import exposure_series, plot_exposure
 from lightspeed_cli.sim.report import FidelityReport, build_report
 from lightspeed_cli.sim.scenario import UNLISTED, leader_changes

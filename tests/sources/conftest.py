@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from binance_helpers import SESSION_JSON, ForwardProxy
 
-from lightspeed_cli.settings import BinanceSettings, PollingSettings
+from lightspeed_cli.config.settings import BinanceSettings, PollingSettings
 from lightspeed_cli.sim.binance import FakeBinance
 from lightspeed_cli.sources.binance import BinanceSource
 

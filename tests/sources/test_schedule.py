@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightspeed_cli.settings import PollingMode, PollingSettings
+from lightspeed_cli.config.settings import PollingMode, PollingSettings
 from lightspeed_cli.sources.binance import POLL_TOLERANCE
 from lightspeed_cli.sources.schedule import (
     CUT_COOLDOWN,

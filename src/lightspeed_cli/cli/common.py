@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
+    from lightspeed_cli.config.settings import Settings
     from lightspeed_cli.license.client import LicenseState
-    from lightspeed_cli.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,7 +34,7 @@ def not_available(what: str) -> NoReturn:
 
 
 def config_path(ctx: typer.Context) -> Path:
-    from lightspeed_cli.settings import resolve_config_path
+    from lightspeed_cli.config.settings import resolve_config_path
 
     obj = ctx.find_root().obj or {}
     return resolve_config_path(obj.get("config"))
@@ -42,7 +42,7 @@ def config_path(ctx: typer.Context) -> Path:
 
 def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
     """Load settings for a command, turning any ConfigError into exit code 2."""
-    from lightspeed_cli.settings import ConfigError, load_settings
+    from lightspeed_cli.config.settings import ConfigError, load_settings
 
     try:
         return load_settings(config_path(ctx), missing_ok=missing_ok)

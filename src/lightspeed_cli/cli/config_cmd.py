@@ -17,7 +17,7 @@ from lightspeed_cli.cli.output import emit_json, json_option
 if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
 
-    from lightspeed_cli.settings import Settings
+    from lightspeed_cli.config.settings import Settings
 
 app = typer.Typer(help="Show, check and edit the config file.", no_args_is_help=True)
 
@@ -31,8 +31,8 @@ def edit(ctx: typer.Context, change: Callable[[TOMLDocument], None], key: str) -
     Exits 2 with one line naming the file, the key and what is allowed when the result would
     be invalid; the file is then left exactly as it was.
     """
-    from lightspeed_cli.configfile import edit_config
-    from lightspeed_cli.settings import ConfigError, default_config_path, env_var_for
+    from lightspeed_cli.config.editing import edit_config
+    from lightspeed_cli.config.settings import ConfigError, default_config_path, env_var_for
 
     path = config_path(ctx)
     create = path == default_config_path()
@@ -77,9 +77,9 @@ def init_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing config file."),
 ) -> None:
     """Write the commented example config (every key, unit and default) to the config path."""
-    from lightspeed_cli.atomicfile import write_atomic
-    from lightspeed_cli.configfile import example_config_text
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.atomicfile import write_atomic
+    from lightspeed_cli.config.editing import example_config_text
+    from lightspeed_cli.config.settings import ConfigError
 
     path = config_path(ctx)
     if path.exists() and not force:
@@ -106,8 +106,8 @@ def show_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from lightspeed_cli.configkeys import current_value, leaf_specs
-    from lightspeed_cli.settings import env_overrides, read_toml
+    from lightspeed_cli.config.keys import current_value, leaf_specs
+    from lightspeed_cli.config.settings import env_overrides, read_toml
 
     path, settings = load_or_fail(ctx)
     file_data = read_toml(path)
@@ -150,8 +150,8 @@ def _source(
     env_vars: dict[str, list[str]],
 ) -> str:
     """file / env / default, remembering which variable set an env value."""
-    from lightspeed_cli.configkeys import lookup_nested
-    from lightspeed_cli.settings import env_var_for
+    from lightspeed_cli.config.keys import lookup_nested
+    from lightspeed_cli.config.settings import env_var_for
 
     env = env_var_for(path, env_data)
     if env:
@@ -161,7 +161,7 @@ def _source(
 
 
 def _masked(value: Any) -> str:
-    from lightspeed_cli.secrets import mask
+    from lightspeed_cli.config.secrets import mask
 
     return mask(str(value)) or "(not set)"
 
@@ -169,7 +169,7 @@ def _masked(value: Any) -> str:
 def _display(value: Any) -> str:
     from rich.markup import escape
 
-    from lightspeed_cli.configkeys import format_value
+    from lightspeed_cli.config.keys import format_value
 
     text = format_value(value)
     return escape(text) if text else '""'
@@ -182,9 +182,9 @@ def get_cmd(
     reveal: bool = typer.Option(False, "--reveal", help="Print a masked value (webhook URL)."),
 ) -> None:
     """Print one setting's effective value (file, then environment), or a whole section."""
-    from lightspeed_cli.configkeys import Kind, current_value, format_value, iter_specs, lookup
-    from lightspeed_cli.secrets import mask
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.keys import Kind, current_value, format_value, iter_specs, lookup
+    from lightspeed_cli.config.secrets import mask
+    from lightspeed_cli.config.settings import ConfigError
 
     path, settings = load_or_fail(ctx)
     try:
@@ -217,9 +217,9 @@ def set_cmd(
 
     A missing default config file is created.
     """
-    from lightspeed_cli.configfile import set_value
-    from lightspeed_cli.configkeys import current_value, format_value, parse_cli_value, settable
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.editing import set_value
+    from lightspeed_cli.config.keys import current_value, format_value, parse_cli_value, settable
+    from lightspeed_cli.config.settings import ConfigError
 
     path = config_path(ctx)
     try:
@@ -238,9 +238,9 @@ def unset_cmd(
     key: str = typer.Argument(..., help="Dotted key, e.g. safety.max_leverage."),
 ) -> None:
     """Remove one setting from the file so its default applies again."""
-    from lightspeed_cli.configfile import unset_value
-    from lightspeed_cli.configkeys import settable
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.editing import unset_value
+    from lightspeed_cli.config.keys import settable
+    from lightspeed_cli.config.settings import ConfigError
 
     path = config_path(ctx)
     try:
@@ -260,7 +260,7 @@ def validate_cmd(ctx: typer.Context) -> None:
     """Check the file (and LIGHTSPEED_* variables): OK, or every problem found (exit 2)."""
     from rich.markup import escape
 
-    from lightspeed_cli.settings import ConfigError, load_settings
+    from lightspeed_cli.config.settings import ConfigError, load_settings
 
     path = config_path(ctx)
     try:

@@ -15,8 +15,8 @@ import typer
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 
 if TYPE_CHECKING:
-    from lightspeed_cli.control import Command
-    from lightspeed_cli.settings import Settings
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.steering.control import Command
 
 PAUSE_TIMEOUT = 15.0
 CLOSE_ALL_TIMEOUT = 110.0  # below the control file's request TTL: never acted on after we gave up
@@ -26,14 +26,14 @@ _PAPER = typer.Option(False, "--paper", help="Act on the paper-trading bot and j
 
 
 async def _through_bot(settings: Settings, paper: bool, command: Command) -> tuple[bool, str]:
-    from lightspeed_cli.control import (
+    from lightspeed_cli.runner import journal_path
+    from lightspeed_cli.steering.control import (
         Command,
         ControlStore,
         RequestStatus,
         control_path,
         wait_for_answer,
     )
-    from lightspeed_cli.runner import journal_path
 
     timeout = CLOSE_ALL_TIMEOUT if command is Command.CLOSE_ALL else PAUSE_TIMEOUT
     with ControlStore(control_path(journal_path(settings, paper))) as store:
@@ -49,9 +49,15 @@ async def _through_bot(settings: Settings, paper: bool, command: Command) -> tup
 
 async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[bool, str]:
     """No bot running: act here (the caller holds the instance lock)."""
-    from lightspeed_cli.control import Command, Control, ControlStore, RequestStatus, control_path
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.runner import RunOptions, build_broker, journal_path
+    from lightspeed_cli.steering.control import (
+        Command,
+        Control,
+        ControlStore,
+        RequestStatus,
+        control_path,
+    )
 
     path = journal_path(settings, paper)
     with Journal(path) as journal, ControlStore(control_path(path)) as store:
@@ -70,8 +76,8 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
 
 
 def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
+    from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
     from lightspeed_cli.execution.base import BrokerError
-    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
     from lightspeed_cli.runner import journal_path, run_async
 
     settings = get_settings(ctx, missing_ok=True)
@@ -94,14 +100,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pause(ctx: typer.Context, paper: bool = _PAPER) -> None:
         """Stop opening positions; closes and reduces still mirror. Kept across restarts."""
-        from lightspeed_cli.control import Command
+        from lightspeed_cli.steering.control import Command
 
         _act(ctx, paper, Command.PAUSE)
 
     @app.command()
     def resume(ctx: typer.Context, paper: bool = _PAPER) -> None:
         """Allow opening positions again after `pause` or `close-all`."""
-        from lightspeed_cli.control import Command
+        from lightspeed_cli.steering.control import Command
 
         _act(ctx, paper, Command.RESUME)
 
@@ -116,7 +122,7 @@ def register(app: typer.Typer) -> None:
         Only what the journal says the bot opened, clipped to what Bybit holds: positions you
         opened yourself are left alone. Works with or without a running bot.
         """
-        from lightspeed_cli.control import Command
+        from lightspeed_cli.steering.control import Command
 
         if not yes:
             if not sys.stdin.isatty():

@@ -20,9 +20,9 @@ import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
-from lightspeed_cli.forecast import ForecastInputs, ForecastReport, forecast
+from lightspeed_cli.config.settings import AccountMode, Settings, SizingMode, TraderSettings
+from lightspeed_cli.decisions.forecast import ForecastInputs, ForecastReport, forecast
 from lightspeed_cli.models import FetchStatus, SourceKind, TraderPosition
-from lightspeed_cli.settings import AccountMode, Settings, SizingMode, TraderSettings
 from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
 
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
@@ -77,7 +77,7 @@ def run(
     read = asyncio.run(_read_binance(settings, trader, start_ms))
     markets, filters_from = asyncio.run(_bybit_filters(settings))
     equity_usdt, equity_note = _equity(settings, sizing.mode, equity)
-    from lightspeed_cli.symbols import SymbolMap
+    from lightspeed_cli.decisions.symbols import SymbolMap
 
     report = forecast(
         ForecastInputs(
@@ -108,7 +108,7 @@ def run(
         )
     report = report.model_copy(update={"notes": [*read.notes, equity_note, *report.notes]})
     if plot is not None:
-        from lightspeed_cli.forecast_plot import plot_forecast
+        from lightspeed_cli.views.forecast_plot import plot_forecast
 
         plot_forecast(report, plot)
     if as_json:
@@ -122,7 +122,7 @@ def run(
 async def _read_binance(settings: Settings, trader: TraderSettings, start_ms: int) -> _Read:
     """Positions, detail, order and position history; a failed positions or order-history
     read exits 1 (no replay without them), the others only leave a note."""
-    from lightspeed_cli.secrets import SecretName, get_secret
+    from lightspeed_cli.config.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource
     from lightspeed_cli.sources.errors import SourceError
     from lightspeed_cli.sources.lead_portfolio import read_detail, read_lots, read_order_window

@@ -29,7 +29,7 @@ def check(
     paper: bool = typer.Option(False, "--paper", help="The paper-trading journal."),
 ) -> None:
     """PRAGMA quick_check of the journal: exit 0 if sound, 3 if damaged."""
-    from lightspeed_cli.journalcheck import RECOVER_ACTION, check_file
+    from lightspeed_cli.journal.integrity import RECOVER_ACTION, check_file
 
     path = _path(ctx, paper)
     problems = check_file(path)
@@ -48,8 +48,8 @@ def recover(
     The damaged file is kept beside it as `journal.sqlite3.damaged-<UTC time>`. The bot must be
     stopped. On its next start the bot reconciles the rebuilt journal with Bybit (the truth).
     """
-    from lightspeed_cli.instancelock import AlreadyRunning, instance_lock
-    from lightspeed_cli.journalcheck import JournalDamaged, recover
+    from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
+    from lightspeed_cli.journal.integrity import JournalDamaged, recover
 
     path = _path(ctx, paper)
     try:
@@ -84,8 +84,8 @@ def accept_rebuild_cmd(
     never closed by it. Opening resumes (a running bot sees it at its next open), and the bot's
     orders until now are not reported again.
     """
-    from lightspeed_cli.journal import Journal
-    from lightspeed_cli.reconcile import accept_rebuild
+    from lightspeed_cli.engine.reconcile import accept_rebuild
+    from lightspeed_cli.journal.store import Journal
 
     with Journal(_path(ctx, paper)) as journal:
         reason = accept_rebuild(journal)

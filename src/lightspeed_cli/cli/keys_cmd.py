@@ -1,7 +1,7 @@
 """`lightspeed keys ...`: exchange credentials in the OS keyring (or systemd credentials / env).
 
 Values are read with hidden prompts (or from stdin for scripts) and go straight to
-`lightspeed_cli.secrets`; nothing here prints, logs or echoes them.
+`lightspeed_cli.config.secrets`; nothing here prints, logs or echoes them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lightspeed_cli.cli.output import emit_json, json_option
 if TYPE_CHECKING:  # secrets pulls in logging/tempfile: imported inside the commands
     from pathlib import Path
 
-    from lightspeed_cli.secrets import SecretName, SecretSource
+    from lightspeed_cli.config.secrets import SecretName, SecretSource
 
 app = typer.Typer(help="Store, check and clear API keys (never printed).", no_args_is_help=True)
 
@@ -37,7 +37,7 @@ class ClearTarget(StrEnum):
 
 def secrets_of(target: KeyTarget) -> tuple[SecretName, ...]:
     """The stored secrets behind a `keys` target."""
-    from lightspeed_cli.secrets import SecretName
+    from lightspeed_cli.config.secrets import SecretName
 
     if target is KeyTarget.BYBIT:
         return (SecretName.BYBIT_API_KEY, SecretName.BYBIT_API_SECRET)
@@ -73,7 +73,7 @@ def set_cmd(
 
     Use a Bybit API key limited to contract trading, without withdrawal permission.
     """
-    from lightspeed_cli.secrets import (
+    from lightspeed_cli.config.secrets import (
         SecretStoreUnavailable,
         encode_binance_session,
         keyring_backend_name,
@@ -114,14 +114,14 @@ def set_cmd(
 
 def _where(name: SecretName, source: SecretSource, data_dir: Path | None = None) -> str:
     """Where a secret comes from, with the exact variable or credential file."""
-    from lightspeed_cli.secrets import SecretSource
+    from lightspeed_cli.config.secrets import SecretSource
 
     if source is SecretSource.ENV:
         return f"environment ({name.env_var})"
     if source is SecretSource.SYSTEMD:
         return f"systemd credential ($CREDENTIALS_DIRECTORY/{name.value})"
     if source is SecretSource.FILE:
-        from lightspeed_cli.secrets import lease_file_path
+        from lightspeed_cli.config.secrets import lease_file_path
 
         return f"private file ({lease_file_path(data_dir)})"
     return source.value
@@ -135,7 +135,12 @@ def status_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from lightspeed_cli.secrets import SecretName, SecretSource, get_secret, keyring_backend_name
+    from lightspeed_cli.config.secrets import (
+        SecretName,
+        SecretSource,
+        get_secret,
+        keyring_backend_name,
+    )
 
     rows = []
     sources: dict[SecretName, SecretSource] = {}
@@ -177,7 +182,7 @@ def status_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
 
 def _warn_split_pair(key: SecretSource, secret: SecretSource) -> None:
     """The Bybit key and secret must be one pair: say so when they come from different places."""
-    from lightspeed_cli.secrets import SecretSource
+    from lightspeed_cli.config.secrets import SecretSource
 
     if key is secret:
         return
@@ -198,7 +203,7 @@ def clear_cmd(
     ),
 ) -> None:
     """Remove stored credentials from the OS keyring."""
-    from lightspeed_cli.secrets import delete_secret, get_secret
+    from lightspeed_cli.config.secrets import delete_secret, get_secret
 
     if target is ClearTarget.ALL:
         names = [n for t in KeyTarget for n in secrets_of(t)]

@@ -187,8 +187,8 @@ def serve_cmd(
             f"`license-server serve` needs the server extra ({exc.name} is not installed):"
             " pipx install --force '.[server]', or pip install '.[server]'"
         )
+    from lightspeed_cli.config.logsetup import configure
     from lightspeed_cli.license.db import DB_FILE, DatabaseBusy, LicenseDBError
-    from lightspeed_cli.logsetup import configure
 
     settings = get_settings(ctx, missing_ok=True)
     configure(settings.logging.level, json_lines=settings.logging.json_lines)

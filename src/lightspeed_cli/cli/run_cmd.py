@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         SIGTERM / Ctrl-C stops it cleanly after in-flight orders (exit 0); exit 3 means
         trading was stopped (bad API key or permission); exit 2 a config problem.
         """
-        from lightspeed_cli import logsetup
+        from lightspeed_cli.config import logsetup
         from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
         if not paper_equity > 0:  # also refuses nan
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = json_option(),
     ) -> None:
         """Check config, keys, license, Binance and Bybit reachability, clock skew, data dir."""
-        from lightspeed_cli.doctor import run_doctor
+        from lightspeed_cli.cli.doctor import run_doctor
 
         raise typer.Exit(run_doctor(ctx, paper=paper, as_json=as_json))
 

@@ -12,8 +12,8 @@ from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, ge
 from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings: kept out of `--help`
-    from lightspeed_cli.selftest import SelftestReport
-    from lightspeed_cli.settings import BybitSettings
+    from lightspeed_cli.config.settings import BybitSettings
+    from lightspeed_cli.execution.selftest import SelftestReport
 
 REAL_MONEY_FLAG = "--i-understand-real-money"
 NETWORKS = ("testnet", "demo", "mainnet")
@@ -56,9 +56,9 @@ def register(app: typer.Typer) -> None:
         Exit 0: every check passed (WARN and SKIP allowed); 1: a check FAILED (or a position
         was left open: the last check says so); 2: a config or usage problem.
         """
-        from lightspeed_cli.logsetup import register_secret
-        from lightspeed_cli.secrets import SecretName, get_secret
-        from lightspeed_cli.settings import Network
+        from lightspeed_cli.config.logsetup import register_secret
+        from lightspeed_cli.config.secrets import SecretName, get_secret
+        from lightspeed_cli.config.settings import Network
 
         if network_name.lower() not in NETWORKS:
             fail(f"--network {network_name}: one of {', '.join(NETWORKS)}", EXIT_USAGE)
@@ -99,8 +99,8 @@ def base_url_problem(bybit: BybitSettings) -> str:
     network's own URL nor a local fake could make `--network testnet` trade on mainnet."""
     from urllib.parse import urlsplit
 
-    from lightspeed_cli.doctor import BYBIT_URLS
-    from lightspeed_cli.settings import Network
+    from lightspeed_cli.cli.doctor import BYBIT_URLS
+    from lightspeed_cli.config.settings import Network
 
     url = bybit.base_url.rstrip("/")
     if not url or bybit.network is Network.MAINNET or url == BYBIT_URLS[bybit.network]:
@@ -142,10 +142,10 @@ def _run(
     leverage: int,
     listing_timeout: float,
 ) -> SelftestReport:
-    from lightspeed_cli.doctor import BYBIT_URLS
+    from lightspeed_cli.cli.doctor import BYBIT_URLS
     from lightspeed_cli.execution.bybit import BybitBroker
+    from lightspeed_cli.execution.selftest import Selftest, SelftestOptions
     from lightspeed_cli.runner import run_async
-    from lightspeed_cli.selftest import Selftest, SelftestOptions
 
     options = SelftestOptions(leverage=leverage, listing_timeout=listing_timeout)
     if symbols:
@@ -170,8 +170,8 @@ def _default_path(data_dir: Path, network: str) -> Path:
 
 def _save(report: SelftestReport, path: Path) -> str | None:
     """Write the report 0600; the reason it could not be written, or None."""
-    from lightspeed_cli.atomicfile import write_atomic
     from lightspeed_cli.cli.output import to_json
+    from lightspeed_cli.config.atomicfile import write_atomic
 
     try:
         write_atomic(path, to_json(report.model_dump(mode="json")) + "\n", force_mode=True)

@@ -54,7 +54,7 @@ def _xdg_config() -> Path:
 
 
 def unit_path(user: bool, unit_dir: Path | None) -> Path:
-    from lightspeed_cli.unitfile import SERVICE_NAME
+    from lightspeed_cli.config.unitfile import SERVICE_NAME
 
     folder = unit_dir or (_xdg_config() / "systemd/user" if user else Path("/etc/systemd/system"))
     return folder / f"{SERVICE_NAME}.service"
@@ -62,8 +62,8 @@ def unit_path(user: bool, unit_dir: Path | None) -> Path:
 
 def _config_for(ctx: typer.Context, user: bool) -> Path:
     """--config (or $LIGHTSPEED_CONFIG) when given; else the user's, or /etc's for a system unit."""
-    from lightspeed_cli.settings import default_config_path
-    from lightspeed_cli.unitfile import SYSTEM_CONFIG
+    from lightspeed_cli.config.settings import default_config_path
+    from lightspeed_cli.config.unitfile import SYSTEM_CONFIG
 
     given = (ctx.find_root().obj or {}).get("config")
     if given:
@@ -73,7 +73,7 @@ def _config_for(ctx: typer.Context, user: bool) -> Path:
 
 def _write_private(folder: Path, values: dict[str, str]) -> None:
     """Each value in `folder/name`, mode 0600, the folder 0700 (made private if it was not)."""
-    from lightspeed_cli.atomicfile import write_atomic
+    from lightspeed_cli.config.atomicfile import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
@@ -83,7 +83,7 @@ def _write_private(folder: Path, values: dict[str, str]) -> None:
 
 def _read_credentials(stdin: bool, binance_session: bool) -> dict[str, str]:
     from lightspeed_cli.cli.keys_cmd import PROMPTS, KeyTarget
-    from lightspeed_cli.secrets import SecretName, encode_binance_session
+    from lightspeed_cli.config.secrets import SecretName, encode_binance_session
 
     key, secret = read_secret_values(PROMPTS[KeyTarget.BYBIT], stdin)
     values = {SecretName.BYBIT_API_KEY.value: key, SecretName.BYBIT_API_SECRET.value: secret}
@@ -96,7 +96,7 @@ def _read_credentials(stdin: bool, binance_session: bool) -> dict[str, str]:
 def _system_home(user: str) -> str:
     import pwd
 
-    from lightspeed_cli.unitfile import SYSTEM_HOME
+    from lightspeed_cli.config.unitfile import SYSTEM_HOME
 
     try:
         return pwd.getpwnam(user).pw_dir
@@ -131,8 +131,8 @@ def install_cmd(
     System unit (default; run with sudo): /etc/systemd/system/lightspeed.service, keys in
     /etc/lightspeed/credentials. --user: ~/.config/systemd/user/, ~/.config/lightspeed/.
     """
-    from lightspeed_cli.secrets import SecretName
-    from lightspeed_cli.unitfile import SYSTEM_CREDENTIALS, UnitSpec, render_unit
+    from lightspeed_cli.config.secrets import SecretName
+    from lightspeed_cli.config.unitfile import SYSTEM_CREDENTIALS, UnitSpec, render_unit
 
     command = exec_path or running_script()
     if command is None or not os.access(command, os.X_OK):
@@ -215,8 +215,8 @@ def status_cmd(
     Exit 0 when the unit is active, 1 otherwise.
     """
     from lightspeed_cli.cli.status_cmd import show_status
-    from lightspeed_cli.settings import ConfigError, load_settings
-    from lightspeed_cli.unitfile import unit_environment
+    from lightspeed_cli.config.settings import ConfigError, load_settings
+    from lightspeed_cli.config.unitfile import unit_environment
 
     state = unit_state(user)
     path = unit_path(user, unit_dir)

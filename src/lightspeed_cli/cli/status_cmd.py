@@ -17,8 +17,8 @@ from lightspeed_cli.cli.output import emit_json, json_option
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from lightspeed_cli.journal import Journal
-    from lightspeed_cli.settings import Settings
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.journal.store import Journal
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -36,7 +36,7 @@ def _parse_since(value: str | None) -> datetime | None:
 
 
 def _open_journal(settings: Settings, paper: bool) -> Journal:
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.runner import journal_path
 
     path = journal_path(settings, paper)
@@ -52,15 +52,15 @@ def readable(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        from lightspeed_cli.journalcheck import RECOVER_ACTION
+        from lightspeed_cli.journal.integrity import RECOVER_ACTION
 
         fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
 
 
 def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     """`status`: also what `service status` shows under the unit's state."""
-    from lightspeed_cli.control import read_pause_state
-    from lightspeed_cli.views import status_data, status_group
+    from lightspeed_cli.steering.control import read_pause_state
+    from lightspeed_cli.views.status import status_data, status_group
 
     journal = _open_journal(settings, paper)
     limit = settings.safety.daily_loss_limit_usdt
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
 
         A wide terminal gets a table, a narrow one (under 120 columns) one block per signal.
         """
-        from lightspeed_cli.history_view import history_csv, history_records, history_view
+        from lightspeed_cli.views.history import history_csv, history_records, history_view
 
         settings = get_settings(ctx, missing_ok=True)
         journal = _open_journal(settings, paper)

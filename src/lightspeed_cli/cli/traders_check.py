@@ -13,8 +13,8 @@ import typer
 from pydantic import ValidationError
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.config.settings import Settings, TraderSettings
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
-from lightspeed_cli.settings import Settings, TraderSettings
 
 # The reason is printed once by `fail`; keep the source's own log line off stderr here.
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
@@ -35,9 +35,9 @@ def check(ctx: typer.Context, trader_id: str, source: SourceKind | None = None) 
 
 async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, str]:
     """Binance symbol -> the Bybit market it maps to, or why none, from Bybit's public list."""
+    from lightspeed_cli.decisions.symbols import SymbolMap
     from lightspeed_cli.execution.ccxt_client import public_markets
     from lightspeed_cli.models import SymbolMapping
-    from lightspeed_cli.symbols import SymbolMap
 
     try:
         markets = await public_markets(settings.bybit)
@@ -69,7 +69,7 @@ def resolve_trader(settings: Settings, trader_id: str, source: SourceKind | None
 
 
 async def _fetch_once(settings: Settings, trader: TraderSettings) -> FetchResult:
-    from lightspeed_cli.secrets import SecretName, get_secret
+    from lightspeed_cli.config.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource
 
     session = get_secret(SecretName.BINANCE_SESSION)

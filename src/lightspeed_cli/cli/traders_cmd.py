@@ -37,8 +37,8 @@ def _sizing_override(
     max_order_notional: str | None,
 ) -> dict[str, Any]:
     """The `[traders.sizing]` table from the options, values typed like `config set` does."""
-    from lightspeed_cli.configkeys import lookup, parse_cli_value
-    from lightspeed_cli.settings import ConfigError, TraderSettings
+    from lightspeed_cli.config.keys import lookup, parse_cli_value
+    from lightspeed_cli.config.settings import ConfigError, TraderSettings
 
     if ratio is not None:
         if mode not in (None, "ratio") or value is not None:
@@ -90,8 +90,8 @@ def add_cmd(
     disabled: bool = typer.Option(False, "--disabled", help="Add it paused (enabled = false)."),
 ) -> None:
     """Follow a lead trader: adds a [[traders]] table to the config file (checked first)."""
-    from lightspeed_cli.configfile import add_trader, trader_ids
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.editing import add_trader, trader_ids
+    from lightspeed_cli.config.settings import ConfigError
 
     entry: dict[str, Any] = {"id": trader_id, "source": source or _guess_source(trader_id)}
     if label:
@@ -131,8 +131,8 @@ def remove_cmd(
 
     Positions already mirrored for it stay open on Bybit; close them there if you want out.
     """
-    from lightspeed_cli.configfile import remove_trader, trader_ids
-    from lightspeed_cli.settings import ConfigError
+    from lightspeed_cli.config.editing import remove_trader, trader_ids
+    from lightspeed_cli.config.settings import ConfigError
 
     removed: list[str] = []
 
@@ -159,7 +159,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from lightspeed_cli.configkeys import format_value
+    from lightspeed_cli.config.keys import format_value
 
     path, settings = load_or_fail(ctx)
     rows = [_trader_record(t, settings) for t in settings.traders]

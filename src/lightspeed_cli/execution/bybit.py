@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from lightspeed_cli.config.settings import AccountMode, BybitSettings, MarginMode
+from lightspeed_cli.decisions.fate import SEND_SPAN_SECONDS, is_final
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import (
     BrokerError,
@@ -39,7 +41,6 @@ from lightspeed_cli.execution.base import (
 )
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
-from lightspeed_cli.execution.fate import SEND_SPAN_SECONDS, is_final
 from lightspeed_cli.execution.ledger import position_idx
 from lightspeed_cli.execution.markets import fmt
 from lightspeed_cli.execution.orders import (
@@ -62,7 +63,6 @@ from lightspeed_cli.models import (
     OrderIntent,
     Side,
 )
-from lightspeed_cli.settings import AccountMode, BybitSettings, MarginMode
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,8 @@ class BybitBroker(ExchangeOwner):
     @classmethod
     def from_settings(cls, settings: BybitSettings, **kwargs: Any) -> BybitBroker:
         """Keys from the OS keyring / systemd credentials / env (see secrets.py)."""
-        from lightspeed_cli.logsetup import register_secret
-        from lightspeed_cli.secrets import SecretName, get_secret
+        from lightspeed_cli.config.logsetup import register_secret
+        from lightspeed_cli.config.secrets import SecretName, get_secret
 
         key = get_secret(SecretName.BYBIT_API_KEY)
         secret = get_secret(SecretName.BYBIT_API_SECRET)

@@ -20,11 +20,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from lightspeed_cli.config.settings import BybitSettings, Network
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
 from lightspeed_cli.execution.markets import dec, market_from_instrument
 from lightspeed_cli.models import MarketInfo
-from lightspeed_cli.settings import BybitSettings, Network
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, overload
 
+from lightspeed_cli.decisions.symbols import multiplier_from_bybit_base
 from lightspeed_cli.models import MarketInfo
-from lightspeed_cli.symbols import multiplier_from_bybit_base
 
 SETTLE = "USDT"
 PERPETUAL = "LinearPerpetual"

@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lightspeed_cli.atomicfile import write_atomic
+from lightspeed_cli.config.atomicfile import write_atomic
+from lightspeed_cli.config.settings import AccountMode, BybitSettings
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy
@@ -24,7 +25,6 @@ from lightspeed_cli.execution.errors import classify_ret_code
 from lightspeed_cli.execution.ledger import Ledger, LedgerReject, position_idx
 from lightspeed_cli.execution.orders import checked_order, effective_leverage
 from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
-from lightspeed_cli.settings import AccountMode, BybitSettings
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ from lightspeed_cli.license.token import (
 if TYPE_CHECKING:
     import httpx
 
-    from lightspeed_cli.settings import LicenseSettings
+    from lightspeed_cli.config.settings import LicenseSettings
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=BaseModel)

@@ -37,13 +37,18 @@ class SecretsLeaseStore:
         self.data_dir = data_dir
 
     def load(self) -> str | None:
-        from lightspeed_cli.secrets import SecretName, get_secret
+        from lightspeed_cli.config.secrets import SecretName, get_secret
 
         found = get_secret(SecretName.LICENSE_LEASE, data_dir=self.data_dir)
         return found.value if found else None
 
     def save(self, token: str) -> str:
-        from lightspeed_cli.secrets import SecretName, SecretSource, lease_file_path, set_secret
+        from lightspeed_cli.config.secrets import (
+            SecretName,
+            SecretSource,
+            lease_file_path,
+            set_secret,
+        )
 
         source = set_secret(SecretName.LICENSE_LEASE, token, data_dir=self.data_dir)
         if source is SecretSource.FILE:
@@ -51,7 +56,7 @@ class SecretsLeaseStore:
         return str(source)
 
     def delete(self) -> bool:
-        from lightspeed_cli.secrets import SecretName, delete_secret
+        from lightspeed_cli.config.secrets import SecretName, delete_secret
 
         return delete_secret(SecretName.LICENSE_LEASE, data_dir=self.data_dir)
 
@@ -129,7 +134,7 @@ def load_state(path: Path) -> LocalState:
 
 def save_state(path: Path, state: LocalState) -> None:
     """Write atomically so a crash mid-write never leaves half a file."""
-    from lightspeed_cli.atomicfile import write_atomic
+    from lightspeed_cli.config.atomicfile import write_atomic
 
     write_atomic(path, state.model_dump_json(indent=2))
 

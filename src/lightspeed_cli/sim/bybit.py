@@ -58,6 +58,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from lightspeed_cli.config.settings import AccountMode, BybitSettings
+from lightspeed_cli.decisions.sizing import floor_to_step
 from lightspeed_cli.execution.ledger import (
     DEFAULT_LEVERAGE,
     TAKER_FEE_RATE,
@@ -66,7 +68,6 @@ from lightspeed_cli.execution.ledger import (
 )
 from lightspeed_cli.execution.markets import dec, fmt, market_from_instrument
 from lightspeed_cli.models import MarketInfo
-from lightspeed_cli.settings import AccountMode, BybitSettings
 from lightspeed_cli.sim.bybit_shapes import (
     DEFAULT_PRICES,
     OrderRecord,
@@ -79,7 +80,6 @@ from lightspeed_cli.sim.bybit_shapes import (
     wallet_json,
 )
 from lightspeed_cli.sim.threaded import ServedFake, ThreadedServer
-from lightspeed_cli.sizing import floor_to_step
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -5,10 +5,10 @@ One builder for the engine tests and the benchmarks that drive `Engine` in-proce
 
 from __future__ import annotations
 
-from lightspeed_cli.engine import Engine
+from lightspeed_cli.config.settings import Settings
+from lightspeed_cli.engine.loop import Engine
 from lightspeed_cli.execution.bybit import BybitBroker
-from lightspeed_cli.journal import Journal
-from lightspeed_cli.settings import Settings
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from lightspeed_cli.sources.binance import BinanceSource
 

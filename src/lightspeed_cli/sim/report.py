@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from lightspeed_cli.fidelity import Distribution, exposure_error_steps
+from lightspeed_cli.decisions.fidelity import Distribution, exposure_error_steps
 from lightspeed_cli.models import Side, SignalKind, SymbolMapping
 from lightspeed_cli.sim.bybit import OrderRecord
 from lightspeed_cli.sim.scenario import (

@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.markets import market_from_instrument
 from lightspeed_cli.models import Side, SignalKind, SymbolMapping
 from lightspeed_cli.sim.binance import FakeBinance, FakePosition
 from lightspeed_cli.sim.bybit import FakeBybit, default_instruments, instrument
-from lightspeed_cli.symbols import SymbolMap
 
 BPS = Decimal(10_000)
 L, S = Side.LONG, Side.SHORT

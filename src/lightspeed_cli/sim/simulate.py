@@ -97,7 +97,7 @@ def step_spacing(interval: float) -> float:
 
 def minimum_seconds(scenario: Scenario) -> float:
     """The shortest run that still leaves every step its polls at the default budget."""
-    from lightspeed_cli.settings import PollingSettings
+    from lightspeed_cli.config.settings import PollingSettings
     from lightspeed_cli.sources.schedule import configured_poll_rate, poll_interval
 
     polling = PollingSettings()
@@ -160,7 +160,7 @@ def write_config(data: dict[str, Any], path: Path):  # type: ignore[no-untyped-d
     LIGHTSPEED_* variables of the user's shell must not change the demo)."""
     import tomlkit
 
-    from lightspeed_cli.settings import read_toml, validate_file_data
+    from lightspeed_cli.config.settings import read_toml, validate_file_data
 
     path.write_text(tomlkit.dumps(data), encoding="utf-8")
     return validate_file_data(read_toml(path), str(path))
@@ -212,7 +212,7 @@ async def run_simulation(
     this process (benchmarks/botproc.py: in a process of its own); it hands `options.on_engine`
     something with the engine's `hot_path`.
     """
-    from lightspeed_cli.journal import Journal
+    from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.runner import journal_path, run_bot
 
     scenario = scenario or default_scenario()
@@ -313,8 +313,8 @@ def simulate_command(
     """The CLI entry: run, print the summary (and the fidelity report), write JSON / PNG."""
     from rich.markup import escape
 
-    from lightspeed_cli import logsetup
     from lightspeed_cli.cli.common import console, err_console
+    from lightspeed_cli.config import logsetup
     from lightspeed_cli.runner import StartupError
     from lightspeed_cli.sim import views
 

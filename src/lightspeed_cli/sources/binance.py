@@ -33,13 +33,13 @@ from urllib.parse import urlencode
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
-from lightspeed_cli.settings import (
+from lightspeed_cli.config.settings import (
     BinanceSettings,
     LeaderboardApi,
     PollingSettings,
     TraderSettings,
 )
+from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 from lightspeed_cli.sources.errors import (
     SESSION_NEEDED,
     RejectedAnswer,

@@ -35,7 +35,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
-from lightspeed_cli.settings import PollingMode, PollingSettings
+from lightspeed_cli.config.settings import PollingMode, PollingSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lightspeed_cli.secrets import decode_binance_session
+from lightspeed_cli.config.secrets import decode_binance_session
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Every pure rule of the pipeline: no I/O here, so each is tested without a server."""

@@ -1,0 +1,1 @@
+"""The loop: follow leaders, mirror their changes, track orders; reconcile beside it."""

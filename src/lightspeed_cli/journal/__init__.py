@@ -1,0 +1,1 @@
+"""The journal: SQLite (WAL), written before an order is sent; a belief, Bybit the truth."""

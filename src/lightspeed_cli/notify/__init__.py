@@ -1,0 +1,1 @@
+"""What the user must hear: alerts, the webhook, blind-trader detection."""

@@ -1,0 +1,1 @@
+"""Steering the running bot: pause / resume / close-all through one door, Telegram."""

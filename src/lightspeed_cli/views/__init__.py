@@ -1,0 +1,1 @@
+"""What the user sees: status, the live view, history, plots."""
