@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from lightspeed_cli.decisions.fillmatch import Change, Ledger, closes_confirmed, match, round_trips
-from lightspeed_cli.models import Side
-from lightspeed_cli.sources.lead_portfolio import LeaderOrder
+from lightspeed_cli.models import LeaderOrder, Side
 
 D = Decimal
 SKEW = 1_000

@@ -18,9 +18,8 @@ from lightspeed_cli.decisions.forecast import (
 )
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.markets import markets_from_instruments
-from lightspeed_cli.models import Side, SignalKind, TraderPosition
+from lightspeed_cli.models import LeaderLot, LeaderOrder, Side, SignalKind, TraderPosition
 from lightspeed_cli.sim.bybit_shapes import default_instruments
-from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
 
 D = Decimal
 T0 = 1_700_000_000_000  # the window's start

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.sim import simulate
-from lightspeed_cli.sim.plot import INSTALL_HINT
+from lightspeed_cli.cli import simulate_cmd as simulate
+from lightspeed_cli.views.plotting import INSTALL_HINT
 
 
 def lightspeed() -> str:

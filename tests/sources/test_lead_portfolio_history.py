@@ -10,11 +10,10 @@ from decimal import Decimal
 import pytest
 from binance_helpers import CT_ID, fixture_body
 
-from lightspeed_cli.models import Side
+from lightspeed_cli.models import LeaderLot, Side
 from lightspeed_cli.sim.binance import ORDER_HISTORY, POSITION_HISTORY, FakeBinance, FakePosition
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
 from lightspeed_cli.sources.lead_portfolio import (
-    LeaderLot,
     parse_lots,
     parse_orders,
     read_lots,

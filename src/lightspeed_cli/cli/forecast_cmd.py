@@ -22,8 +22,7 @@ from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
 from lightspeed_cli.config.settings import AccountMode, Settings, SizingMode, TraderSettings
 from lightspeed_cli.decisions.forecast import ForecastInputs, ForecastReport, forecast
-from lightspeed_cli.models import FetchStatus, SourceKind, TraderPosition
-from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
+from lightspeed_cli.models import FetchStatus, LeaderLot, LeaderOrder, SourceKind, TraderPosition
 
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
 
@@ -65,7 +64,7 @@ def run(
             EXIT_USAGE,
         )
     if plot is not None:
-        from lightspeed_cli.sim.plot import PlotUnavailable, require_matplotlib
+        from lightspeed_cli.views.plotting import PlotUnavailable, require_matplotlib
 
         try:
             require_matplotlib()

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the real engine against built-in fake Binance and Bybit: no keys, no network."""
-        from lightspeed_cli.sim.simulate import simulate_command
+        from lightspeed_cli.cli.simulate_cmd import simulate_command
 
         raise typer.Exit(
             simulate_command(

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from lightspeed_cli.models import PositionKey, Side
-from lightspeed_cli.sources.lead_portfolio import LeaderOrder
+from lightspeed_cli.models import LeaderOrder, PositionKey, Side
 
 TOLERANCE = Decimal("0.000001")  # relative: a change's quantity vs the orders that make it
 

@@ -33,6 +33,8 @@ from lightspeed_cli.decisions.safety import resolve_leverage
 from lightspeed_cli.decisions.sizing import leader_equity_ratio
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.models import (
+    LeaderLot,
+    LeaderOrder,
     PositionKey,
     Refusal,
     Side,
@@ -42,7 +44,6 @@ from lightspeed_cli.models import (
     SymbolMapping,
     TraderPosition,
 )
-from lightspeed_cli.sources.lead_portfolio import LeaderLot, LeaderOrder
 
 _ZERO = Decimal(0)
 NOT_MIRRORED = "not_mirrored"  # the engine's skip: a change of a position the follower lacks

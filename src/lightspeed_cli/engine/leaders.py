@@ -26,10 +26,10 @@ from decimal import Decimal
 from lightspeed_cli.config.settings import TraderSettings
 from lightspeed_cli.engine.leader_fills import LeaderFills
 from lightspeed_cli.journal.store import Journal
-from lightspeed_cli.models import Refusal, Signal, Snapshot, SourceKind
+from lightspeed_cli.models import LeaderDetail, Refusal, Signal, Snapshot, SourceKind
 from lightspeed_cli.notify.alerts import Alerts, Kind
 from lightspeed_cli.sources.errors import SourceError
-from lightspeed_cli.sources.lead_portfolio import LeaderDetail, Reader, read_detail
+from lightspeed_cli.sources.lead_portfolio import Reader, read_detail
 
 log = logging.getLogger(__name__)
 

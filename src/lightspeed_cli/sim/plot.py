@@ -12,28 +12,7 @@ from typing import Any
 
 from lightspeed_cli.models import Side
 from lightspeed_cli.sim.report import FidelityReport
-
-INSTALL_HINT = (
-    "--plot needs matplotlib, an optional extra. Installed with pipx: pipx inject lightspeed-cli"
-    " matplotlib (or, from the source folder, pipx install --force '.[plot]'); with pip:"
-    " pip install 'lightspeed-cli[plot]'"
-)
-
-
-class PlotUnavailable(Exception):
-    """matplotlib is not installed."""
-
-
-def require_matplotlib() -> Any:
-    """The pyplot module on a file-only backend, or PlotUnavailable with how to install it."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise PlotUnavailable(INSTALL_HINT) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from lightspeed_cli.views.plotting import require_matplotlib
 
 
 def _sign(side: Side) -> Decimal:

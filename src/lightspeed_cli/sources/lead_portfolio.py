@@ -8,13 +8,12 @@ A failed read raises SourceError: the caller keeps what it knew (positions stay 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import Field, ValidationError
 
-from lightspeed_cli.models import Side
+from lightspeed_cli.models import LeaderDetail, LeaderLot, LeaderOrder, Side
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
 from lightspeed_cli.sources.wire import _Envelope, _Millis, _Number, _Wire
 
@@ -23,55 +22,6 @@ DETAIL_PATH = f"{LEAD}/detail"
 ORDER_HISTORY_PATH = f"{LEAD}/order-history"
 POSITION_HISTORY_PATH = f"{LEAD}/position-history"
 PAGE_SIZE = 100  # Binance's maximum
-STOPPED = frozenset({"CLOSING", "CLOSED"})
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderOrder:
-    """One filled order of the leader. No exchange id: identity is the whole row."""
-
-    symbol: str
-    position_side: Literal["BOTH", "LONG", "SHORT"]
-    side: Literal["BUY", "SELL"]
-    qty: Decimal
-    avg_price: Decimal
-    time_ms: int  # orderUpdateTime (orderTime when missing)
-    pnl: Decimal = Decimal(0)  # totalPnl: what the order realized for the leader
-
-    @property
-    def signed_qty(self) -> Decimal:
-        return self.qty if self.side == "BUY" else -self.qty
-
-    def acts_on(self, side: Side, *, opening: bool) -> bool:
-        """True if this order can grow (`opening`) or shrink a `side` position."""
-        if self.position_side != "BOTH" and self.position_side != side.name:
-            return False
-        grows_long = self.side == "BUY"
-        return grows_long == (opening == (side is Side.LONG))
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderLot:
-    """One position-history row: a position of the leader from its open to its full close."""
-
-    symbol: str
-    side: Side
-    opened_ms: int
-    closed_ms: int | None  # None while (partly) open
-
-    def open_at(self, ms: int) -> bool:
-        return self.opened_ms < ms and (self.closed_ms is None or self.closed_ms >= ms)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderDetail:
-    status: str  # ACTIVE / CLOSING / CLOSED ("" when not said)
-    margin_balance: Decimal | None
-    nickname: str = ""
-
-    @property
-    def stopped(self) -> bool:
-        return self.status.upper() in STOPPED
 
 
 class _OrderRow(_Wire):

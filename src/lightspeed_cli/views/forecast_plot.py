@@ -1,7 +1,7 @@
 """`lightspeed traders forecast --plot`: the leader's and the follower's cumulative PnL, and the
 follower's exposure against what the sizing intended, over the replayed window.
 
-matplotlib is the optional `plot` extra, loaded the way `simulate --plot` does (sim/plot.py).
+matplotlib is the optional `plot` extra, loaded the way `simulate --plot` does (views/plotting.py).
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from lightspeed_cli.decisions.forecast import ForecastReport
-from lightspeed_cli.sim.plot import require_matplotlib
+from lightspeed_cli.views.plotting import require_matplotlib
 
 LEADER = {"color": "#1f77b4", "lw": 2.2, "alpha": 0.55}
 FOLLOWER = {"color": "#d62728", "lw": 1.4}
 
 
 def plot_forecast(report: ForecastReport, path: Path) -> None:
-    """Write the PNG. Raises sim.plot.PlotUnavailable without matplotlib."""
+    """Write the PNG. Raises views.plotting.PlotUnavailable without matplotlib."""
     plt = require_matplotlib()
     points = report.series
     times = [p.time for p in points]
