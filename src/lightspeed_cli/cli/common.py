@@ -11,7 +11,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings (~0.3 s): keep it out of `--help`
     from lightspeed_cli.config.settings import Settings
-    from lightspeed_cli.license.client import LicenseState
+    from lightspeed_cli.license.state import LicenseState
 
 console = Console()
 err_console = Console(stderr=True)

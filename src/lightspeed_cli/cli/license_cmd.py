@@ -24,7 +24,8 @@ from lightspeed_cli.cli.output import emit_json, json_option
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from lightspeed_cli.license.client import LicenseClient, LicenseState
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.state import LicenseState
 
 app = typer.Typer(help="Activate, check and release this machine's license.", no_args_is_help=True)
 
@@ -41,7 +42,7 @@ def _stamp(moment: datetime) -> str:
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
-    from lightspeed_cli.license.client import human_duration
+    from lightspeed_cli.license.state import human_duration
 
     if moment is None:
         return "-"
@@ -204,7 +205,7 @@ def _machine(client: LicenseClient) -> str:
 
 
 def _grace(until: datetime | None, now: datetime) -> str:
-    from lightspeed_cli.license.client import human_duration
+    from lightspeed_cli.license.state import human_duration
 
     if until is None:
         return "-"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,6 +39,13 @@ from lightspeed_cli.license.protocol import (
     ErrorResponse,
     LeaseRequest,
     LeaseResponse,
+)
+from lightspeed_cli.license.state import (
+    NO_LEASE,
+    LeaseProblem,
+    LicenseState,
+    as_utc,
+    evaluate,
 )
 from lightspeed_cli.license.store import (
     STATE_FILE,
@@ -67,35 +74,11 @@ log = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=BaseModel)
 
 HTTP_TIMEOUT_SECONDS = 10.0
-EXPIRY_WARNING = timedelta(days=7)
-CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"
-NO_LEASE = "no license lease found for this data dir"
 FLOOR_SAVE_SECONDS = 60.0  # the clock reading the client remembers is written at most this often
 
 
 class LicenseError(Exception):
     """A license problem worded for the user (never contains the key or the lease)."""
-
-
-class LicenseState(BaseModel):
-    """What the engine needs to know. `can_open` gates opens/increases only, never closes.
-
-    `valid`: the lease is genuine, for this machine, and the server has not refused it (not
-    revoked, not expired). `can_open`: valid, and also fresh enough (offline grace) with a sane
-    clock. `reason` says why in a sentence; `warning` is set while running on borrowed time.
-    """
-
-    valid: bool
-    can_open: bool
-    reason: str
-    warning: str | None = None
-    lease_until: datetime | None = None
-    expires_at: datetime | None = None
-    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, revoked, expired, ...
-    grace_until: datetime | None = None  # opening stops then unless the server answers
-    key_id: str | None = None
-    key_hint: str | None = None
-    last_contact: datetime | None = None
 
 
 class ActivationResult(BaseModel):
@@ -110,13 +93,6 @@ class ActivationResult(BaseModel):
     previous: str | None = None  # what became of another key's seat this machine held
 
 
-class _LeaseProblem(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 class _Unreachable(Exception):
     """Could not get a usable answer: the offline grace applies."""
 
@@ -127,120 +103,6 @@ class _ServerError(Exception):
         self.code = err.code
         self.message = err.message
         self.server_time = err.server_time
-
-
-def human_duration(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _fmt(when: datetime) -> str:
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def evaluate(
-    lease: LeasePayload | None,
-    problem: _LeaseProblem | None,
-    local: LocalState,
-    settings: LicenseSettings,
-    now: datetime,
-    no_lease: str = NO_LEASE,
-) -> LicenseState:
-    """Pure: the license state at `now` from the verified lease and what the client remembers.
-
-    Expiry and grace are judged at the latest of `now` and every time the client has seen."""
-    if problem is not None:
-        return LicenseState(
-            valid=False,
-            can_open=False,
-            code=problem.code,
-            reason=f"{problem.message}; {CLOSES_STILL_MIRROR}",
-        )
-    if lease is None:
-        return LicenseState(
-            valid=False,
-            can_open=False,
-            code="no_lease",
-            reason=f"{no_lease}; {CLOSES_STILL_MIRROR}",
-        )
-    grace_until = min(lease.lease_end, lease.issued + timedelta(hours=settings.offline_grace_hours))
-    known = {
-        "lease_until": lease.lease_end,
-        "expires_at": lease.expires,
-        "grace_until": grace_until,
-        "key_id": lease.key_id,
-        "key_hint": local.key_hint or None,
-        "last_contact": local.last_contact or lease.issued,
-    }
-
-    def refused(code: str, reason: str, *, valid: bool = False) -> LicenseState:
-        return LicenseState(
-            valid=valid,
-            can_open=False,
-            code=code,
-            reason=f"{reason}; {CLOSES_STILL_MIRROR}",
-            **known,
-        )
-
-    if local.refusal is not None:
-        return refused(
-            local.refusal.code, f"the license server refused this license: {local.refusal.message}"
-        )
-    clock_now, now = now, max(now, local.time_floor(), lease.issued)
-    if now >= lease.expires:
-        return refused("expired", f"the license expired at {_fmt(lease.expires)}")
-    latest = max(local.latest_server_time or lease.issued, lease.issued)
-    if clock_now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
-        return refused(
-            "clock_rollback",
-            f"this machine's clock ({_fmt(clock_now)}) is behind the license server's time"
-            f" ({_fmt(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
-            " (NTP)",
-            valid=True,
-        )
-    if now >= grace_until:
-        limit = (
-            "the lease ran out"
-            if grace_until == lease.lease_end
-            else f"the offline grace of {settings.offline_grace_hours:g} h is over"
-        )
-        return refused(
-            "grace_expired",
-            f"no contact with the license server since {_fmt(lease.issued)}: {limit}"
-            f" at {_fmt(grace_until)}",
-            valid=True,
-        )
-    warning = None
-    if local.last_error:
-        warning = (
-            f"license server unreachable ({local.last_error}); running on the cached lease:"
-            f" new positions stop at {_fmt(grace_until)} (in {human_duration(grace_until - now)})"
-            " unless it answers"
-        )
-    elif lease.expires - now < EXPIRY_WARNING:
-        warning = (
-            f"the license expires at {_fmt(lease.expires)}"
-            f" (in {human_duration(lease.expires - now)})"
-        )
-    return LicenseState(
-        valid=True,
-        can_open=True,
-        code="ok",
-        reason=f"license valid until {_fmt(lease.expires)}",
-        warning=warning,
-        **known,
-    )
 
 
 class LicenseClient:
@@ -267,7 +129,7 @@ class LicenseClient:
         self._local: LocalState | None = None
         self._token: str | None = None
         self._lease: LeasePayload | None = None
-        self._problem: _LeaseProblem | None = None
+        self._problem: LeaseProblem | None = None
         self._floor_saved: datetime | None = None  # latest_local_time as last written
 
     # --- local state -----------------------------------------------------------------------
@@ -302,7 +164,7 @@ class LicenseClient:
             return
         try:
             self._lease = self._verify(token)
-        except _LeaseProblem as problem:
+        except LeaseProblem as problem:
             self._problem = problem
 
     def _public_key_text(self) -> str:
@@ -311,7 +173,7 @@ class LicenseClient:
     def _verify(self, token: str, public_key: str | None = None) -> LeasePayload:
         text = public_key if public_key is not None else self._public_key_text()
         if not text:
-            raise _LeaseProblem(
+            raise LeaseProblem(
                 "no_public_key",
                 f"a lease was found but {self.state_path} pins no license server public key"
                 " (and license.public_key is not set), so it cannot be checked: run"
@@ -321,13 +183,13 @@ class LicenseClient:
             payload = verify_lease(token, public_key_from_b64(text))
         except ValueError as exc:  # TokenError is a ValueError too
             code = exc.code if isinstance(exc, TokenError) else "bad_public_key"
-            raise _LeaseProblem(code, f"the license lease is not valid ({exc})") from None
+            raise LeaseProblem(code, f"the license lease is not valid ({exc})") from None
         try:
             mine = self.fingerprint
         except LicenseError as exc:
-            raise _LeaseProblem("no_fingerprint", str(exc)) from None
+            raise LeaseProblem("no_fingerprint", str(exc)) from None
         if payload.machine != mine:
-            raise _LeaseProblem(
+            raise LeaseProblem(
                 "wrong_machine",
                 "the license lease was issued to another machine (a lease cannot be"
                 " copied): run `lightspeed license activate` on this one",
@@ -354,7 +216,7 @@ class LicenseClient:
         (written at most every FLOOR_SAVE_SECONDS), so a clock set back is never believed."""
         self._load()
         local = self.local
-        moment = _aware(now) if now else datetime.now(UTC)
+        moment = as_utc(now) if now else datetime.now(UTC)
         local.seen_local_time(moment)
         self._remember_floor()
         return evaluate(
@@ -411,10 +273,10 @@ class LicenseClient:
         expect_key_id: str | None = None,
     ) -> str:
         """Verify the new lease (with `pin` if given, which is then pinned), store it and record
-        the contact. Returns where the lease was stored; raises _LeaseProblem if it is bad."""
+        the contact. Returns where the lease was stored; raises LeaseProblem if it is bad."""
         payload = self._verify(resp.lease, pin)
         if expect_key_id is not None and payload.key_id != expect_key_id:
-            raise _LeaseProblem("bad_lease", "the license server sent a lease for another key")
+            raise LeaseProblem("bad_lease", "the license server sent a lease for another key")
         stored_in = self.store.save(resp.lease)
         self._token, self._lease, self._problem = resp.lease, payload, None
         local = self.local
@@ -456,7 +318,7 @@ class LicenseClient:
             stored_in = self._accept(
                 resp, pin=self._pin(resp.public_key), key_hint=hint, expect_key_id=key_id(canonical)
             )
-        except _LeaseProblem as problem:
+        except LeaseProblem as problem:
             raise LicenseError(f"the license server sent a bad lease: {problem.message}") from None
         previous = None
         replaced = old_lease is not None and old_lease.key_id != key_id(canonical)
@@ -541,7 +403,7 @@ class LicenseClient:
             else:
                 self._record_error(f"{exc.code}: {exc.message}")
             self._save()
-        except (_Unreachable, _LeaseProblem) as exc:
+        except (_Unreachable, LeaseProblem) as exc:
             self._record_error(str(exc))
             self._save()
         return self.state()

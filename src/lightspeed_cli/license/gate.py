@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from lightspeed_cli.license.client import LicenseClient, LicenseState
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.state import LicenseState
 
 WATCH_SECONDS = 5.0
 CLOSING_ONLY = "CLOSING ONLY"
