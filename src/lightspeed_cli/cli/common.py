@@ -40,12 +40,21 @@ def config_path(ctx: typer.Context) -> Path:
     return resolve_config_path(obj.get("config"))
 
 
+def config_named(ctx: typer.Context) -> bool:
+    """Whether the user named a config (--config or $LIGHTSPEED_CONFIG) rather than the default."""
+    return (ctx.find_root().obj or {}).get("config") is not None
+
+
 def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
-    """Load settings for a command, turning any ConfigError into exit code 2."""
+    """Load settings for a command, turning any ConfigError into exit code 2.
+
+    `missing_ok` lets a read command work on defaults while the *default* config does not
+    exist yet; a config the user named must exist (a typo must not mean "defaults").
+    """
     from lightspeed_cli.config.settings import ConfigError, load_settings
 
     try:
-        return load_settings(config_path(ctx), missing_ok=missing_ok)
+        return load_settings(config_path(ctx), missing_ok=missing_ok and not config_named(ctx))
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
 
