@@ -24,7 +24,12 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     """Print one clear line to stderr and exit; never a traceback.
 
     The message is plain text: brackets in it (TOML tables, paths) are not rich markup.
+    Under `--json` the same error is also `{"error": ..., "code": ...}` on stdout.
     """
+    from lightspeed_cli.cli.output import emit_json_error, json_errors
+
+    if json_errors():
+        emit_json_error(message, code)
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 

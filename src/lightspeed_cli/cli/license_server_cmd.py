@@ -21,6 +21,7 @@ import typer
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:
     from lightspeed_cli.license.db import KeyRecord, LicenseDB, Seat
@@ -70,9 +71,7 @@ def _data_file(explicit: Path | None, name: str) -> Path:
 
 ADMIN_BUSY_TIMEOUT_SECONDS = 5.0  # how long an admin command waits on a locked database
 
-_JSON_OPTION = typer.Option(
-    False, "--json", help="Print JSON for scripts (keys in README; the key itself stays masked)."
-)
+_JSON_OPTION = json_option("Print JSON for scripts (keys in README; the key itself stays masked).")
 
 
 @contextmanager

@@ -80,6 +80,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+PLACEHOLDER_SERVER_URL = "https://license.lightspeed.example"  # no server: said as such
+
 # Upper bounds, so that no typo (1e400, inf) turns a limit into no limit without a word.
 MAX_USDT = Decimal(10**9)  # a billion USDT: any amount in the config (limits, margin)
 MAX_MULTIPLIER = Decimal(1000)  # sizing.value as a ratio or a leader_equity multiplier
@@ -93,7 +95,7 @@ ED25519_KEY_BYTES = 32
 
 
 class LicenseSettings(_Section):
-    server_url: str = "https://license.lightspeed.example"
+    server_url: str = PLACEHOLDER_SERVER_URL
     public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
     offline_grace_hours: float = Field(default=72, ge=0, le=24 * 30)
     renew_interval_minutes: float = Field(default=60, gt=0, le=24 * 60)
@@ -131,6 +133,7 @@ class BybitSettings(_Section):
     @classmethod
     def _http_url(cls, v: str) -> str:
         return check_optional_http_url(v)
+
     # the price cache the divergence check reads: all linear tickers in one request every
     # refresh period (0 = no cache: a direct read before every open); a price older than
     # max_age is never used for the check, it is read again directly
@@ -297,6 +300,7 @@ class LoggingSettings(_Section):
     @classmethod
     def _any_case(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
+
     json_lines: bool = False  # structured JSON lines instead of plain text (under systemd)
 
 

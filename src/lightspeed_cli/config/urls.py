@@ -34,7 +34,7 @@ def check_http_url(value: str) -> str:
 
 
 def check_optional_http_url(value: str) -> str:
-    """"" (the built-in default) or an http(s) URL."""
+    """ "" (the built-in default) or an http(s) URL."""
     return check_url(value) if value.strip() else ""
 
 

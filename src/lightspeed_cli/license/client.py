@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lightspeed_cli.config.settings import PLACEHOLDER_SERVER_URL
 from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.keys import KeyFormatError, key_id, mask_key, parse_key
 from lightspeed_cli.license.protocol import (
@@ -50,6 +51,7 @@ from lightspeed_cli.license.store import (
     load_state,
     save_state,
 )
+from lightspeed_cli.license.timefmt import as_utc, human_duration, stamp
 from lightspeed_cli.license.token import (
     LeasePayload,
     TokenError,
@@ -70,6 +72,8 @@ HTTP_TIMEOUT_SECONDS = 10.0
 EXPIRY_WARNING = timedelta(days=7)
 CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"
 NO_LEASE = "no license lease found for this data dir"
+PLACEHOLDER_MESSAGE = f"no license server configured (license.server_url is the placeholder\
+ {PLACEHOLDER_SERVER_URL}): set your vendor's with `lightspeed config set license.server_url URL`"
 FLOOR_SAVE_SECONDS = 60.0  # the clock reading the client remembers is written at most this often
 
 
@@ -129,26 +133,6 @@ class _ServerError(Exception):
         self.server_time = err.server_time
 
 
-def human_duration(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _fmt(when: datetime) -> str:
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
 def evaluate(
     lease: LeasePayload | None,
     problem: _LeaseProblem | None,
@@ -199,13 +183,13 @@ def evaluate(
         )
     clock_now, now = now, max(now, local.time_floor(), lease.issued)
     if now >= lease.expires:
-        return refused("expired", f"the license expired at {_fmt(lease.expires)}")
+        return refused("expired", f"the license expired at {stamp(lease.expires)}")
     latest = max(local.latest_server_time or lease.issued, lease.issued)
     if clock_now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
         return refused(
             "clock_rollback",
-            f"this machine's clock ({_fmt(clock_now)}) is behind the license server's time"
-            f" ({_fmt(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
+            f"this machine's clock ({stamp(clock_now)}) is behind the license server's time"
+            f" ({stamp(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
             " (NTP)",
             valid=True,
         )
@@ -217,27 +201,27 @@ def evaluate(
         )
         return refused(
             "grace_expired",
-            f"no contact with the license server since {_fmt(lease.issued)}: {limit}"
-            f" at {_fmt(grace_until)}",
+            f"no contact with the license server since {stamp(lease.issued)}: {limit}"
+            f" at {stamp(grace_until)}",
             valid=True,
         )
     warning = None
     if local.last_error:
         warning = (
             f"license server unreachable ({local.last_error}); running on the cached lease:"
-            f" new positions stop at {_fmt(grace_until)} (in {human_duration(grace_until - now)})"
+            f" new positions stop at {stamp(grace_until)} (in {human_duration(grace_until - now)})"
             " unless it answers"
         )
     elif lease.expires - now < EXPIRY_WARNING:
         warning = (
-            f"the license expires at {_fmt(lease.expires)}"
+            f"the license expires at {stamp(lease.expires)}"
             f" (in {human_duration(lease.expires - now)})"
         )
     return LicenseState(
         valid=True,
         can_open=True,
         code="ok",
-        reason=f"license valid until {_fmt(lease.expires)}",
+        reason=f"license valid until {stamp(lease.expires)}",
         warning=warning,
         **known,
     )
@@ -354,7 +338,7 @@ class LicenseClient:
         (written at most every FLOOR_SAVE_SECONDS), so a clock set back is never believed."""
         self._load()
         local = self.local
-        moment = _aware(now) if now else datetime.now(UTC)
+        moment = as_utc(now) if now else datetime.now(UTC)
         local.seen_local_time(moment)
         self._remember_floor()
         return evaluate(
@@ -380,6 +364,8 @@ class LicenseClient:
     async def _post(self, path: str, body: BaseModel, model: type[_R]) -> _R:
         import httpx
 
+        if self.settings.server_url == PLACEHOLDER_SERVER_URL:  # no vendor set: not a DNS error
+            raise _Unreachable(PLACEHOLDER_MESSAGE)
         url = self.settings.server_url.rstrip("/") + path
         content = body.model_dump_json()
         headers = {"content-type": "application/json"}
