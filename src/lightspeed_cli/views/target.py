@@ -19,8 +19,9 @@ def target_data(settings: Settings, paper: bool) -> dict[str, Any]:
     """`{"network", "mode", "account"}` (status --json)."""
     bybit = settings.bybit
     account = f"{bybit.account_mode.value}, {bybit.margin_mode.value} margin"
-    if bybit.base_url:
-        account += f", endpoint {urlsplit(bybit.base_url).netloc}"
+    if bybit.base_url:  # host and port only: a URL may carry credentials
+        parts = urlsplit(bybit.base_url)
+        account += f", endpoint {parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return {
         "network": bybit.network.value,
         "mode": "paper" if paper else "live",
