@@ -65,6 +65,6 @@ def test_run_says_it_first(tmp_path: Path) -> None:
         timeout=60,
         env={**os.environ, "COLUMNS": "200"},
     )
-    first = done.stderr.splitlines()[0]
-    assert first.startswith("Trading on Bybit MAINNET, PAPER"), done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("Trading on Bybit MAINNET, PAPER"), done.stdout + done.stderr
     assert "endpoint 127.0.0.1:9" in first

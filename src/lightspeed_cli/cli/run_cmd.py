@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from lightspeed_cli.cli.common import EXIT_USAGE, err_console, fail, get_settings
+from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import json_option
 
 
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.views.target import target_text
 
         # before anything else: which network, paper or live, which account (mainnet in red)
-        err_console.print(Text("Trading on ").append(target_text(settings, paper)), soft_wrap=True)
+        console.print(Text("Trading on ").append(target_text(settings, paper)), soft_wrap=True)
         options = RunOptions(
             paper=paper,
             paper_equity_usdt=Decimal(str(paper_equity)),
