@@ -25,6 +25,7 @@ BAD_URLS = [
     ("notify.telegram_api_url", "javascript:alert(1)"),
     ("license.server_url", "gopher://license.example:70"),
     ("license.server_url", "http://host:99999"),  # no such port
+    ("license.server_url", "http://256.256.256.256:8765"),  # no such address
     ("polling.proxies", "notaproxy"),
     ("polling.proxies", "file:///etc/proxy"),
     ("polling.proxies", "socks5://127.0.0.1:1080"),  # httpx needs socksio, not installed
@@ -110,6 +111,7 @@ def test_a_number_that_would_lift_a_limit_is_refused(
         "[safety]\nmax_snapshot_age_seconds = nan\n",
         "[sizing]\nvalue = 1e400\n",
         '[safety]\nmax_position_notional_usdt = "1e400"\n',
+        '[storage]\ndata_dir = "a\\u0000b"\n',  # a NUL would fail deep in mkdir
     ],
 )
 def test_validate_refuses_the_same_numbers_in_the_file(cli: Cli, cfg: Path, text: str) -> None:

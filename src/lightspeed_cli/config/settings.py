@@ -282,6 +282,13 @@ class StorageSettings(_Section):
     # config file's folder (load_settings), so the service and a shell share one journal
     data_dir: str = ""
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_path(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must be a directory path (it contains a NUL character)")
+        return v
+
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 

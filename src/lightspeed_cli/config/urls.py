@@ -7,6 +7,7 @@ proxies too (httpx speaks SOCKS only with `socksio`, which LightSpeed does not i
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 HTTP = ("http", "https")
@@ -23,9 +24,22 @@ def check_url(value: str, schemes: tuple[str, ...] = HTTP, *, example: str = "ht
         raise ValueError(f"must be an {allowed} URL with a host, like {example}") from None
     if parts.scheme.lower() not in schemes or not parts.hostname:
         raise ValueError(f"must be an {allowed} URL with a host, like {example}")
+    if not _valid_host(parts.hostname):
+        raise ValueError(f"must have a valid host: {parts.hostname} is no IP address or name")
     if any(c.isspace() for c in text):
         raise ValueError(f"must be an {allowed} URL without spaces, like {example}")
     return text
+
+
+def _valid_host(host: str) -> bool:
+    """An all-digit dotted host must be a real IPv4 address (256.256.256.256 is none)."""
+    labels = host.split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
 
 
 def check_http_url(value: str) -> str:
