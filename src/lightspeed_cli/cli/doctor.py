@@ -167,9 +167,7 @@ def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check
         if config_named(ctx) and not path.exists():  # a typo in --config is no "defaults"
             fail(str(exc), EXIT_USAGE)
         checks.append(Check("config", False, str(exc).splitlines()[0]))
-        # the rest is checked on the defaults (neither the file nor the environment is usable)
-        settings = validate_file_data({}, str(path))
-        settings.storage = settings.storage.anchored(path.parent)
+        settings = _fallback_settings(path)
     checks.extend(check_keys(settings, paper))
     if not paper:
         checks.append(check_license(settings))
@@ -178,6 +176,17 @@ def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check
     checks.extend(bybit[:1] if paper else bybit)
     checks.append(check_data_dir(settings.storage.resolved_data_dir()))
     return checks
+
+
+def _fallback_settings(path: Path) -> Settings:
+    """What the other checks use when the config is unusable: the environment on defaults if
+    only the (default) file is missing, else the bare defaults (the environment is at fault)."""
+    try:
+        return load_settings(path, missing_ok=True)
+    except ConfigError:
+        settings = validate_file_data({}, str(path))
+        settings.storage = settings.storage.anchored(path.parent)
+        return settings
 
 
 def run_doctor(
