@@ -373,7 +373,7 @@ def test_env_overrides_the_file(cli: Cli, cfg: Path, monkeypatch: pytest.MonkeyP
     [
         ("LIGHTSPEED_SAFETY__MAX_LEVERAGE", "-3", ["safety.max_leverage", "greater than"]),
         ("LIGHTSPEED_SAFETY__ALLOW_SYMBOLS", "BTCUSDT", ["must be JSON"]),
-        ("LIGHTSPEED_SAFETY__MAX_LEVRAGE", "3", ["safety.max_levrage", "unknown key"]),
+        ("LIGHTSPEED_SAFETY__MAX_LEVRAGE", "3", ["did you mean LIGHTSPEED_SAFETY__MAX_LEVERAGE"]),
     ],
 )
 def test_bad_env_names_the_variable(

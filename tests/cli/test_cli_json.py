@@ -34,7 +34,7 @@ def test_config_show_json(cli: Cli, config: Path, monkeypatch: pytest.MonkeyPatc
     assert run.exit_code == 0, run.output
     assert WEBHOOK not in run.stdout
     data = json.loads(run.stdout)
-    assert set(data) == {"path", "keys", "traders", "env"}
+    assert set(data) == {"path", "keys", "traders", "env", "data_dir"}
     assert data["path"] == str(config)
     assert set(data["keys"]) == {s.key for s in leaf_specs()}
     assert data["keys"]["safety.max_leverage"] == {"value": 10, "source": "file"}

@@ -185,6 +185,7 @@ def test_status_json(config: Path) -> None:
         "positions",
         "events",
         "opens",
+        "trading",
     }
     assert data["opens"] == {"paused": False, "state": "opens allowed"}
     assert Decimal(data["realized_pnl_usdt"]) == Decimal(-150)

@@ -142,3 +142,13 @@ def test_system_unit_scores_ok_and_the_readme_says_so() -> None:
     assert float(recorded.group(1)) <= 2.0
     if shutil.which("systemd-analyze"):
         assert security_score(DEPLOY / "lightspeed.service") == float(recorded.group(1))
+
+
+def test_user_unit_score_is_in_the_readme_next_to_the_system_units() -> None:
+    """The user unit cannot apply root-only settings: README says how much that costs."""
+    readme = (DEPLOY.parent / "README.md").read_text(encoding="utf-8")
+    flat = " ".join(readme.split())
+    recorded = re.search(r"the user unit scores ([0-9.]+) \((MEDIUM|OK|EXPOSED)\)", flat)
+    assert recorded, "README: record the user unit's systemd-analyze security score"
+    if shutil.which("systemd-analyze"):
+        assert security_score(DEPLOY / "lightspeed-user.service") == float(recorded.group(1))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
@@ -22,8 +23,11 @@ from lightspeed_cli.cli import (
     status_cmd,
     traders_cmd,
 )
+from lightspeed_cli.cli.common import EXIT_USAGE
+from lightspeed_cli.cli.output import emit_json_error, reset_json_errors
 
 CONFIG_FLAGS = ("--config", "-c")
+ARGS_META = "lightspeed.args"  # the command line as typed, for the JSON form of usage errors
 
 
 def hoist_config(args: Sequence[str]) -> list[str]:
@@ -57,7 +61,32 @@ class _RootGroup(TyperGroup):
     """The root command: accepts the global `--config` after the subcommand too."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS_META] = list(args)
         return super().parse_args(ctx, hoist_config(args))
+
+    def invoke(self, ctx: typer.Context) -> object:
+        """A usage error (a bad option value) of a command run with `--json` is JSON too."""
+        reset_json_errors()
+        try:
+            return super().invoke(ctx)
+        except TyperException as exc:
+            sub = getattr(exc, "ctx", None)
+            args = ctx.meta.get(ARGS_META, [])
+            typed = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+            if sub is None or not typed or not _has_json_flag(sub.command):
+                raise
+            code = int(getattr(exc, "exit_code", EXIT_USAGE))
+            emit_json_error(exc.format_message() if hasattr(exc, "format_message") else "", code)
+            exc.show()  # type: ignore[attr-defined]  # the usual usage text on stderr
+            raise typer.Exit(code) from None
+
+
+def _has_json_flag(command: object) -> bool:
+    """Whether `--json` is this command's flag (simulate's `--json PATH` is not)."""
+    return any(
+        "--json" in getattr(p, "opts", ()) and getattr(p, "is_flag", False)
+        for p in getattr(command, "params", ())
+    )
 
 
 app = typer.Typer(

@@ -24,7 +24,12 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     """Print one clear line to stderr and exit; never a traceback.
 
     The message is plain text: brackets in it (TOML tables, paths) are not rich markup.
+    Under `--json` the same error is also `{"error": ..., "code": ...}` on stdout.
     """
+    from lightspeed_cli.cli.output import emit_json_error, json_errors
+
+    if json_errors():
+        emit_json_error(message, code)
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -40,12 +45,21 @@ def config_path(ctx: typer.Context) -> Path:
     return resolve_config_path(obj.get("config"))
 
 
+def config_named(ctx: typer.Context) -> bool:
+    """Whether the user named a config (--config or $LIGHTSPEED_CONFIG) rather than the default."""
+    return (ctx.find_root().obj or {}).get("config") is not None
+
+
 def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
-    """Load settings for a command, turning any ConfigError into exit code 2."""
+    """Load settings for a command, turning any ConfigError into exit code 2.
+
+    `missing_ok` lets a read command work on defaults while the *default* config does not
+    exist yet; a config the user named must exist (a typo must not mean "defaults").
+    """
     from lightspeed_cli.config.settings import ConfigError, load_settings
 
     try:
-        return load_settings(config_path(ctx), missing_ok=missing_ok)
+        return load_settings(config_path(ctx), missing_ok=missing_ok and not config_named(ctx))
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
 

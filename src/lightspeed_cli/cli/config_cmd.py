@@ -119,6 +119,7 @@ def show_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
         source = _source(spec.path, file_data, env_data, env_vars)
         keys[spec.key] = {"value": _masked(value) if spec.secret else value, "source": source}
     traders_source = _source(("traders",), file_data, env_data, env_vars)
+    data_dir = settings.storage.resolved_data_dir()  # absolute: a relative one is anchored
     if as_json:
         emit_json(
             {
@@ -126,6 +127,7 @@ def show_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
                 "keys": keys,
                 "traders": {"ids": [t.id for t in settings.traders], "source": traders_source},
                 "env": env_vars,
+                "data_dir": data_dir,
             }
         )
         return
@@ -141,6 +143,9 @@ def show_cmd(ctx: typer.Context, as_json: bool = json_option()) -> None:
     for name, names in sorted(env_vars.items()):
         line = f"env: {name} sets {', '.join(names)}"
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+    how = "storage.data_dir" if settings.storage.data_dir else "the default, storage.data_dir unset"
+    line = f"data dir: {data_dir} ({how}; a relative path is taken from the config's folder)"
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _source(

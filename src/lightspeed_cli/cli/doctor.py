@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lightspeed_cli.cli.common import config_path, console
+from lightspeed_cli.cli.common import EXIT_USAGE, config_named, config_path, console, fail
 from lightspeed_cli.config.settings import (
     ConfigError,
     LeaderboardApi,
@@ -21,6 +21,7 @@ from lightspeed_cli.config.settings import (
     Settings,
     TraderSettings,
     load_settings,
+    validate_file_data,
 )
 from lightspeed_cli.models import FetchResult, FetchStatus, SourceKind
 
@@ -163,8 +164,10 @@ def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check
         settings = load_settings(path)
         checks.append(Check("config", True, f"{path}: valid, {len(settings.traders)} trader(s)"))
     except ConfigError as exc:
+        if config_named(ctx) and not path.exists():  # a typo in --config is no "defaults"
+            fail(str(exc), EXIT_USAGE)
         checks.append(Check("config", False, str(exc).splitlines()[0]))
-        settings = load_settings(path, missing_ok=True) if not path.exists() else Settings()
+        settings = _fallback_settings(path)
     checks.extend(check_keys(settings, paper))
     if not paper:
         checks.append(check_license(settings))
@@ -173,6 +176,17 @@ def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check
     checks.extend(bybit[:1] if paper else bybit)
     checks.append(check_data_dir(settings.storage.resolved_data_dir()))
     return checks
+
+
+def _fallback_settings(path: Path) -> Settings:
+    """What the other checks use when the config is unusable: the environment on defaults if
+    only the (default) file is missing, else the bare defaults (the environment is at fault)."""
+    try:
+        return load_settings(path, missing_ok=True)
+    except ConfigError:
+        settings = validate_file_data({}, str(path))
+        settings.storage = settings.storage.anchored(path.parent)
+        return settings
 
 
 def run_doctor(

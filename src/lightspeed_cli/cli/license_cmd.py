@@ -42,7 +42,7 @@ def _stamp(moment: datetime) -> str:
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
-    from lightspeed_cli.license.state import human_duration
+    from lightspeed_cli.license.timefmt import human_duration
 
     if moment is None:
         return "-"
@@ -205,7 +205,7 @@ def _machine(client: LicenseClient) -> str:
 
 
 def _grace(until: datetime | None, now: datetime) -> str:
-    from lightspeed_cli.license.state import human_duration
+    from lightspeed_cli.license.timefmt import human_duration
 
     if until is None:
         return "-"

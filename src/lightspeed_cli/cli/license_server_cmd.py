@@ -1,6 +1,8 @@
 """`lightspeed license-server ...`: run the license server and administer keys.
 
-`serve` and the admin commands share one SQLite file (`--db`, default in the data dir), so keys
+`serve` and the admin commands share one SQLite file (`--db`, default in the server's own data
+dir, ~/.local/share/lightspeed-license-server: never the bot's, which a vendor's server and a
+user's bot do not share), so keys
 can be issued, revoked or extended while the server runs. Keys are stored hashed: `issue` is the
 only time a key is shown. Only `serve` and `issue` create the database; the others refuse a
 path where there is none (exit 2), so a typo never starts an empty one.
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.text import Text
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:
     from lightspeed_cli.license.db import KeyRecord, LicenseDB, Seat
@@ -31,22 +34,44 @@ app = typer.Typer(
 _DB_OPTION = typer.Option(
     None,
     "--db",
-    help="SQLite file (default: license-server.sqlite3 in the data dir).",
+    help="SQLite file (default: license-server.sqlite3 in"
+    " ~/.local/share/lightspeed-license-server).",
     dir_okay=False,
 )
 
 
-def _data_file(ctx: typer.Context, explicit: Path | None, name: str) -> Path:
+SERVER_APP_NAME = "lightspeed-license-server"
+
+
+def server_data_dir() -> Path:
+    """The server's own data dir (XDG): its database and signing key, apart from any bot's."""
+    from platformdirs import user_data_path
+
+    return user_data_path(SERVER_APP_NAME, appauthor=False)
+
+
+def _data_file(explicit: Path | None, name: str) -> Path:
     if explicit is not None:
         return explicit.expanduser()
-    return get_settings(ctx, missing_ok=True).storage.resolved_data_dir() / name
+    path = server_data_dir() / name
+    from lightspeed_cli.config.settings import default_data_dir
+
+    old = default_data_dir() / name  # where an older version kept it: say so, never guess
+    if not path.exists() and old.exists():
+        err_console.print(
+            f"note: {old} is from an older version (the bot's data dir); this command uses"
+            f" {path}: pass --{'db' if name.endswith('sqlite3') else 'key-file'} {old}"
+            " or move the file",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    return path
 
 
 ADMIN_BUSY_TIMEOUT_SECONDS = 5.0  # how long an admin command waits on a locked database
 
-_JSON_OPTION = typer.Option(
-    False, "--json", help="Print JSON for scripts (keys in README; the key itself stays masked)."
-)
+_JSON_OPTION = json_option("Print JSON for scripts (keys in README; the key itself stays masked).")
 
 
 @contextmanager
@@ -61,7 +86,7 @@ def _database(ctx: typer.Context, db: Path | None, *, create: bool = False) -> I
 
     try:
         database = LicenseDB(
-            _data_file(ctx, db, DB_FILE), create=create, busy_timeout=ADMIN_BUSY_TIMEOUT_SECONDS
+            _data_file(db, DB_FILE), create=create, busy_timeout=ADMIN_BUSY_TIMEOUT_SECONDS
         )
     except LicenseDBError as exc:
         fail(str(exc), EXIT_USAGE)
@@ -143,7 +168,7 @@ def serve_cmd(
         "--key-file",
         dir_okay=False,
         help="Ed25519 signing key, created (mode 0600) on first start"
-        " (default: license-server.key in the data dir).",
+        " (default: license-server.key in ~/.local/share/lightspeed-license-server).",
     ),
     lease_hours: float = typer.Option(
         72, "--lease-hours", min=0.01, help="How long a client may run without contact."
@@ -202,7 +227,7 @@ def serve_cmd(
         body_timeout_seconds=body_timeout,
         db_busy_timeout_seconds=db_busy_timeout,
     )
-    db_path, key_path = _data_file(ctx, db, DB_FILE), _data_file(ctx, key_file, KEY_FILE)
+    db_path, key_path = _data_file(db, DB_FILE), _data_file(key_file, KEY_FILE)
     try:
         service, created = build_service(db_path, key_path, config)
     except LicenseDBError as exc:

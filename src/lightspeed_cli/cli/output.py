@@ -7,6 +7,7 @@ works. Keys are stable and documented in the README; secrets appear only as mask
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -17,10 +18,33 @@ import typer
 
 JSON_HELP = "Print JSON (stable keys, see the README) instead of tables."
 
+# Set by the `--json` flag as it is parsed: `fail` then prints the error as JSON on stdout too.
+_JSON_ERRORS: ContextVar[bool] = ContextVar("lightspeed_json_errors", default=False)
 
-def json_option() -> Any:
-    """The `--json` flag, the same on every command that has it."""
-    return typer.Option(False, "--json", help=JSON_HELP)
+
+def _json_flag(value: bool) -> bool:
+    if value:
+        _JSON_ERRORS.set(True)
+    return value
+
+
+def json_option(help: str = JSON_HELP) -> Any:
+    """The `--json` flag, the same on every command that has it: errors become JSON too."""
+    return typer.Option(False, "--json", help=help, callback=_json_flag)
+
+
+def json_errors() -> bool:
+    """Whether this invocation asked for JSON (so an error is `{"error", "code"}` on stdout)."""
+    return _JSON_ERRORS.get()
+
+
+def reset_json_errors() -> None:
+    """At the start of each invocation (CliRunner runs many in one process)."""
+    _JSON_ERRORS.set(False)
+
+
+def emit_json_error(message: str, code: int) -> None:
+    typer.echo(to_json({"error": message, "code": code}))
 
 
 def _plain(value: Any) -> Any:

@@ -6,8 +6,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
-from lightspeed_cli.cli.common import EXIT_USAGE, fail, get_settings
+from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import json_option
 
 
@@ -48,6 +49,10 @@ def register(app: typer.Typer) -> None:
             settings.logging.level,
             json_lines=json_logs or settings.logging.json_lines,
         )
+        from lightspeed_cli.views.target import target_text
+
+        # before anything else: which network, paper or live, which account (mainnet in red)
+        console.print(Text("Trading on ").append(target_text(settings, paper)), soft_wrap=True)
         options = RunOptions(
             paper=paper,
             paper_equity_usdt=Decimal(str(paper_equity)),

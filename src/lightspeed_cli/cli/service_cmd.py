@@ -233,7 +233,7 @@ def status_cmd(
     given = (ctx.find_root().obj or {}).get("config")
     with _unit_env(env):  # read the config and data dir the way the service does
         try:
-            settings = load_settings(given or env.get("LIGHTSPEED_CONFIG"), missing_ok=True)
+            settings = load_settings(given or env.get("LIGHTSPEED_CONFIG"), missing_ok=not given)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
         show_status(settings, paper=False, as_json=False)

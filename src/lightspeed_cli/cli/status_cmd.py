@@ -35,6 +35,12 @@ def _parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _journal_exists(settings: Settings, paper: bool) -> bool:
+    from lightspeed_cli.runner import journal_path
+
+    return journal_path(settings, paper).exists()
+
+
 def _open_journal(settings: Settings, paper: bool) -> Journal:
     from lightspeed_cli.journal.store import Journal
     from lightspeed_cli.runner import journal_path
@@ -61,6 +67,7 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     """`status`: also what `service status` shows under the unit's state."""
     from lightspeed_cli.steering.control import read_pause_state
     from lightspeed_cli.views.status import status_data, status_group
+    from lightspeed_cli.views.target import target_data, target_text
 
     journal = _open_journal(settings, paper)
     limit = settings.safety.daily_loss_limit_usdt
@@ -71,9 +78,13 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     with readable(journal.path), journal:
         if as_json:
             data = status_data(journal, labels, limit, info, blind_after=blind_after)
-            emit_json({**data, "opens": {"paused": pause.paused, "state": pause.describe()}})
+            opens = {"paused": pause.paused, "state": pause.describe()}
+            emit_json({**data, "trading": target_data(settings, paper), "opens": opens})
             return
-        console.print(status_group(journal, labels, limit, line, blind_after=blind_after))
+        target = target_text(settings, paper)
+        console.print(
+            status_group(journal, labels, limit, line, blind_after=blind_after, target=target)
+        )
     console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
@@ -121,6 +132,9 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.views.history import history_csv, history_records, history_view
 
         settings = get_settings(ctx, missing_ok=True)
+        if as_json and not _journal_exists(settings, paper):
+            emit_json([])  # nothing has run yet: no signal, not an error for a script
+            return
         journal = _open_journal(settings, paper)
         with readable(journal.path), journal:
             rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)

@@ -16,16 +16,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from lightspeed_cli.config.choices import (
+    AccountMode,
+    LeaderboardApi,
+    LeveragePolicy,
+    MarginMode,
+    Network,
+    PollingMode,
+    SizingMode,
+)
+from lightspeed_cli.config.envcheck import unknown_variables
+from lightspeed_cli.config.urls import check_http_url, check_optional_http_url, check_proxy_url
 from lightspeed_cli.models import SourceKind
 
 APP_NAME = "lightspeed"
@@ -33,6 +42,7 @@ CONFIG_ENV = "LIGHTSPEED_CONFIG"
 ENV_PREFIX = "LIGHTSPEED_"
 ENV_NESTED_DELIMITER = "__"
 SECRET_FIELDS = frozenset({"notify.webhook_url"})
+SECRET_PREFIXES = ("notify.webhook_url", "polling.proxies")  # a proxy URL may carry a password
 
 # Set while validating a file on its own (config set / traders add): the environment must not
 # hide or rescue a problem in the document about to be written.
@@ -66,64 +76,26 @@ def resolve_config_path(explicit: Path | str | None = None) -> Path:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # no inf / nan anywhere: `inf` is valid TOML, and an infinite limit is no limit
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
-class Network(StrEnum):
-    MAINNET = "mainnet"
-    TESTNET = "testnet"
-    DEMO = "demo"
+PLACEHOLDER_SERVER_URL = "https://license.lightspeed.example"  # no server: said as such
 
-
-class AccountMode(StrEnum):
-    ONE_WAY = "one-way"
-    HEDGE = "hedge"
-
-
-class MarginMode(StrEnum):
-    CROSS = "cross"
-    ISOLATED = "isolated"
-
-
-class SizingMode(StrEnum):
-    RATIO = "ratio"
-    FIXED_MARGIN = "fixed_margin"
-    EQUITY_PCT = "equity_pct"
-    LEADER_EQUITY = "leader_equity"  # the leader's share of their account (copy-trade only)
-
-
-class LeveragePolicy(StrEnum):
-    CLAMP = "clamp"
-    REFUSE = "refuse"
-
-
-class PollingMode(StrEnum):
-    BUDGET = "budget"  # every trader as often as the request budget allows (min_interval floor)
-    FIXED = "fixed"  # every trader every interval_seconds
-
-
-class LeaderboardApi(StrEnum):
-    V2_PRIVATE = "v2-private"
-    V1_PUBLIC = "v1-public"
-
-
+# Upper bounds, so that no typo (1e400, inf) turns a limit into no limit without a word.
+MAX_USDT = Decimal(10**9)  # a billion USDT: any amount in the config (limits, margin)
+MAX_MULTIPLIER = Decimal(1000)  # sizing.value as a ratio or a leader_equity multiplier
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+UsdtLimit = Annotated[Decimal, Field(gt=0, le=MAX_USDT)]
+UsdtClamp = Annotated[Decimal, Field(ge=0, le=MAX_USDT)]
 
 
 ED25519_KEY_BYTES = 32
 
 
-def check_http_url(value: str) -> str:
-    """An http(s) URL with a host: `notaurl` or `ftp://x` would only fail later, off-line."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host, like https://host:8765")
-    return value.strip()
-
-
 class LicenseSettings(_Section):
-    server_url: str = "https://license.lightspeed.example"
+    server_url: str = PLACEHOLDER_SERVER_URL
     public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
     offline_grace_hours: float = Field(default=72, ge=0, le=24 * 30)
     renew_interval_minutes: float = Field(default=60, gt=0, le=24 * 60)
@@ -156,6 +128,12 @@ class BybitSettings(_Section):
     account_mode: AccountMode = AccountMode.ONE_WAY
     margin_mode: MarginMode = MarginMode.CROSS
     base_url: str = ""  # override of the REST endpoint (tests and simulate point it at the fake)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return check_optional_http_url(v)
+
     # the price cache the divergence check reads: all linear tickers in one request every
     # refresh period (0 = no cache: a direct read before every open); a price older than
     # max_age is never used for the check, it is read again directly
@@ -176,17 +154,29 @@ class BinanceSettings(_Section):
     base_url: str = "https://www.binance.com"
     leaderboard_api: LeaderboardApi = LeaderboardApi.V2_PRIVATE
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return check_http_url(v)
+
 
 class SizingSettings(_Section):
     mode: SizingMode = SizingMode.RATIO
     value: PositiveDecimal = Decimal("0.1")
     leverage: int = Field(default=0, ge=0, le=200)  # 0 = follow the trader's leverage
-    max_order_notional_usdt: NonNegDecimal = Decimal(0)  # clamp per order; 0 = no clamp
+    max_order_notional_usdt: UsdtClamp = Decimal(0)  # clamp per order; 0 = no clamp
 
     @model_validator(mode="after")
     def _value_in_range(self) -> SizingSettings:
         if self.mode is SizingMode.EQUITY_PCT and self.value > 100:
             raise ValueError("sizing.value is a percent of equity for equity_pct: 0 < value <= 100")
+        if self.mode is SizingMode.FIXED_MARGIN and self.value > MAX_USDT:
+            raise ValueError(f"sizing.value is USDT of margin for fixed_margin: at most {MAX_USDT}")
+        multiplier = self.mode in (SizingMode.RATIO, SizingMode.LEADER_EQUITY)
+        if multiplier and self.value > MAX_MULTIPLIER:
+            raise ValueError(
+                f"sizing.value is a multiplier for {self.mode.value}: at most {MAX_MULTIPLIER}"
+            )
         return self
 
 
@@ -196,7 +186,7 @@ class TraderSizing(_Section):
     mode: SizingMode | None = None
     value: PositiveDecimal | None = None
     leverage: int | None = Field(default=None, ge=0, le=200)
-    max_order_notional_usdt: NonNegDecimal | None = None
+    max_order_notional_usdt: UsdtClamp | None = None
 
 
 class TraderSettings(_Section):
@@ -232,20 +222,21 @@ def _is_hex(value: str, length: int) -> bool:
 
 class CopySettings(_Section):
     follow_existing: bool = False  # mirror positions the trader already held when we started
-    size_epsilon: NonNegDecimal = Decimal("0.001")  # relative change below this is no signal
+    # relative change below this is no signal (at most 1: a whole position is a change of 1)
+    size_epsilon: NonNegDecimal = Field(default=Decimal("0.001"), le=1)
 
 
 class SafetySettings(_Section):
     max_price_divergence_bps: NonNegDecimal = Field(default=Decimal(50), le=10_000)
     max_leverage: int = Field(default=20, ge=1, le=200)
     leverage_policy: LeveragePolicy = LeveragePolicy.CLAMP
-    max_position_notional_usdt: PositiveDecimal = Decimal(5_000)
-    max_total_notional_usdt: PositiveDecimal = Decimal(20_000)
+    max_position_notional_usdt: UsdtLimit = Decimal(5_000)
+    max_total_notional_usdt: UsdtLimit = Decimal(20_000)
     max_open_positions: int = Field(default=10, ge=1, le=1000)
     allow_symbols: list[str] = Field(default_factory=list)  # empty = all allowed
     deny_symbols: list[str] = Field(default_factory=list)
     max_snapshot_age_seconds: float = Field(default=30, gt=0, le=3600)
-    daily_loss_limit_usdt: PositiveDecimal = Decimal(500)
+    daily_loss_limit_usdt: UsdtLimit = Decimal(500)
     # a stop-loss held by Bybit this many percent from each position's entry (0 = off; stops.py)
     protective_stop_pct: Decimal = Field(default=Decimal(0), ge=0, lt=100)
 
@@ -265,6 +256,11 @@ class PollingSettings(_Section):
     timeout_seconds: float = Field(default=10, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=10)  # extra attempts on timeouts, 5xx, 429, 418
 
+    @field_validator("proxies")
+    @classmethod
+    def _proxy_urls(cls, v: list[str]) -> list[str]:
+        return [check_proxy_url(p) for p in v]
+
 
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
@@ -275,16 +271,43 @@ class NotifySettings(_Section):
     # an alert still standing is said again this often (the first message goes at once)
     repeat_minutes: float = Field(default=30, ge=1, le=24 * 60)
 
+    @field_validator("webhook_url", "telegram_api_url")
+    @classmethod
+    def _http_urls(cls, v: str) -> str:
+        return check_optional_http_url(v)
+
 
 class StorageSettings(_Section):
-    data_dir: str = ""  # empty = the XDG data dir (~/.local/share/lightspeed)
+    # empty = the XDG data dir (~/.local/share/lightspeed); a relative path is taken from the
+    # config file's folder (load_settings), so the service and a shell share one journal
+    data_dir: str = ""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_path(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must be a directory path (it contains a NUL character)")
+        return v
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 
+    def anchored(self, config_dir: Path) -> StorageSettings:
+        """This section with a relative data_dir made absolute against `config_dir`."""
+        path = Path(self.data_dir).expanduser()
+        if not self.data_dir or path.is_absolute():
+            return self
+        return self.model_copy(update={"data_dir": str(config_dir.absolute() / path)})
+
 
 class LoggingSettings(_Section):
     level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
     json_lines: bool = False  # structured JSON lines instead of plain text (under systemd)
 
 
@@ -497,7 +520,7 @@ def _format_key(loc: Sequence[str | int]) -> str:
 
 def _shown_input(key: str, value: Any) -> str:
     """`(got X)` for plain values only: never a secret, never a whole table."""
-    if key in SECRET_FIELDS or not isinstance(value, str | int | float | bool | Decimal):
+    if key.startswith(SECRET_PREFIXES) or not isinstance(value, str | int | float | bool | Decimal):
         return ""
     text = repr(value)
     return f" (got {text if len(text) <= 60 else text[:57] + '...'})"
@@ -530,7 +553,13 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def settings_from_dict(data: dict[str, Any], source: str) -> Settings:
-    """Validate the file's data merged with the environment (unless file-only is in force)."""
+    """Validate the file's data merged with the environment (unless file-only is in force).
+
+    A LIGHTSPEED_* variable that means nothing is refused first: it would be ignored.
+    """
+    unknown = "" if _FILE_ONLY.get() else unknown_variables(Settings)
+    if unknown:
+        raise ConfigError(unknown)
     try:
         return Settings(**data)
     except ValidationError as exc:
@@ -561,5 +590,8 @@ def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -
     """Load and validate the config. With `missing_ok`, a missing file means all defaults."""
     resolved = resolve_config_path(path)
     if missing_ok and not resolved.exists():
-        return settings_from_dict({}, str(resolved))
-    return settings_from_dict(read_toml(resolved), str(resolved))
+        settings = settings_from_dict({}, str(resolved))
+    else:
+        settings = settings_from_dict(read_toml(resolved), str(resolved))
+    settings.storage = settings.storage.anchored(resolved.parent)
+    return settings

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lightspeed_cli.config.settings import PLACEHOLDER_SERVER_URL
 from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.keys import KeyFormatError, key_id, mask_key, parse_key
 from lightspeed_cli.license.protocol import (
@@ -44,7 +45,6 @@ from lightspeed_cli.license.state import (
     NO_LEASE,
     LeaseProblem,
     LicenseState,
-    as_utc,
     evaluate,
 )
 from lightspeed_cli.license.store import (
@@ -57,6 +57,7 @@ from lightspeed_cli.license.store import (
     load_state,
     save_state,
 )
+from lightspeed_cli.license.timefmt import as_utc
 from lightspeed_cli.license.token import (
     LeasePayload,
     TokenError,
@@ -74,6 +75,8 @@ log = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=BaseModel)
 
 HTTP_TIMEOUT_SECONDS = 10.0
+PLACEHOLDER_MESSAGE = f"no license server configured (license.server_url is the placeholder\
+ {PLACEHOLDER_SERVER_URL}): set your vendor's with `lightspeed config set license.server_url URL`"
 FLOOR_SAVE_SECONDS = 60.0  # the clock reading the client remembers is written at most this often
 
 
@@ -242,6 +245,8 @@ class LicenseClient:
     async def _post(self, path: str, body: BaseModel, model: type[_R]) -> _R:
         import httpx
 
+        if self.settings.server_url == PLACEHOLDER_SERVER_URL:  # no vendor set: not a DNS error
+            raise _Unreachable(PLACEHOLDER_MESSAGE)
         url = self.settings.server_url.rstrip("/") + path
         content = body.model_dump_json()
         headers = {"content-type": "application/json"}

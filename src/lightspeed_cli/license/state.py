@@ -3,12 +3,13 @@ so every expiry, grace and clock-rollback boundary is tested without a server.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from lightspeed_cli.license.store import LocalState
+from lightspeed_cli.license.timefmt import human_duration, stamp
 from lightspeed_cli.license.token import LeasePayload
 
 if TYPE_CHECKING:
@@ -47,26 +48,6 @@ class LeaseProblem(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def human_duration(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
-def as_utc(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _fmt(when: datetime) -> str:
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def evaluate(
@@ -119,13 +100,13 @@ def evaluate(
         )
     clock_now, now = now, max(now, local.time_floor(), lease.issued)
     if now >= lease.expires:
-        return refused("expired", f"the license expired at {_fmt(lease.expires)}")
+        return refused("expired", f"the license expired at {stamp(lease.expires)}")
     latest = max(local.latest_server_time or lease.issued, lease.issued)
     if clock_now < latest - timedelta(seconds=settings.clock_tolerance_seconds):
         return refused(
             "clock_rollback",
-            f"this machine's clock ({_fmt(clock_now)}) is behind the license server's time"
-            f" ({_fmt(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
+            f"this machine's clock ({stamp(clock_now)}) is behind the license server's time"
+            f" ({stamp(latest)}) by {human_duration(latest - clock_now)}; fix the system clock"
             " (NTP)",
             valid=True,
         )
@@ -137,27 +118,27 @@ def evaluate(
         )
         return refused(
             "grace_expired",
-            f"no contact with the license server since {_fmt(lease.issued)}: {limit}"
-            f" at {_fmt(grace_until)}",
+            f"no contact with the license server since {stamp(lease.issued)}: {limit}"
+            f" at {stamp(grace_until)}",
             valid=True,
         )
     warning = None
     if local.last_error:
         warning = (
             f"license server unreachable ({local.last_error}); running on the cached lease:"
-            f" new positions stop at {_fmt(grace_until)} (in {human_duration(grace_until - now)})"
+            f" new positions stop at {stamp(grace_until)} (in {human_duration(grace_until - now)})"
             " unless it answers"
         )
     elif lease.expires - now < EXPIRY_WARNING:
         warning = (
-            f"the license expires at {_fmt(lease.expires)}"
+            f"the license expires at {stamp(lease.expires)}"
             f" (in {human_duration(lease.expires - now)})"
         )
     return LicenseState(
         valid=True,
         can_open=True,
         code="ok",
-        reason=f"license valid until {_fmt(lease.expires)}",
+        reason=f"license valid until {stamp(lease.expires)}",
         warning=warning,
         **known,
     )

@@ -14,6 +14,7 @@ from rich.text import Text
 from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.engine.loop import Engine
 from lightspeed_cli.views.status import good_read_cell, positions_table, summary_table
+from lightspeed_cli.views.target import target_text
 
 
 def _traders(engine: Engine, now: datetime) -> Table:
@@ -45,10 +46,14 @@ def render(engine: Engine, settings: Settings, license_label: str) -> Group:
         from lightspeed_cli.license.gate import license_text
 
         license_line = license_text(engine.license.state())
+    from lightspeed_cli.execution.paper import PaperBroker
+
+    target = target_text(settings, paper=isinstance(engine.broker, PaperBroker))
+    limit = settings.safety.daily_loss_limit_usdt
     return Group(
         _traders(engine, now),
         positions_table(engine.journal),
-        summary_table(engine.journal, now, settings.safety.daily_loss_limit_usdt, license_line),
+        summary_table(engine.journal, now, limit, license_line, target),
         _events(engine),
     )
 

@@ -147,7 +147,11 @@ def fidelity_today(journal: Journal, now: datetime) -> dict[str, Any]:
 
 
 def summary_table(
-    journal: Journal, now: datetime, daily_loss_limit: Decimal, license_line: str | Text
+    journal: Journal,
+    now: datetime,
+    daily_loss_limit: Decimal,
+    license_line: str | Text,
+    target: Text | None = None,
 ) -> Table:
     pnl = journal.realized_pnl(utc_day(now))
     kill = -pnl >= daily_loss_limit
@@ -155,6 +159,8 @@ def summary_table(
     table = Table(show_header=False, title="Today (UTC)")
     table.add_column("what")
     table.add_column("value")
+    if target is not None:  # views/target.py: network, paper or live, account
+        table.add_row("trading on", target)
     table.add_row("license", license_line)
     table.add_row("realized PnL", f"{pnl:+.2f} USDT")
     table.add_row(
@@ -198,11 +204,12 @@ def status_group(
     license_line: str | Text,
     now: datetime | None = None,
     blind_after: float = 60,
+    target: Text | None = None,
 ) -> Group:
     now = now or datetime.now(UTC)
     schedule = schedule_view(journal)
     return Group(
-        summary_table(journal, now, daily_loss_limit, license_line),
+        summary_table(journal, now, daily_loss_limit, license_line, target),
         traders_table(journal, labels, now, blind_after),
         *([schedule] if schedule is not None else []),
         positions_table(journal),
