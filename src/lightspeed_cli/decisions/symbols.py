@@ -238,7 +238,7 @@ def hyperliquid_refusal(coin: str) -> str | None:
         dex = coin.split(":", 1)[0]
         return (
             f"{coin} is a perpetual on the builder-deployed dex {dex!r} (HIP-3), which is not"
-            " followed: only Hyperliquid's first perp dex is copied"
+            " followed: not copied (only Hyperliquid's first perp dex is)"
         )
     bare = coin[1:] if coin.startswith("k") else coin
     if not _COIN.match(bare) or bare != bare.upper():
