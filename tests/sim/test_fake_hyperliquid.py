@@ -25,13 +25,12 @@ async def fake() -> AsyncIterator[FakeHyperliquid]:
 
 
 async def info(fake: FakeHyperliquid, body: dict[str, Any]) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(fake.info_url, json=body) as response:
-            text = await response.text()
-            try:
-                return response.status, json.loads(text)
-            except ValueError:
-                return response.status, text
+    async with aiohttp.ClientSession() as session, session.post(fake.info_url, json=body) as r:
+        text = await r.text()
+        try:
+            return r.status, json.loads(text)
+        except ValueError:
+            return r.status, text
 
 
 async def test_clearinghouse_state_has_the_recorded_shape(fake: FakeHyperliquid) -> None:
@@ -124,13 +123,16 @@ async def test_a_gap_refuses_sockets_until_reconnect(fake: FakeHyperliquid) -> N
 
 
 async def test_push_delay_holds_every_frame() -> None:
-    async with FakeHyperliquid(push_delay=0.2, greeting=False) as fake:
-        async with aiohttp.ClientSession() as session, session.ws_connect(fake.ws_url) as ws:
-            loop = asyncio.get_running_loop()
-            sent = loop.time()
-            await ws.send_json({"method": "ping"})
-            await ws.receive_json(timeout=2)
-            assert loop.time() - sent >= 0.2
+    async with (
+        FakeHyperliquid(push_delay=0.2, greeting=False) as fake,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(fake.ws_url) as ws,
+    ):
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        await ws.send_json({"method": "ping"})
+        await ws.receive_json(timeout=2)
+        assert loop.time() - sent >= 0.2
 
 
 def test_threaded_fake_serves_synchronous_clients() -> None:

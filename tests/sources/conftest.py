@@ -72,10 +72,6 @@ def threaded_fake() -> Iterator[FakeBinance]:
 
 # -- Hyperliquid ---------------------------------------------------------------------------
 
-WALLET = "0x" + "ab" * 20
-WALLET_B = "0x" + "cd" * 20
-
-
 @pytest.fixture
 async def hl_fake() -> AsyncIterator[Any]:
     from lightspeed_cli.sim.hyperliquid import FakeHyperliquid

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import WALLET, WALLET_B
+from hyperliquid_helpers import WALLET, WALLET_B
 
 from lightspeed_cli.models import Side
 from lightspeed_cli.sim.hyperliquid import FakeHyperliquid, Fault, HlPosition

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import WALLET
+from hyperliquid_helpers import WALLET
 
 from lightspeed_cli.config.settings import HyperliquidSettings, PollingSettings, TraderSettings
 from lightspeed_cli.models import FetchStatus, Side, SourceKind

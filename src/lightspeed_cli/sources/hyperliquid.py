@@ -73,6 +73,7 @@ class HyperliquidSource:
         )
         self._failures = FailureLog(log)
         self._refused_seen: set[tuple[str, str]] = set()
+        self._refused: dict[str, tuple[tuple[str, str], ...]] = {}
 
     async def __aenter__(self) -> HyperliquidSource:
         return self
@@ -114,6 +115,7 @@ class HyperliquidSource:
 
     def snapshot(self, trader: str, book: HlBook) -> Snapshot:
         """The book as a Snapshot (logging, once per coin, what it leaves out and why)."""
+        self._refused[trader] = book.refused
         for coin, reason in book.refused:
             if (trader, coin) not in self._refused_seen:
                 self._refused_seen.add((trader, coin))
@@ -125,6 +127,10 @@ class HyperliquidSource:
             source_time=book.at,
             leader_equity=book.account_value,
         )
+
+    def refused(self, trader: str) -> tuple[tuple[str, str], ...]:
+        """(coin, reason) of the positions the trader's last book held that are not copied."""
+        return self._refused.get(trader, ())
 
     async def read_book(self, user: str) -> HlBook:
         """The wallet's clearinghouseState. Raises SourceError."""
