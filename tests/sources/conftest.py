@@ -72,6 +72,7 @@ def threaded_fake() -> Iterator[FakeBinance]:
 
 # -- Hyperliquid ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def hl_fake() -> AsyncIterator[Any]:
     from lightspeed_cli.sim.hyperliquid import FakeHyperliquid

@@ -239,9 +239,7 @@ async def test_a_malformed_frame_rereads_the_book(hl_fake: FakeHyperliquid, star
     assert settled.kind is PushKind.BOOK and sizes(settled) == {"BTCUSDT": (Side.LONG, 1)}
 
 
-async def test_wallets_past_the_limit_are_left_for_polling(
-    hl_fake: FakeHyperliquid, start
-) -> None:
+async def test_wallets_past_the_limit_are_left_for_polling(hl_fake: FakeHyperliquid, start) -> None:
     events = await start(WALLET, WALLET_B, max_wallets=1)
     assert events.push.pushed == (WALLET,) and events.push.polled == (WALLET_B,)
     await events.next(PushKind.BOOK)

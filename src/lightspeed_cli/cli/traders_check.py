@@ -27,6 +27,7 @@ from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 logging.getLogger("lightspeed_cli.sources").addHandler(logging.NullHandler())
 
 Refused = tuple[tuple[str, str], ...]  # (the source's symbol, why it is not copied)
+Mapped = tuple[str | None, str]  # (the Bybit market or None, a note: the qty scale or why none)
 
 
 def check(
@@ -50,7 +51,7 @@ def check(
     _print_snapshot(trader, snapshot, {s: _shown(m) for s, m in bybit.items()}, refused)
 
 
-async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, tuple[str | None, str]]:
+async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, Mapped]:
     """Symbol -> (the Bybit market it maps to or None, a note), from Bybit's public list."""
     from lightspeed_cli.decisions.symbols import SymbolMap
     from lightspeed_cli.execution.ccxt_client import public_markets
@@ -61,7 +62,7 @@ async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, tup
     except Exception as exc:  # shown in the table: the positions are still worth seeing
         return dict.fromkeys(symbols, (None, f"Bybit markets unavailable: {type(exc).__name__}"))
     symbol_map = SymbolMap.from_markets(markets.values())
-    shown: dict[str, tuple[str | None, str]] = {}
+    shown: dict[str, Mapped] = {}
     for symbol in symbols:
         mapping = symbol_map.resolve(symbol)
         if isinstance(mapping, SymbolMapping):
@@ -72,7 +73,7 @@ async def _bybit_markets(settings: Settings, symbols: set[str]) -> dict[str, tup
     return shown
 
 
-def _shown(mapping: tuple[str | None, str]) -> str:
+def _shown(mapping: Mapped) -> str:
     market, note = mapping
     if market is None:
         return f"none: {note}" if not note.startswith("Bybit") else f"? ({note})"
@@ -129,7 +130,7 @@ def _own_symbol(trader: TraderSettings, symbol: str) -> str:
 def _record(
     trader: TraderSettings,
     result: FetchResult,
-    bybit: dict[str, tuple[str | None, str]],
+    bybit: dict[str, Mapped],
     refused: Refused,
 ) -> dict[str, Any]:
     positions: list[dict[str, Any]] = []
