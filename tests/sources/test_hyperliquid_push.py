@@ -258,3 +258,13 @@ async def test_fills_pushed_during_the_book_read_apply_once(
     book = await events.next(PushKind.BOOK)
     assert sizes(book) == {"BTCUSDT": (Side.LONG, Decimal(1))}  # the book holds it
     assert await events.quiet() == []  # so the waiting push is not applied again
+
+
+async def test_an_unreachable_socket_at_start_is_blind(hl_fake: FakeHyperliquid, start) -> None:
+    hl_fake.disconnect()
+    events = await start()
+    blind = await events.next()
+    assert blind.kind is PushKind.BLIND and "cannot reach" in blind.reason
+    assert await events.quiet() == []  # said once per outage, not once per attempt
+    hl_fake.reconnect()
+    assert (await events.next()).kind is PushKind.BOOK

@@ -134,7 +134,8 @@ class HyperliquidSource:
 
     async def read_book(self, user: str) -> HlBook:
         """The wallet's clearinghouseState. Raises SourceError."""
-        return parse_clearinghouse(await self.info({"type": "clearinghouseState", "user": user}))
+        payload = {"type": "clearinghouseState", "user": user.lower()}
+        return parse_clearinghouse(await self.info(payload))
 
     async def fills_since(self, user: str, start_ms: int) -> list[HlFill]:
         """The wallet's fills from `start_ms` (inclusive) to now, oldest first, paged by the
@@ -142,7 +143,7 @@ class HyperliquidSource:
         key here). Raises SourceError."""
         fills: dict[tuple[Any, ...], HlFill] = {}
         for _ in range(MAX_FILL_PAGES):
-            payload = {"type": "userFillsByTime", "user": user, "startTime": start_ms}
+            payload = {"type": "userFillsByTime", "user": user.lower(), "startTime": start_ms}
             page = parse_fills(await self.info(payload))
             new = [f for f in page if f.key not in fills]
             fills.update((f.key, f) for f in new)

@@ -40,7 +40,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,6 +100,7 @@ class _Wallet:
     synced: bool = False  # the book was read on this connection; live fills apply
     waiting: list[HlFill] = field(default_factory=list)  # live fills before the book read
     blind: str | None = "not read yet"
+    blind_said: bool = False  # the BLIND event of this outage went out
     ever_read: bool = False
 
     def remember(self, fill: HlFill) -> bool:
@@ -175,12 +176,12 @@ class HyperliquidPush:
             await self._session.close()
             self._session = None
 
-    def __aiter__(self) -> AsyncIterator[PushEvent]:
-        return self._iterate()
+    def __aiter__(self) -> HyperliquidPush:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[PushEvent]:
-        while True:
-            yield await self._events.get()
+    async def __anext__(self) -> PushEvent:
+        """The next event; cancelling the wait (a timeout) loses none."""
+        return await self._events.get()
 
     def blind(self, trader: str) -> str | None:
         wallet = self._wallets.get(trader.lower())
@@ -264,8 +265,8 @@ class HyperliquidPush:
     def _go_blind(self, reason: str) -> None:
         for wallet in self._wallets.values():
             wallet.synced = False
-            if wallet.blind is None:
-                wallet.blind = reason
+            if not wallet.blind_said:
+                wallet.blind, wallet.blind_said = reason, True
                 log.warning("trader %s is blind: %s", wallet.trader, reason)
                 self._emit(PushEvent(wallet.trader, PushKind.BLIND, reason=reason))
 
@@ -290,7 +291,8 @@ class HyperliquidPush:
             log.info("trader %s: %d fill(s) during the gap", wallet.trader, len(missed))
             wallet.last_fill_ms = max(wallet.last_fill_ms, *(f.time_ms for f in missed))
         self._take_book(wallet, book)
-        wallet.synced, wallet.blind, wallet.ever_read = True, None, True
+        wallet.synced, wallet.ever_read = True, True
+        wallet.blind, wallet.blind_said = None, False
         self._emit_book(wallet, missed[-1] if missed else None)
         waiting, wallet.waiting = wallet.waiting, []
         self._apply(wallet, waiting, after_book=True)
