@@ -50,7 +50,7 @@ async def start(
     pushes: list[HyperliquidPush] = []
 
     async def make(*wallets: str, **kwargs: Any) -> Events:
-        kwargs = {"ping_seconds": 0.5, "pong_seconds": 0.5, "reconnect": (0.05, 0.2), **kwargs}
+        kwargs = {"ping_seconds": 0.5, "pong_seconds": 1.5, "reconnect": (0.05, 0.2), **kwargs}
         push = HyperliquidPush(hl_source, hl_fake.ws_url, list(wallets or [WALLET]), **kwargs)
         pushes.append(push)
         push.start()
@@ -268,3 +268,44 @@ async def test_an_unreachable_socket_at_start_is_blind(hl_fake: FakeHyperliquid,
     assert await events.quiet() == []  # said once per outage, not once per attempt
     hl_fake.reconnect()
     assert (await events.next()).kind is PushKind.BOOK
+
+
+async def test_random_drops_and_gaps_end_on_the_leaders_book_with_no_fill_twice(
+    hl_fake: FakeHyperliquid, start
+) -> None:
+    import random
+
+    rng = random.Random(23)
+    events = await start()
+    await events.next(PushKind.BOOK)
+    coins = ("BTC", "ETH", "kPEPE")
+    for _ in range(40):
+        roll = rng.random()
+        if roll < 0.1:
+            hl_fake.drop_sockets()
+        elif roll < 0.15:
+            hl_fake.disconnect()
+            hl_fake.fill(WALLET, rng.choice(coins), rng.choice("BA"), "1")  # type: ignore[arg-type]
+            await asyncio.sleep(0.05)
+            hl_fake.reconnect()
+        else:
+            hl_fake.fill(WALLET, rng.choice(coins), rng.choice("BA"), rng.choice(("1", "2")))  # type: ignore[arg-type]
+        await asyncio.sleep(rng.uniform(0, 0.03))
+    await asyncio.sleep(1.0)  # let the last reconnect and resync land
+    while True:
+        try:
+            await events.next(timeout=0.5)
+        except TimeoutError:
+            break
+    tids = [e.fill.tid for e in events.seen if e.kind is PushKind.FILL and e.fill]
+    assert len(tids) == len(set(tids))  # no fill applied twice
+    last = next(e for e in reversed(events.seen) if e.snapshot is not None)
+    truth = {
+        f"{'1000PEPE' if c == 'kPEPE' else c}USDT": (
+            Side.LONG if p.szi > 0 else Side.SHORT,
+            abs(p.szi),
+        )
+        for c, p in hl_fake.positions(WALLET).items()
+    }
+    assert sizes(last) == truth
+    assert events.push.blind(WALLET) is None
