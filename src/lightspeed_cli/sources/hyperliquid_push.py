@@ -96,7 +96,7 @@ class _Wallet:
     equity: Decimal | None = None
     seen: OrderedDict[tuple[Any, ...], None] = field(default_factory=OrderedDict)
     cursor_ms: int = 0  # the last processed fill (or the last book read): backfill from here
-    last_fill_ms: int = 0
+    moves: int = 0  # fills applied so far: a book read older than the latest is not taken
     synced: bool = False  # the book was read on this connection; live fills apply
     waiting: list[HlFill] = field(default_factory=list)  # live fills before the book read
     blind: str | None = "not read yet"
@@ -192,9 +192,9 @@ class HyperliquidPush:
     async def _run(self) -> None:
         failures = 0
         while True:
-            healthy = False
+            opened = self.connections
             try:
-                healthy = await self._connection()
+                await self._connection()
                 reason = "the Hyperliquid socket closed"
             except TimeoutError:  # before OSError, its base class
                 reason = f"the Hyperliquid socket was silent for {self._silence:g} s"
@@ -204,13 +204,13 @@ class HyperliquidPush:
                 log.exception("Hyperliquid socket failed")
                 reason = f"internal error on the Hyperliquid socket: {type(exc).__name__}"
             self._go_blind(reason)
-            failures = 1 if healthy else failures + 1
+            failures = 1 if self.connections > opened else failures + 1  # it came up: start over
             first, most = self._reconnect
             pause = min(first * 2 ** (failures - 1), most)
             await asyncio.sleep(pause + random.uniform(0, pause / 4))
 
-    async def _connection(self) -> bool:
-        """One socket's life; True if it came up (so the back-off starts over)."""
+    async def _connection(self) -> None:
+        """One socket's life: subscribe, resync every wallet, read until it ends."""
         assert self._session is not None
         async with self._session.ws_connect(self._url, heartbeat=None, autoping=True) as ws:
             self.connections += 1
@@ -227,7 +227,6 @@ class HyperliquidPush:
             finally:
                 for task in (*syncs, pinger, checker):
                     task.cancel()
-        return True
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
@@ -289,7 +288,6 @@ class HyperliquidPush:
         missed = [f for f in backfill if wallet.remember(f)]
         if missed:
             log.info("trader %s: %d fill(s) during the gap", wallet.trader, len(missed))
-            wallet.last_fill_ms = max(wallet.last_fill_ms, *(f.time_ms for f in missed))
         self._take_book(wallet, book)
         wallet.synced, wallet.ever_read = True, True
         wallet.blind, wallet.blind_said = None, False
@@ -299,13 +297,13 @@ class HyperliquidPush:
 
     async def _check_book(self, wallet: _Wallet, why: str) -> None:
         """Compare the pushed book with clearinghouseState; the latter wins, loudly."""
-        started_ms = wallet.last_fill_ms
+        moves = wallet.moves
         try:
             book = await self._source.read_book(wallet.user)
         except SourceError as exc:
             log.warning("trader %s: book check (%s) failed: %s", wallet.trader, why, exc.reason)
             return
-        if not wallet.synced or wallet.last_fill_ms != started_ms:
+        if not wallet.synced or wallet.moves != moves:
             return  # a fill came meanwhile: this read may be older than it; the next check
         before = _sizes(wallet.book)
         self._take_book(wallet, book)
@@ -358,8 +356,8 @@ class HyperliquidPush:
                 wallet.remember(fill)  # the book read already holds it
                 continue
             wallet.remember(fill)
+            wallet.moves += 1
             wallet.cursor_ms = max(wallet.cursor_ms, fill.time_ms)
-            wallet.last_fill_ms = max(wallet.last_fill_ms, fill.time_ms)
             if held != fill.start_position:
                 log.warning(
                     "trader %s: %s fill %d starts at %s but the book holds %s: a fill was"
