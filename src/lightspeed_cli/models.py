@@ -39,6 +39,7 @@ class Side(StrEnum):
 class SourceKind(StrEnum):
     LEADERBOARD = "leaderboard"
     COPYTRADE = "copytrade"
+    HYPERLIQUID = "hyperliquid"  # a wallet address (0x + 40 hex), read from the public API
 
 
 class _Frozen(BaseModel):
@@ -73,6 +74,9 @@ class Snapshot(_Frozen):
     positions: tuple[TraderPosition, ...] = ()
     fetched_at: datetime
     source_time: datetime | None = None
+    # the leader's account value when the source tells it with the book (Hyperliquid's
+    # marginSummary.accountValue), for leader_equity sizing; None = not said here
+    leader_equity: Decimal | None = None
 
     def by_key(self) -> dict[PositionKey, TraderPosition]:
         return {p.key: p for p in self.positions}

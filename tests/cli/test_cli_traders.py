@@ -173,7 +173,8 @@ def test_check_delegates_to_the_check_module(cli: Cli, monkeypatch: pytest.Monke
     calls: list[tuple[object, str]] = []
     fake = types.ModuleType("lightspeed_cli.cli.traders_check")
 
-    def check(ctx: typer.Context, trader_id: str) -> None:
+    def check(ctx: typer.Context, trader_id: str, **options: object) -> None:
+        assert options == {"source": None, "as_json": False}
         calls.append((ctx.find_root().obj, trader_id))
         typer.echo("checked")
 
@@ -190,7 +191,7 @@ def test_check_passes_the_source_on(cli: Cli, monkeypatch: pytest.MonkeyPatch) -
 
     calls: list[object] = []
     fake = types.ModuleType("lightspeed_cli.cli.traders_check")
-    fake.check = lambda ctx, trader_id, source=None: calls.append(source)  # type: ignore[attr-defined]
+    fake.check = lambda ctx, trader_id, source=None, as_json=False: calls.append(source)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "lightspeed_cli.cli.traders_check", fake)
     assert cli("traders", "check", UID, "--source", "leaderboard").exit_code == 0
     assert calls == [SourceKind.LEADERBOARD]

@@ -68,3 +68,25 @@ def threaded_fake() -> Iterator[FakeBinance]:
     """The fake served from its own thread, for synchronous clients (CLI, subprocesses)."""
     with FakeBinance.running() as server:
         yield server
+
+
+# -- Hyperliquid ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def hl_fake() -> AsyncIterator[Any]:
+    from lightspeed_cli.sim.hyperliquid import FakeHyperliquid
+
+    async with FakeHyperliquid(idle_timeout=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+async def hl_source(hl_fake: Any) -> AsyncIterator[Any]:
+    """HyperliquidSource pointed at the fake; no retries so a fault shows at once."""
+    from lightspeed_cli.config.settings import HyperliquidSettings
+    from lightspeed_cli.sources.hyperliquid import HyperliquidSource
+
+    settings = HyperliquidSettings(info_url=hl_fake.info_url, ws_url=hl_fake.ws_url)
+    async with HyperliquidSource(settings, PollingSettings(timeout_seconds=2, retries=0)) as src:
+        yield src

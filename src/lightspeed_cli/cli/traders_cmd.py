@@ -17,14 +17,20 @@ app = typer.Typer(
 
 
 def _guess_source(trader_id: str) -> str:
-    """copytrade for a digits-only lead portfolio id, leaderboard for a 32-hex encryptedUid."""
+    """copytrade for a digits-only lead portfolio id, leaderboard for a 32-hex encryptedUid,
+    hyperliquid for a wallet address (0x + 40 hex)."""
+    from lightspeed_cli.config.settings import is_wallet_address
+
     if trader_id.isdigit():
         return "copytrade"
     if len(trader_id) == 32 and all(c in "0123456789abcdefABCDEF" for c in trader_id):
         return "leaderboard"
+    if is_wallet_address(trader_id):
+        return "hyperliquid"
     fail(
         f"trader {trader_id!r}: cannot tell its source; a copytrade id is the lead portfolio id"
-        " (digits), a leaderboard id the 32-hex-char encryptedUid; pass --source",
+        " (digits), a leaderboard id the 32-hex-char encryptedUid, a hyperliquid id the wallet"
+        " address (0x + 40 hex); pass --source",
         EXIT_USAGE,
     )
 
@@ -61,12 +67,15 @@ def _sizing_override(
 def add_cmd(
     ctx: typer.Context,
     trader_id: str = typer.Argument(
-        ..., metavar="ID", help="Lead portfolio id (digits) or leaderboard encryptedUid (32 hex)."
+        ...,
+        metavar="ID",
+        help="Lead portfolio id (digits), leaderboard encryptedUid (32 hex) or Hyperliquid"
+        " wallet (0x + 40 hex).",
     ),
     source: str | None = typer.Option(
         None,
         "--source",
-        help="copytrade or leaderboard (default: guessed from the id).",
+        help="copytrade, leaderboard or hyperliquid (default: guessed from the id).",
         show_default=False,
     ),
     label: str = typer.Option("", "--label", help="Your name for this trader."),
@@ -217,9 +226,10 @@ def check_cmd(
     source: str | None = typer.Option(
         None,
         "--source",
-        help="copytrade or leaderboard, for a trader that is not in the config.",
+        help="copytrade, leaderboard or hyperliquid, for a trader that is not in the config.",
         show_default=False,
     ),
+    as_json: bool = json_option(),
 ) -> None:
     """Fetch the trader's positions once and say whether they are readable (nothing traded)."""
     module = "lightspeed_cli.cli.traders_check"
@@ -229,10 +239,7 @@ def check_cmd(
         if exc.name != module:  # the module is there but broken: say so, loudly
             fail(f"`lightspeed traders check` cannot load: {exc}")
         fail("`lightspeed traders check` is not available yet in this version.")
-    if source is None:
-        check(ctx, trader_id)
-        return
-    check(ctx, trader_id, source=_source_kind(source))
+    check(ctx, trader_id, source=_source_kind(source), as_json=as_json)
 
 
 def _source_kind(source: str | None) -> Any:

@@ -160,6 +160,33 @@ class BinanceSettings(_Section):
         return check_http_url(v)
 
 
+HYPERLIQUID_MAINNET_INFO = "https://api.hyperliquid.xyz/info"
+HYPERLIQUID_MAINNET_WS = "wss://api.hyperliquid.xyz/ws"
+HYPERLIQUID_TESTNET_INFO = "https://api.hyperliquid-testnet.xyz/info"
+HYPERLIQUID_TESTNET_WS = "wss://api.hyperliquid-testnet.xyz/ws"
+
+
+class HyperliquidSettings(_Section):
+    info_url: str = HYPERLIQUID_MAINNET_INFO  # POST /info (testnet: HYPERLIQUID_TESTNET_INFO)
+    ws_url: str = HYPERLIQUID_MAINNET_WS  # the WebSocket (testnet: HYPERLIQUID_TESTNET_WS)
+    # wallets subscribed on the socket: Hyperliquid allows 10 unique users per IP across
+    # user subscriptions; the rest are polled
+    max_pushed_wallets: int = Field(default=10, ge=0, le=10)
+
+    @field_validator("info_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return check_http_url(v)
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("must be a ws:// or wss:// URL with a host")
+        return v.strip()
+
+
 class SizingSettings(_Section):
     mode: SizingMode = SizingMode.RATIO
     value: PositiveDecimal = Decimal("0.1")
@@ -207,6 +234,10 @@ class TraderSettings(_Section):
             raise ValueError(
                 f"trader {self.id!r}: a copytrade trader id is the lead portfolio id (10+ digits)"
             )
+        if self.source is SourceKind.HYPERLIQUID and not is_wallet_address(self.id):
+            raise ValueError(
+                f"trader {self.id!r}: a hyperliquid trader id is the wallet address (0x + 40 hex)"
+            )
         return self
 
     def effective_sizing(self, base: SizingSettings) -> SizingSettings:
@@ -214,6 +245,11 @@ class TraderSettings(_Section):
             return base
         overrides = self.sizing.model_dump(exclude_none=True)
         return SizingSettings.model_validate({**base.model_dump(), **overrides})
+
+
+def is_wallet_address(value: str) -> bool:
+    """0x + 40 hex digits: an EVM address, as Hyperliquid names its users."""
+    return value[:2] in ("0x", "0X") and _is_hex(value[2:], 40)
 
 
 def _is_hex(value: str, length: int) -> bool:
@@ -324,6 +360,7 @@ class Settings(BaseSettings):
     license: LicenseSettings = Field(default_factory=LicenseSettings)
     bybit: BybitSettings = Field(default_factory=BybitSettings)
     binance: BinanceSettings = Field(default_factory=BinanceSettings)
+    hyperliquid: HyperliquidSettings = Field(default_factory=HyperliquidSettings)
     traders: list[TraderSettings] = Field(default_factory=list)
     sizing: SizingSettings = Field(default_factory=SizingSettings)
     copy_: CopySettings = Field(default_factory=CopySettings, alias="copy")

@@ -216,3 +216,53 @@ def to_bybit_qty(mapping: SymbolMapping, binance_qty: Decimal) -> Decimal:
 def to_bybit_price(mapping: SymbolMapping, binance_price: Decimal) -> Decimal:
     """A Binance price in the Bybit contract's units (for price-divergence checks)."""
     return binance_price * mapping.price_scale
+
+
+# Hyperliquid coins. Its perps are named by coin alone (BTC, kPEPE); `k` coins are quoted and
+# sized per 1,000 units (kPEPE = 1,000 PEPE), the unit of a 1000PEPE contract. A coin becomes
+# the contract name the rest of the pipeline speaks (kPEPE -> 1000PEPEUSDT, BTC -> BTCUSDT), so
+# SymbolMap matches it by base and multiplier exactly like Binance's 1000SHIBUSDT.
+HYPERLIQUID_K_MULTIPLIER = Decimal(1000)
+_HL_QUOTE = "USDT"
+
+
+def hyperliquid_refusal(coin: str) -> str | None:
+    """Why a Hyperliquid coin is not copied, or None for a first-dex perp we can name."""
+    if not isinstance(coin, str) or not coin:
+        return f"not a Hyperliquid coin: {coin!r}"
+    if coin.startswith("@") or "/" in coin:
+        return f"{coin} is a Hyperliquid spot pair, not a perpetual: not copied"
+    if coin.startswith("#"):
+        return f"{coin} is a Hyperliquid outcome contract (HIP-4), not a perpetual: not copied"
+    if ":" in coin:
+        dex = coin.split(":", 1)[0]
+        return (
+            f"{coin} is a perpetual on the builder-deployed dex {dex!r} (HIP-3), which is not"
+            " followed: not copied (only Hyperliquid's first perp dex is)"
+        )
+    bare = coin[1:] if coin.startswith("k") else coin
+    if not _COIN.match(bare) or bare != bare.upper():
+        return f"{coin}: a Hyperliquid coin name this bot cannot read: not copied"
+    return None
+
+
+def hyperliquid_symbol(coin: str) -> str:
+    """A first-dex Hyperliquid coin as a contract name: kPEPE -> 1000PEPEUSDT, BTC -> BTCUSDT.
+    Raises ValueError with the reason for a coin that is not copied (hyperliquid_refusal)."""
+    refusal = hyperliquid_refusal(coin)
+    if refusal is not None:
+        raise ValueError(refusal)
+    if coin.startswith("k") and coin[1:]:
+        return f"{HYPERLIQUID_K_MULTIPLIER}{coin[1:]}{_HL_QUOTE}"
+    return f"{coin}{_HL_QUOTE}"
+
+
+def hyperliquid_coin(symbol: str) -> str:
+    """The inverse of hyperliquid_symbol, for showing the source's own name: 1000PEPEUSDT ->
+    kPEPE. Raises ValueError for a name it never produces."""
+    parsed = parse_contract_name(symbol, (_HL_QUOTE,))
+    if parsed.multiplier == HYPERLIQUID_K_MULTIPLIER:
+        return f"k{parsed.base}"
+    if parsed.multiplier == _ONE:
+        return parsed.base
+    raise ValueError(f"{symbol!r} is not a Hyperliquid coin's contract name")

@@ -1,6 +1,6 @@
 """Why a poll produced no snapshot.
 
-Every remote problem becomes one of these, caught at the edge of `BinanceSource.fetch` and turned
+Every remote problem becomes one of these, caught at the edge of a source's `fetch` and turned
 into a FetchResult without a snapshot (DESIGN rule 1: no data is never "flat"). `kind` is a short
 stable label used to de-duplicate log lines; `reason` is the sentence the user reads.
 """
@@ -55,8 +55,8 @@ class SessionRefused(SourceError):
 class MalformedAnswer(SourceError):
     """The body is not the shape we know: never guess, never partial."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("malformed", f"malformed answer from Binance: {detail}")
+    def __init__(self, detail: str, source: str = "Binance") -> None:
+        super().__init__("malformed", f"malformed answer from {source}: {detail}")
 
 
 # Binance's "please log in" answers: HTTP 200 with an error code; the wording is the stable
