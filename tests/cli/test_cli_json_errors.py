@@ -17,6 +17,7 @@ from lightspeed_cli.cli import _has_json_flag, app
 TRADER = "4000000000000000001"
 ARGS = {  # what each command needs besides --json to get as far as its config
     "traders forecast": [TRADER],
+    "traders check": [TRADER],
     "license-server seats": ["LS-X"],
     "selftest": ["--network", "testnet"],
 }

@@ -34,7 +34,12 @@ from lightspeed_cli.config.choices import (
     SizingMode,
 )
 from lightspeed_cli.config.envcheck import unknown_variables
-from lightspeed_cli.config.urls import check_http_url, check_optional_http_url, check_proxy_url
+from lightspeed_cli.config.urls import (
+    check_http_url,
+    check_optional_http_url,
+    check_proxy_url,
+    check_url,
+)
 from lightspeed_cli.models import SourceKind
 
 APP_NAME = "lightspeed"
@@ -181,10 +186,7 @@ class HyperliquidSettings(_Section):
     @field_validator("ws_url")
     @classmethod
     def _ws_url(cls, v: str) -> str:
-        parts = urlsplit(v.strip())
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise ValueError("must be a ws:// or wss:// URL with a host")
-        return v.strip()
+        return check_url(v, ("ws", "wss"), example="wss://api.hyperliquid.xyz/ws")
 
 
 class SizingSettings(_Section):
