@@ -395,7 +395,7 @@ async def test_leaderboard_trader_with_a_web_session_is_mirrored(
 async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -> None:
     import pytest
 
-    from lightspeed_cli.engine.loop import FatalTradingError
+    from lightspeed_cli.engine.mirror import FatalTradingError
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 from lightspeed_cli.config.settings import Settings, TraderSettings
 from lightspeed_cli.decisions.diff import expand_flip
 from lightspeed_cli.decisions.symbols import SymbolMap
-from lightspeed_cli.engine.events import EngineEvent, EngineView, Events, TraderView
-from lightspeed_cli.engine.follow import POLL_STATE_WRITE_SECONDS, Follow, Source
+from lightspeed_cli.engine import upkeep
+from lightspeed_cli.engine.events import EngineEvent, EngineView, Events
+from lightspeed_cli.engine.follow import Follow, Source
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.engine.mirror import FatalTradingError, Mirror, OpenLocks, PausedBy
 from lightspeed_cli.engine.reconcile import Reconciler, ReconcileReport
@@ -37,30 +38,17 @@ from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import Snapshot, SymbolMapping
 from lightspeed_cli.notify import blind
 from lightspeed_cli.notify.alerts import Alerts, Kind
-from lightspeed_cli.sources.schedule import SCHEDULE_META_KEY, PollSchedule, source_rate
+from lightspeed_cli.sources.schedule import PollSchedule, source_rate
 
 if TYPE_CHECKING:
     from lightspeed_cli.license.client import LicenseClient
     from lightspeed_cli.notify.webhook import Notifier
 
-__all__ = [
-    "CHECKPOINT_SECONDS",
-    "EXIT_FATAL",
-    "EXIT_OK",
-    "POLL_STATE_WRITE_SECONDS",
-    "Engine",
-    "EngineEvent",
-    "EngineView",
-    "FatalTradingError",
-    "ReconcileReport",
-    "TraderView",
-]
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FATAL = 3  # trading stopped: bad keys / permissions (a license problem only stops opens)
-CHECKPOINT_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -224,11 +212,24 @@ class Engine:
         polls = asyncio.create_task(
             schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
         )
-        checkpoints = asyncio.create_task(self._checkpoints(stop), name="journal-checkpoint")
+        checkpoints = asyncio.create_task(
+            upkeep.checkpoints(self.journal, stop), name="journal-checkpoint"
+        )
         reconciling = asyncio.create_task(self.reconciler.run(stop), name="reconcile")
         prices = asyncio.create_task(self.prices.run(stop), name="bybit-prices")
-        self._prepare_known_symbols()
-        published = asyncio.create_task(self._publish_schedule(schedule, stop), name="schedule")
+        assert self.symbols is not None, "engine.start() must run first"
+        upkeep.prepare_known_symbols(self.ahead, self.symbols, self.journal, self._traders)
+        published = asyncio.create_task(
+            upkeep.publish_schedule(
+                schedule,
+                getattr(self.source, "exit_states", list),
+                view=self.view,
+                journal=self.journal,
+                clock=lambda: self.clock(),
+                stop=stop,
+            ),
+            name="schedule",
+        )
         leaders = (
             asyncio.create_task(self.leaders.run(stop), name="leaders")
             if self.leaders is not None
@@ -268,49 +269,6 @@ class Engine:
         """Heartbeat, and a watch that says at once when opening stops or resumes."""
         assert self.license is not None
         await asyncio.gather(self.license.run_renewals(stop), self.license_gate.watch(stop))
-
-    async def _checkpoints(self, stop: asyncio.Event) -> None:
-        """WAL checkpoints in a thread, so no trading commit ever pays for one."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=CHECKPOINT_SECONDS)
-            try:
-                await asyncio.to_thread(self.journal.checkpoint)
-            except Exception as exc:  # a busy database just means next time
-                log.debug("journal checkpoint skipped: %s", exc)
-
-    def _prepare_known_symbols(self) -> None:
-        """Margin mode, and leverage for what the journal's books hold, set in the background."""
-        assert self.symbols is not None, "engine.start() must run first"
-        self.ahead.margin_mode()
-        try:
-            held = {m.symbol for m in self.journal.mirrored_positions()}
-            books = [(t, self.journal.book_snapshot(t.id)) for t in self._traders]
-        except sqlite3.DatabaseError as exc:  # the polls find it and say what to do
-            log.debug("journal unreadable, nothing prepared ahead: %s", exc)
-            return
-        for trader, book in books:
-            if book is not None:
-                self.ahead.positions_seen(self.symbols, trader, book.positions, held)
-
-    async def _publish_schedule(
-        self, schedule: PollSchedule[TraderSettings], stop: asyncio.Event
-    ) -> None:
-        """The poll interval and each exit's budget, for `status`: when they change, at most
-        every few seconds."""
-        exit_states = getattr(self.source, "exit_states", list)
-        written = None
-        while not stop.is_set():
-            state = schedule.state(exit_states(), self.clock())
-            self.view.schedule = state
-            if state.model_dump(exclude={"at"}) != written:
-                written = state.model_dump(exclude={"at"})
-                try:
-                    self.journal.set_meta(SCHEDULE_META_KEY, state.model_dump_json())
-                except Exception as exc:  # status only; the journal's errors show elsewhere
-                    log.debug("schedule state not journaled: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=POLL_STATE_WRITE_SECONDS)
 
     async def _poll_guarded(self, trader: TraderSettings, stop: asyncio.Event) -> None:
         """One scheduled poll; whatever goes wrong is said, and stops only what it must."""
