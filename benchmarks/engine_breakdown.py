@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import lightspeed_cli.decisions.decide
-import lightspeed_cli.engine.loop
+import lightspeed_cli.engine.follow
+import lightspeed_cli.engine.mirror
 from lightspeed_cli.journal.store import Journal
 
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ SIGNAL_STEPS: tuple[Target, ...] = (
     *((Journal, name, "journal reads (SQL + pydantic)") for name in JOURNAL_READS),
     (Journal, "record_intent", "journal: intent committed (synchronous=NORMAL)"),
     (lightspeed_cli.decisions.decide, "decide", "decide() (sizing + safety, pure)"),
-    (lightspeed_cli.engine.loop, "diff", "diff() (pure)"),
-    (lightspeed_cli.engine.loop, "client_order_id", "client_order_id()"),
+    (lightspeed_cli.engine.follow, "diff", "diff() (pure)"),
+    (lightspeed_cli.engine.mirror, "client_order_id", "client_order_id()"),
 )
 
 

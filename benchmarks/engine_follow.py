@@ -131,7 +131,7 @@ def vm_kb(field: str) -> int:
 async def follow(broker_kind: str, binance_url: str, bybit_url: str, args: dict[str, Any]) -> dict:
     from engine_breakdown import timed_steps
 
-    import lightspeed_cli.engine.loop as engine_module
+    import lightspeed_cli.engine.follow as engine_module
     from lightspeed_cli.config.settings import Settings
     from lightspeed_cli.engine.loop import Engine
     from lightspeed_cli.journal.store import Journal

@@ -38,7 +38,8 @@ from engine_follow import product_logging
 from fakeprocs import ScriptedBinance, fake_bybit
 
 from lightspeed_cli.config.settings import Settings
-from lightspeed_cli.engine.loop import CHECKPOINT_SECONDS, Engine
+from lightspeed_cli.engine.loop import Engine
+from lightspeed_cli.engine.upkeep import CHECKPOINT_SECONDS
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal.store import JOURNAL_FILE, Journal
 from lightspeed_cli.runner import freeze_startup_heap

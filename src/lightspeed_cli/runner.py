@@ -31,9 +31,14 @@ from lightspeed_cli.journal import integrity as journalcheck
 from lightspeed_cli.journal.store import Journal
 
 if TYPE_CHECKING:
+    from lightspeed_cli.engine.follow import Source
     from lightspeed_cli.engine.loop import Engine
     from lightspeed_cli.execution.base import Broker
+    from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.notify.alerts import Alerts
+    from lightspeed_cli.notify.webhook import Notifier
     from lightspeed_cli.sources.binance import BinanceSource
+    from lightspeed_cli.steering.wiring import Steering
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,6 +149,56 @@ def license_label(options: RunOptions) -> str:
     return "not checked (simulation)" if not options.require_license else "valid"
 
 
+def assemble(
+    settings: Settings,
+    *,
+    broker: Broker,
+    source: Source,
+    journal: Journal,
+    journal_path: Path,
+    license_client: LicenseClient | None = None,
+    notifier: Notifier | None = None,
+    alerts: Alerts | None = None,
+) -> tuple[Engine, Steering]:
+    """The engine and what steers it, built in order: the event sink and the open locks first,
+    then steering (the control door, the protective stops) on them, then the engine, handed
+    the pause question and the stops. Telegram is added later (`Steering.add_telegram`)."""
+    from lightspeed_cli.engine.events import Events
+    from lightspeed_cli.engine.loop import Engine, utcnow
+    from lightspeed_cli.engine.mirror import OpenLocks
+    from lightspeed_cli.notify.alerts import Alerts
+    from lightspeed_cli.steering.wiring import Steering
+
+    alerts = alerts or Alerts.from_settings(settings.notify, notifier)
+    events = Events.for_settings(
+        settings, journal=journal, alerts=alerts, notifier=notifier, clock=utcnow
+    )
+    open_locks = OpenLocks()
+    steering = Steering.build(
+        settings,
+        broker=broker,
+        journal=journal,
+        journal_path=journal_path,
+        events=events.report,
+        lock_for=open_locks,
+        clock=utcnow,
+    )
+    engine = Engine(
+        settings,
+        broker=broker,
+        source=source,
+        journal=journal,
+        license_client=license_client,
+        notifier=notifier,
+        alerts=alerts,
+        events=events,
+        open_locks=open_locks,
+        paused_by=steering.control.paused_by,
+        stops=steering.stops,
+    )
+    return engine, steering
+
+
 async def run_bot(settings: Settings, options: RunOptions) -> int:
     """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
     if not [t for t in settings.traders if t.enabled]:
@@ -168,7 +223,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:
     """run_bot's body, while this process alone holds the journal."""
-    from lightspeed_cli.engine.loop import Engine
+    from lightspeed_cli.engine.loop import utcnow
+    from lightspeed_cli.engine.stops import settle_at_start
     from lightspeed_cli.notify.alerts import Alerts
     from lightspeed_cli.notify.alerts import install as install_alerts
     from lightspeed_cli.notify.webhook import Notifier
@@ -206,24 +262,27 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     notifier = Notifier(settings.notify)
     alerts = Alerts.from_settings(settings.notify, notifier)
     install_alerts(alerts)  # license, reconcile and others raise through the same book
-    engine = Engine(
-        settings,
-        broker=broker,
-        source=source,
-        journal=journal,
-        license_client=license_client,
-        notifier=notifier,
-        alerts=alerts,
-    )
-    if options.on_engine is not None:
-        options.on_engine(engine)
-    live = options.live_view if options.live_view is not None else sys.stdout.isatty()
-    engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
+    steering: Steering | None = None
     try:
+        engine, steering = assemble(
+            settings,
+            broker=broker,
+            source=source,
+            journal=journal,
+            journal_path=journal_path(settings, options.paper),
+            license_client=license_client,
+            notifier=notifier,
+            alerts=alerts,
+        )
+        if options.on_engine is not None:
+            options.on_engine(engine)
+        live = options.live_view if options.live_view is not None else sys.stdout.isatty()
+        engine.license_gate.refusal()  # closing-only is said first: log, event, webhook
         try:
-            from lightspeed_cli.engine.stops import settle_at_start
-
-            await settle_at_start(engine)  # stops that fired while the bot was away
+            # stops that fired while the bot was away
+            await settle_at_start(
+                settings, broker=broker, journal=journal, events=engine.events.report, clock=utcnow
+            )
             report = await engine.start()
         except sqlite3.DatabaseError as exc:
             damaged = await journalcheck.diagnose(journal.path, exc)
@@ -243,10 +302,12 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
         )
         mode = "PAPER" if options.paper else "LIVE"
         log.info("%s: following %d trader(s)", mode, len(engine.view.traders))
-        from lightspeed_cli.steering.wiring import Steering
-
-        steering = Steering.for_engine(
-            engine, journal_path(settings, options.paper), paper=options.paper
+        steering.add_telegram(
+            settings,
+            journal=journal,
+            positions=broker.positions,
+            notifier=notifier,
+            paper=options.paper,
         )
         steering.start(stop)
         try:
@@ -263,6 +324,8 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             log.error("trading stopped: %s", engine.fatal)
         return code
     finally:
+        if steering is not None:
+            steering.control.store.close()  # (aclose closes it too; a failed start did not)
         for closer in (source.aclose, broker.aclose):
             with contextlib.suppress(Exception):
                 await closer()

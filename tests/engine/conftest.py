@@ -15,7 +15,8 @@ from lightspeed_cli.engine.loop import Engine
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.sim.binance import FakeBinance
 from lightspeed_cli.sim.bybit import FakeBybit
-from lightspeed_cli.sim.engines import engine_against_fakes
+from lightspeed_cli.sim.engines import engine_against_fakes, steered_against_fakes
+from lightspeed_cli.steering.wiring import Steering
 
 
 def engine_settings(binance_url: str, bybit: FakeBybit, data_dir: Path, **extra: Any) -> Settings:
@@ -32,7 +33,7 @@ def engine_settings(binance_url: str, bybit: FakeBybit, data_dir: Path, **extra:
         "storage": {"data_dir": str(data_dir)},
     }
     for section, values in extra.items():
-        data[section] = {**data.get(section, {}), **values}
+        data[section] = values if isinstance(values, list) else {**data.get(section, {}), **values}
     return Settings(**data)
 
 
@@ -53,10 +54,30 @@ async def fake_binance() -> AsyncIterator[FakeBinance]:
 class Rig:
     """An engine plus handles on everything around it."""
 
-    def __init__(self, engine: Engine, binance: FakeBinance, bybit: FakeBybit) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        binance: FakeBinance,
+        bybit: FakeBybit,
+        steering: Steering | None = None,
+    ) -> None:
         self.engine = engine
         self.binance = binance
         self.bybit = bybit
+        self._steering = steering
+
+    def steer(self) -> Steering:
+        """The control door and stops the engine was built with (`make_rig(steered=True)`),
+        and Telegram when its token and chat are set now: as `lightspeed run` wires them."""
+        assert self._steering is not None, "make_rig(steered=True)"
+        engine = self.engine
+        self._steering.add_telegram(
+            engine.settings,
+            journal=engine.journal,
+            positions=engine.broker.positions,
+            notifier=engine.notifier,
+        )
+        return self._steering
 
     async def poll(self, trader: str = TRADER_A) -> None:
         settings = self.engine.settings.trader(trader)
@@ -82,14 +103,18 @@ async def make_rig(
 ) -> AsyncIterator[Any]:
     made: list[tuple[Engine, Journal]] = []
 
-    async def make(bybit: FakeBybit | None = None, **extra: Any) -> Rig:
+    async def make(bybit: FakeBybit | None = None, *, steered: bool = False, **extra: Any) -> Rig:
         bybit = bybit or fake_bybit
         settings = engine_settings(fake_binance.url, bybit, tmp_path / "data", **extra)
         journal = Journal.in_dir(settings.storage.resolved_data_dir())
-        engine = engine_against_fakes(settings, journal)
+        steering = None
+        if steered:
+            engine, steering = steered_against_fakes(settings, journal)
+        else:
+            engine = engine_against_fakes(settings, journal)
         await engine.start()
         made.append((engine, journal))
-        return Rig(engine, fake_binance, bybit)
+        return Rig(engine, fake_binance, bybit, steering)
 
     yield make
     for engine, journal in made:

@@ -19,7 +19,6 @@ from lightspeed_cli.steering.control import (
     paused_refusal,
     read_pause_state,
 )
-from lightspeed_cli.steering.wiring import Steering
 
 L = FakePosition.long
 S = FakePosition.short
@@ -27,7 +26,7 @@ S = FakePosition.short
 
 def attach_control(rig) -> Control:  # type: ignore[no-untyped-def]
     """The control door as `lightspeed run` wires it (no Telegram token: no Telegram)."""
-    return Steering.for_engine(rig.engine, rig.engine.journal.path).control
+    return rig.steer().control
 
 
 async def hand_open(rig, symbol: str, side: Side, qty: str) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +53,7 @@ def refusals(rig) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 async def test_paused_refuses_opens_but_closes_and_reduces_still_mirror(make_rig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     control = attach_control(rig)
     await rig.poll_flat(TRADER_A)
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "2", "60000")])
@@ -87,7 +86,7 @@ async def test_paused_refuses_opens_but_closes_and_reduces_still_mirror(make_rig
 
 
 async def test_close_all_closes_the_bots_positions_only_and_pauses(make_rig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     control = attach_control(rig)
     await rig.poll_flat(TRADER_A, TRADER_B)
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000"), S("ETHUSDT", "10", "3000")])
@@ -122,7 +121,7 @@ async def test_close_all_closes_the_bots_positions_only_and_pauses(make_rig) -> 
 
 
 async def test_close_all_drops_what_bybit_no_longer_holds(make_rig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     control = attach_control(rig)
     await rig.poll_flat(TRADER_A)
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
@@ -137,7 +136,7 @@ async def test_close_all_drops_what_bybit_no_longer_holds(make_rig) -> None:
 
 
 async def test_serve_answers_requests_from_another_process_and_expires_old_ones(make_rig) -> None:
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     control = attach_control(rig)
     assert control.store.path.stat().st_mode & 0o777 == 0o600  # the service's user's alone
     shell = ControlStore(control.store.path)  # what `lightspeed pause` opens
@@ -190,7 +189,7 @@ def test_paused_refusal_is_for_opens_and_increases_only() -> None:
 async def test_close_all_says_what_failed_and_keeps_it(make_rig) -> None:
     from lightspeed_cli.sim.bybit import Fault
 
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     control = attach_control(rig)
     await rig.poll_flat(TRADER_A)
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000"), S("ETHUSDT", "10", "3000")])

@@ -395,7 +395,7 @@ async def test_leaderboard_trader_with_a_web_session_is_mirrored(
 async def test_a_close_refused_by_a_bad_key_goes_out_after_a_restart(make_rig) -> None:
     import pytest
 
-    from lightspeed_cli.engine.loop import FatalTradingError
+    from lightspeed_cli.engine.mirror import FatalTradingError
     from lightspeed_cli.sim.bybit import Fault as BybitFault
 
     rig = await make_rig()
@@ -505,7 +505,7 @@ async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders
 
     rig = await make_rig()
     await rig.poll_flat(TRADER_A, TRADER_B)
-    real_poll, real_event = rig.engine.poll_trader, rig.engine._event
+    real_poll, real_event = rig.engine.poll_trader, rig.engine.events.event
 
     async def poll(trader) -> None:
         if trader.id == TRADER_A:
@@ -518,7 +518,7 @@ async def test_an_error_while_reporting_an_error_never_orphans_the_other_traders
         real_event(level, message, **kwargs)
 
     monkeypatch.setattr(rig.engine, "poll_trader", poll)
-    monkeypatch.setattr(rig.engine, "_event", event)
+    monkeypatch.setattr(rig.engine.events, "event", event)
     rig.binance.set_positions(TRADER_B, [L("ETHUSDT", "10", "3000")])
     stop = asyncio.Event()
     run = asyncio.create_task(rig.engine.run(stop))
@@ -555,13 +555,13 @@ async def test_a_close_bybit_rejects_is_retried_after_a_pause_not_abandoned(make
 
     # rejected again when it goes again: the pause doubles
     key = (TRADER_A, "ETHUSDT", Side.LONG)
-    rig.engine._retry_at[key] = (0.0, rig.engine._retry_at[key][1])
+    rig.engine.mirror.retry_at[key] = (0.0, rig.engine.mirror.retry_at[key][1])
     rig.bybit.inject("/v5/order/create", BybitFault.error(10001, "params error"))
     await rig.poll()
     assert "will retry in 10 s" in rig.engine.view.events[-1].message
     assert rig.bybit_size("ETHUSDT") == Decimal(1)
 
-    rig.engine._retry_at.clear()  # the back-off is over
+    rig.engine.mirror.retry_at.clear()  # the back-off is over
     await rig.poll()
     assert rig.bybit_size("ETHUSDT") == 0
     assert rig.engine.journal.mirrored_positions() == []
@@ -588,7 +588,7 @@ async def test_an_open_of_unknown_fate_still_counts_toward_the_caps(make_rig) ->
     rig.bybit.clear_faults()
     await rig.poll(TRADER_A)  # the lookup finds the fill: the journal holds it now
     assert len(rig.engine.journal.mirrored_positions()) == 1
-    assert rig.engine._in_flight == {}
+    assert rig.engine.tracker.in_flight == {}
 
 
 async def test_a_flip_whose_close_is_of_unknown_fate_opens_once_the_close_settles(

@@ -60,7 +60,7 @@ async def place(
 
 def bot_link(rig: Any, trader: str, symbol: str, version: int) -> str:
     return client_order_id(
-        instance=rig.engine._instance,
+        instance=rig.engine.tracker.instance,
         trader=trader,
         symbol=symbol,
         side=Side.LONG,
@@ -240,7 +240,7 @@ async def test_an_earlier_order_under_the_same_id_is_not_taken_as_this_fill(make
     entry = rig.engine.journal.book_entry(TRADER_A, "BTCUSDT", Side.LONG)
     assert entry is not None
     next_id = client_order_id(
-        instance=rig.engine._instance,
+        instance=rig.engine.tracker.instance,
         trader=TRADER_A,
         symbol="BTCUSDT",
         side=Side.LONG,
@@ -265,7 +265,7 @@ async def test_an_earlier_order_under_the_same_id_is_not_taken_as_this_fill(make
     failed = [m for m in hook.sent if "already used on Bybit by an earlier order" in m]
     assert len(failed) == 1
     assert held(rig) == D("0.05")
-    rig.engine._retry_at.clear()  # skip the pause before the retry
+    rig.engine.mirror.retry_at.clear()  # skip the pause before the retry
     await rig.poll()
     assert rig.bybit_size("BTCUSDT") == 0 and held(rig) == 0
     assert rig.bybit.orders[-1].order_link_id != next_id

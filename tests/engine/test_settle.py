@@ -120,14 +120,14 @@ async def test_what_a_lookup_answer_means(
         )
         row = journal.order(cid)
         assert row is not None
-        assert await engine._settle_unfinished(row) == state
+        assert await engine.tracker.settle(row) == state
         assert journal.order(cid).status is status  # type: ignore[union-attr]
         entry = journal.book_entry(TRADER, "ETHUSDT", Side.LONG)
         assert (entry.attempt if entry else 0) == attempt
         lost = [e for e in journal.recent_events() if "fate unknown" in e["message"]]
         assert len(lost) == (1 if acked and answer is None else 0)
         if lost:
-            assert await engine._settle_unfinished(row) == "unknown"  # said once, not each look
+            assert await engine.tracker.settle(row) == "unknown"  # said once, not each look
             assert len([e for e in journal.recent_events() if "fate unknown" in e["message"]]) == 1
 
 
@@ -151,5 +151,5 @@ async def test_an_acknowledgement_survives_a_later_unknown_mark(tmp_path: Path) 
             journal=journal,  # type: ignore[arg-type]
             clock=lambda: datetime.now(UTC) + LATER,
         )
-        assert await engine._settle_unfinished(row) == "unknown"
+        assert await engine.tracker.settle(row) == "unknown"
         assert journal.order(cid).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]

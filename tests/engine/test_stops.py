@@ -16,7 +16,6 @@ from lightspeed_cli.journal.store import utc_day
 from lightspeed_cli.models import Side
 from lightspeed_cli.notify.webhook import Notifier
 from lightspeed_cli.sim.binance import FakePosition
-from lightspeed_cli.steering.wiring import Steering
 
 L = FakePosition.long
 S = FakePosition.short
@@ -50,12 +49,12 @@ def test_stop_pct_tightest_of_the_holders_and_per_trader_override() -> None:
 
 async def test_stop_set_moved_triggered_and_reported(make_rig, monkeypatch) -> None:
     monkeypatch.setattr(stops_module, "WATCH_SECONDS", 0.05)
-    rig = await make_rig(safety={"protective_stop_pct": "5"})
+    rig = await make_rig(steered=True, safety={"protective_stop_pct": "5"})
     engine = rig.engine
     said: list[str] = []
     engine.notifier = Notifier(engine.settings.notify)
     engine.notifier.subscribe(said.append)  # what the webhook / Telegram would get
-    steering = Steering.for_engine(engine, engine.journal.path)
+    steering = rig.steer()
     assert steering.stops is not None and engine.stops is steering.stops
     stop = asyncio.Event()
     steering.start(stop)
@@ -108,10 +107,14 @@ async def test_stop_set_moved_triggered_and_reported(make_rig, monkeypatch) -> N
 
 async def test_no_stop_for_a_trader_whose_stop_is_off(make_rig, monkeypatch) -> None:
     monkeypatch.setattr(stops_module, "WATCH_SECONDS", 0.05)
-    rig = await make_rig()
-    engine = rig.engine
-    engine.settings.traders[0].protective_stop_pct = Decimal(2)  # A: 2 %, B: off (default 0)
-    steering = Steering.for_engine(engine, engine.journal.path)
+    rig = await make_rig(  # A: 2 %, B: off (default 0)
+        steered=True,
+        traders=[
+            {"id": TRADER_A, "source": "copytrade", "label": "alpha", "protective_stop_pct": "2"},
+            {"id": TRADER_B, "source": "copytrade", "label": "beta"},
+        ],
+    )
+    steering = rig.steer()
     assert steering.stops is not None
     stop = asyncio.Event()
     steering.start(stop)
@@ -130,8 +133,8 @@ async def test_no_stop_for_a_trader_whose_stop_is_off(make_rig, monkeypatch) -> 
 
 
 async def test_without_protective_stop_pct_nothing_runs(make_rig) -> None:
-    rig = await make_rig()
-    steering = Steering.for_engine(rig.engine, rig.engine.journal.path)
+    rig = await make_rig(steered=True)
+    steering = rig.steer()
     assert steering.stops is None and rig.engine.stops is None
 
 
@@ -141,9 +144,9 @@ async def test_a_stop_that_fired_while_the_bot_was_away_is_journaled_at_start(
     from lightspeed_cli.engine.stops import settle_at_start
 
     monkeypatch.setattr(stops_module, "WATCH_SECONDS", 0.05)
-    rig = await make_rig(safety={"protective_stop_pct": "2"})
+    rig = await make_rig(steered=True, safety={"protective_stop_pct": "2"})
     engine = rig.engine
-    steering = Steering.for_engine(engine, engine.journal.path)
+    steering = rig.steer()
     stop = asyncio.Event()
     steering.start(stop)
     await rig.poll_flat(TRADER_A)
@@ -155,7 +158,13 @@ async def test_a_stop_that_fired_while_the_bot_was_away_is_journaled_at_start(
     rig.bybit.set_price("ETHUSDT", "3070")  # ...and Bybit's stop closes the short
     assert rig.bybit_size("ETHUSDT", "short") == 0
 
-    await settle_at_start(engine)  # the restart, before reconciliation
+    await settle_at_start(  # the restart, before reconciliation
+        engine.settings,
+        broker=engine.broker,
+        journal=engine.journal,
+        events=engine.events.report,
+        clock=engine.clock,
+    )
     report = await engine.reconcile()
     assert report.closed_outside == []  # not a mystery: journaled as the stop's close
     assert engine.journal.mirrored_positions() == []

@@ -63,7 +63,7 @@ async def running_bot(
     else:
         monkeypatch.delenv("LIGHTSPEED_TELEGRAM_TOKEN", raising=False)
     engine.notifier = Notifier(engine.settings.notify)
-    steering = Steering.for_engine(engine, engine.journal.path)
+    steering = rig.steer()
     assert (steering.telegram is not None) is (telegram is not None)
     stop = asyncio.Event()
     steering.start(stop)
@@ -81,7 +81,7 @@ async def test_telegram_commands_steer_the_running_bot(
 ) -> None:
     caplog.set_level(logging.INFO)
     tg = fake_telegram
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     rig.binance.clear_positions(TRADER_A)
     rig.binance.clear_positions(TRADER_B)
     async with running_bot(rig, tg, monkeypatch) as steering:
@@ -203,10 +203,12 @@ async def test_telegram_unreachable_changes_no_trade(
     from lightspeed_cli.sim.bybit import FakeBybit
 
     with FakeBybit.running() as plain_bybit:
-        plain = await make_rig(plain_bybit, storage={"data_dir": str(tmp_path / "plain")})
+        plain = await make_rig(
+            plain_bybit, steered=True, storage={"data_dir": str(tmp_path / "plain")}
+        )
         async with running_bot(plain, None, monkeypatch):
             without = await scripted_session(plain)
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     if trouble == "down":
         fake_telegram.go_down()
     else:

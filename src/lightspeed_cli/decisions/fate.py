@@ -16,11 +16,8 @@ order/realtime and order/history were asked. So an order is:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
 
 from lightspeed_cli.models import Fill
 
@@ -31,8 +28,6 @@ SEND_SPAN_SECONDS = 5.0
 # timestamp more than 1 s ahead of its own; the rest covers a drift since the last sync.
 CLOCK_SKEW_SECONDS = 2.0
 ACKNOWLEDGED = "acknowledged"  # the journal's outcome for an order Bybit said it has
-
-T = TypeVar("T")
 
 
 class Fate(StrEnum):
@@ -62,26 +57,3 @@ def fate_of(found: Fill | None, *, acknowledged: bool, window_closed: bool) -> F
     if not window_closed:
         return Fate.WAIT
     return Fate.LOST if acknowledged else Fate.DEAD
-
-
-async def settle_within_windows(
-    rows: Sequence[T],
-    settle: Callable[[T], Awaitable[str]],
-    closes_at: Callable[[T], datetime],
-    clock: Callable[[], datetime],
-    *,
-    every: float = 0.5,
-) -> dict[int, str]:
-    """Settle each row ("filled" / "not_placed" / "unknown"); one still "unknown" is looked up
-    again every `every` seconds until its request window has closed. Returns row index ->
-    last state. At start-up this is what keeps a restart from calling an order that is still
-    on its way to Bybit "never placed"."""
-    states: dict[int, str] = {}
-    pending = list(range(len(rows)))
-    while pending:
-        for n in pending:
-            states[n] = await settle(rows[n])
-        pending = [n for n in pending if states[n] == "unknown" and clock() < closes_at(rows[n])]
-        if pending:
-            await asyncio.sleep(every)
-    return states

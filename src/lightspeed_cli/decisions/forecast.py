@@ -332,7 +332,8 @@ class _Replay:
         held: Decimal,
         price: Decimal,
     ) -> DecisionContext:
-        """What the engine would have gathered (engine._decide), from the simulated book."""
+        """What the engine would have gathered (Mirror._decide in engine/mirror.py), from the
+        simulated book."""
         lots = self.follower.lots
         lot = lots.get((mapped.market.symbol, signal.side)) if mapped else None
         return DecisionContext(

@@ -18,16 +18,75 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightspeed_cli.config.settings import LeveragePolicy, SafetySettings
-from lightspeed_cli.models import Refusal, SignalKind, SymbolMapping
+from lightspeed_cli.models import Refusal, Side, Signal, SignalKind, SymbolMapping
 
 BPS_PER_UNIT = Decimal(10_000)
 
 OPENING_KINDS = frozenset({SignalKind.OPEN, SignalKind.INCREASE})
 ALL_KINDS = frozenset({SignalKind.OPEN, SignalKind.INCREASE, SignalKind.REDUCE, SignalKind.CLOSE})
+
+
+# --- refusals the engine asks for before sizing -----------------------------------------------
+
+
+class Held(Protocol):
+    """One trader's mirrored position on a Bybit symbol and side (the journal's book row)."""
+
+    @property
+    def trader(self) -> str: ...
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def side(self) -> Side: ...
+
+
+def paused_refusal(paused_by: str | None, signal: Signal) -> Refusal | None:
+    """Opens and increases are refused while paused (`paused_by`: who paused, None = not
+    paused); reduces and closes never are."""
+    if paused_by is None or signal.kind.is_risk_reducing:
+        return None
+    return Refusal(
+        check="paused",
+        reason=f"opens are paused (by {paused_by}); `lightspeed resume` or /resume allows them"
+        " again",
+    )
+
+
+def opposite_holders(
+    signal: Signal, bybit_symbol: str, held: Iterable[Held], *, hedge_mode: bool
+) -> list[str]:
+    """Who holds the other side of this open's symbol, where one-way netting matters: never in
+    a hedge-mode account, never for a reduce or close, never without a Bybit symbol."""
+    if hedge_mode or signal.kind.is_risk_reducing or not bybit_symbol:
+        return []
+    other = signal.side.opposite
+    return sorted(m.trader for m in held if m.symbol == bybit_symbol and m.side is other)
+
+
+def one_way_conflict(
+    signal: Signal, bybit_symbol: str, held: Iterable[Held], *, hedge_mode: bool
+) -> Refusal | None:
+    """A one-way account holds one side per symbol: opening the other side for a second trader
+    would silently net against the first trader's mirrored position."""
+    holders = opposite_holders(signal, bybit_symbol, held, hedge_mode=hedge_mode)
+    if not holders:
+        return None
+    other = signal.side.opposite
+    return Refusal(
+        check="one_way_conflict",
+        reason=f"the one-way Bybit account holds {bybit_symbol} {other.value} for"
+        f" {', '.join(holders)}; a {signal.side.value} would net against it"
+        " (use a hedge-mode account to follow both)",
+        value=signal.side.value,
+        limit=other.value,
+    )
 
 
 # --- the checks -----------------------------------------------------------------------------

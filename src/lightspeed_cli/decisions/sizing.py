@@ -66,6 +66,16 @@ def leaving_closable(part: Decimal, total: Decimal, market: MarketInfo) -> Decim
     return part
 
 
+def within_market_max(quantity: Decimal, market: MarketInfo, *, is_close: bool) -> Decimal | None:
+    """Bybit caps one market order at maxMktOrderQty: None when `quantity` fits, else what one
+    order may carry. A close above the cap goes out in chunks (the last one must be one Bybit
+    takes, so what stays is nothing or at least the minimum); a reduce is trimmed to it."""
+    if market.max_qty is None or quantity <= market.max_qty:
+        return None
+    capped = floor_to_step(market.max_qty, market.qty_step)
+    return leaving_closable(capped, quantity, market) if is_close else capped
+
+
 def sizing_price(signal: Signal, mapping: SymbolMapping, price: Decimal | None = None) -> Decimal:
     """Bybit price per contract: `price` if given and positive, else the trader's mark scaled."""
     if price is not None and price > 0:

@@ -19,16 +19,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from lightspeed_cli.config.settings import SizingMode
+from lightspeed_cli.config.settings import Settings, SizingMode
 from lightspeed_cli.decisions.drift import KeyFacts, KeyPlan, Ownership, plan_key, ratio_target
 from lightspeed_cli.decisions.drift import unknown_bot_orders as lost_orders
 from lightspeed_cli.decisions.order_ids import is_bot_order, repair_order_id, trader_tag
-from lightspeed_cli.execution.base import ExecutionOutcome
+from lightspeed_cli.decisions.symbols import SymbolMap
+from lightspeed_cli.execution.base import Broker, ExecutionOutcome
 from lightspeed_cli.journal.store import Journal, MirroredPosition, SignalDecision
 from lightspeed_cli.models import (
     ExchangeOrder,
@@ -42,8 +43,8 @@ from lightspeed_cli.models import (
 )
 from lightspeed_cli.notify.alerts import Kind
 
-if TYPE_CHECKING:
-    from lightspeed_cli.engine.loop import Engine, ReconcileReport
+from .events import Events
+from .tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,16 @@ REPAIR_DEAD_AFTER = timedelta(seconds=30)
 
 
 @dataclass
+class ReconcileReport:
+    resolved_filled: int = 0
+    resolved_not_placed: int = 0
+    still_unknown: int = 0
+    closed_outside: list[str] = field(default_factory=list)
+    unmanaged: list[str] = field(default_factory=list)
+    size_mismatch: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PassResult:
     ran: bool = False  # False: skipped (an order went out meanwhile)
     drift: list[str] = field(default_factory=list)  # "SYMBOL side: journal X, Bybit Y: ..."
@@ -85,50 +96,78 @@ def accept_rebuild(journal: Journal) -> str | None:
 
 
 class Reconciler:
-    """The engine's reconciliation, beside it rather than inside it."""
+    """Reconciliation beside the engine: handed the order tracker (what is in flight, the id
+    salt, fills) and the event sink, never the engine."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._in_flight = 0  # orders the engine is sending right now
-        self._generation = 0  # orders the engine finished sending
-        self._soon = asyncio.Event()
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        broker: Broker,
+        journal: Journal,
+        tracker: OrderTracker,
+        events: Events,
+        symbols: Callable[[], SymbolMap | None],
+    ) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.journal = journal
+        self.tracker = tracker
+        self.events = events
+        self._symbols = symbols
         self._said: dict[Key, tuple[Decimal, Decimal, str]] = {}  # drift already reported
-        self._blocked: str | None = engine.journal.meta(OPENS_BLOCKED)
+        self._blocked: str | None = journal.meta(OPENS_BLOCKED)
         self._lock = asyncio.Lock()
         self.passes = 0
 
-    # ---- engine hooks (no I/O) -------------------------------------------------------------
-
-    def order_started(self) -> None:
-        self._in_flight += 1
-
-    def order_finished(self, *, unknown: bool) -> None:
-        self._in_flight -= 1
-        self._generation += 1
-        if unknown:
-            self._soon.set()
+    @property
+    def _busy(self) -> bool:
+        return bool(self.tracker.sending)
 
     def opens_refusal(self, signal: Signal) -> Refusal | None:
         """Opens wait while the journal disagrees with Bybit in a way only the user can settle."""
         if self._blocked is None or signal.kind.is_risk_reducing:
             return None
-        self._blocked = self.engine.journal.meta(OPENS_BLOCKED)  # the CLI may have cleared it
+        self._blocked = self.journal.meta(OPENS_BLOCKED)  # the CLI may have cleared it
         if self._blocked is None:
-            self.engine._event("info", "journal rebuild accepted: opening resumes")
-            self.engine.alerts.clear(Kind.DRIFT, JOURNAL_SUBJECT, "accepted: opening resumes")
+            self.events.event("info", "journal rebuild accepted: opening resumes")
+            self.events.alerts.clear(Kind.DRIFT, JOURNAL_SUBJECT, "accepted: opening resumes")
             return None
         return Refusal(
             check="journal_disagrees", reason=f"{self._blocked}; opens wait for `{ACCEPT_COMMAND}`"
         )
 
+    async def startup(self) -> ReconcileReport:
+        """Settle what a crash left open (the tracker, within each request window), then
+        compare the journal with Bybit."""
+        report = ReconcileReport()
+        tracker = self.tracker
+        rows = self.journal.unfinished_orders()
+        if rows:
+            last = max(tracker.window_closes(r) for r in rows)
+            wait = max(0.0, (last - tracker.clock()).total_seconds())
+            log.info("%d order(s) of unknown fate: settling (up to %.1f s)", len(rows), wait)
+        states = await tracker.settle_within_windows(rows)
+        for n, state in states.items():
+            if state == "filled":
+                report.resolved_filled += 1
+            elif state == "not_placed":
+                report.resolved_not_placed += 1
+            else:
+                report.still_unknown += 1
+                if not rows[n].reduce_only:  # Bybit may hold it: the caps count it
+                    tracker.reserve(rows[n], rows[n].reference_price, rows[n].created_at)
+        await self.at_start(report)
+        return report
+
     # ---- start-up --------------------------------------------------------------------------
 
     async def at_start(self, report: ReconcileReport) -> None:
         """Find the bot's orders the journal lost, rebuild from Bybit, compare the books."""
-        engine, journal = self.engine, self.engine.journal
+        journal = self.journal
         await self._settle_repairs()
         try:
-            orders = await engine.broker.order_list(None, pages=START_HISTORY_PAGES)
+            orders = await self.broker.order_list(None, pages=START_HISTORY_PAGES)
         except Exception as exc:  # a start without history is still a start: said, not fatal
             log.warning("Bybit order history unavailable at start: %s", exc)
             orders = []
@@ -138,7 +177,7 @@ class Reconciler:
         if lost:
             if not journal.unfinished_orders():
                 # ids from this salt may already be on Bybit (a restore from an older copy)
-                engine._instance = journal.rotate_instance()
+                self.tracker.instance = journal.rotate_instance()
             journal.forget_leader_books()  # a stale book would replay changes already made
         by_symbol: dict[str, list[ExchangeOrder]] = {}
         for order in orders:
@@ -148,7 +187,7 @@ class Reconciler:
             self._say_lost(lost, result)
 
     def _say_lost(self, lost: list[ExchangeOrder], result: PassResult) -> None:
-        engine, journal = self.engine, self.engine.journal
+        journal = self.journal
         symbols = ", ".join(sorted({o.symbol for o in lost}))
         message = (
             f"JOURNAL AND BYBIT DISAGREE: Bybit lists {len(lost)} filled order(s) of this bot"
@@ -157,7 +196,7 @@ class Reconciler:
         )
         action = "compare `lightspeed status` with your positions on Bybit"
         unsure = list(result.unresolved)
-        if engine.settings.copy_settings.follow_existing:
+        if self.settings.copy_settings.follow_existing:
             unsure.append("copy.follow_existing would open again what the bot already holds")
         if unsure:
             reason = "the journal and Bybit disagree: " + "; ".join(unsure)
@@ -177,20 +216,20 @@ class Reconciler:
                 " The mirrored book was rebuilt from Bybit (positions the bot's order ids prove"
                 " its own) and each trader's next read is a fresh baseline: closes mirror."
             )
-        engine._event("error", message, alert=(Kind.DRIFT, JOURNAL_SUBJECT, action))
+        self.events.event("error", message, alert=(Kind.DRIFT, JOURNAL_SUBJECT, action))
 
     # ---- the periodic task -----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        interval = self.engine.settings.bybit.reconcile_interval_seconds
+        interval = self.settings.bybit.reconcile_interval_seconds
         soon = min(interval, SOON_SECONDS)
         next_at = time.monotonic() + soon  # once right after the first polls (baselines)
         while not stop.is_set():
             await self._wait(stop, max(0.0, next_at - time.monotonic()))
             if stop.is_set():
                 return
-            if self._soon.is_set():
-                self._soon.clear()
+            if self.tracker.soon.is_set():
+                self.tracker.soon.clear()
                 with contextlib.suppress(TimeoutError):  # let the engine settle it first
                     await asyncio.wait_for(stop.wait(), soon)
                 if stop.is_set():
@@ -204,7 +243,10 @@ class Reconciler:
             next_at = time.monotonic() + (soon if again else interval)
 
     async def _wait(self, stop: asyncio.Event, timeout: float) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._soon.wait())]
+        waits = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self.tracker.soon.wait()),
+        ]
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -229,13 +271,13 @@ class Reconciler:
     async def _check(
         self, orders: dict[str, list[ExchangeOrder]], report: ReconcileReport | None
     ) -> PassResult:
-        engine, journal = self.engine, self.engine.journal
+        journal = self.journal
         result = PassResult()
-        if self._in_flight:
+        if self._busy:
             return result
-        generation = self._generation
-        positions = await engine.broker.positions()
-        if self._in_flight or generation != self._generation:
+        generation = self.tracker.generation
+        positions = await self.broker.positions()
+        if self._busy or generation != self.tracker.generation:
             return result  # a fill may be half applied
         result.ran = True
         self.passes += 1
@@ -251,22 +293,22 @@ class Reconciler:
             for r in (*journal.unfinished_orders(), *journal.unfinished_orders(repairs=True))
         }
         known, book = self._leader_targets()
-        tags = {trader_tag(t.id): t.id for t in engine.settings.traders}
+        tags = {trader_tag(t.id): t.id for t in self.settings.traders}
         for key in sorted({*bybit, *held}):
             symbol, side = key
-            market = engine.broker.markets.get(symbol)
+            market = self.broker.markets.get(symbol)
             if key in unsettled or market is None:  # settling first / not a market we trade
                 result.skipped_keys.append(f"{symbol}:{side.value}")
                 continue
             on_bybit, in_journal = bybit.get(key, Decimal(0)), held.get(key, {})
             if on_bybit > sum(in_journal.values(), Decimal(0)) and symbol not in orders:
                 try:
-                    orders[symbol] = await engine.broker.order_list(
+                    orders[symbol] = await self.broker.order_list(
                         symbol, pages=SYMBOL_HISTORY_PAGES
                     )
                 except Exception as exc:  # unread orders prove nothing: report only
                     log.warning("orders of %s unavailable: %s", symbol, exc)
-                if self._in_flight or generation != self._generation:
+                if self._busy or generation != self.tracker.generation:
                     result.ran = False  # an order went out meanwhile: the rest next time
                     return result
             facts = KeyFacts(
@@ -282,16 +324,16 @@ class Reconciler:
                 min_qty=market.min_qty,
                 orders=tuple(orders[symbol]) if symbol in orders else None,
                 tags=tags,
-                hedge_mode=engine.broker.hedge_mode,
+                hedge_mode=self.broker.hedge_mode,
             )
             plan = plan_key(facts)
             self._apply_journal(facts, plan, result, report)
             for trader, qty in plan.repairs:
                 result.repairs += await self._repair(trader, facts, qty, market)
-                if self._in_flight or self._generation != generation + 1:
+                if self._busy or self.tracker.generation != generation + 1:
                     result.ran = False
                     return result
-                generation = self._generation  # our own repair, nothing else
+                generation = self.tracker.generation  # our own repair, nothing else
         for key in [k for k in self._said if k not in bybit and k not in held]:
             del self._said[key]
         return result
@@ -299,21 +341,21 @@ class Reconciler:
     def _leader_targets(self) -> tuple[set[str], dict[tuple[str, str, Side], Decimal]]:
         """Traders whose leader book is known (enabled, read at least once), and their book x
         ratio per (trader, Bybit symbol, side); a key absent from a known book is flat (0)."""
-        engine = self.engine
+        symbols = self._symbols()
         known: set[str] = set()
         out: dict[tuple[str, str, Side], Decimal] = {}
-        if engine.symbols is None:
+        if symbols is None:
             return known, out
         mirrored = {
-            (m.trader, m.symbol, m.side): m.quantity for m in engine.journal.mirrored_positions()
+            (m.trader, m.symbol, m.side): m.quantity for m in self.journal.mirrored_positions()
         }
-        for trader in engine.settings.traders:
-            if not trader.enabled or engine.journal.book_snapshot(trader.id) is None:
+        for trader in self.settings.traders:
+            if not trader.enabled or self.journal.book_snapshot(trader.id) is None:
                 continue
             known.add(trader.id)
-            sizing = trader.effective_sizing(engine.settings.sizing)
-            for (binance_symbol, side), entry in engine.journal.book(trader.id).items():
-                mapping = engine.symbols.resolve(binance_symbol)
+            sizing = trader.effective_sizing(self.settings.sizing)
+            for (binance_symbol, side), entry in self.journal.book(trader.id).items():
+                mapping = symbols.resolve(binance_symbol)
                 if entry.position is None or not isinstance(mapping, SymbolMapping):
                     continue
                 key = (trader.id, mapping.market.symbol, side)
@@ -339,8 +381,8 @@ class Reconciler:
         subject = f"{facts.symbol} {facts.side.value}"
         if not plan.drift:
             if self._said.pop(key, None) is not None:
-                self.engine._event("info", f"{subject}: journal and Bybit agree again")
-                self.engine.alerts.clear(Kind.DRIFT, subject, "journal and Bybit agree again")
+                self.events.event("info", f"{subject}: journal and Bybit agree again")
+                self.events.alerts.clear(Kind.DRIFT, subject, "journal and Bybit agree again")
             return
         for trader, qty in plan.held.items():
             if qty != facts.held.get(trader, Decimal(0)):
@@ -382,30 +424,30 @@ class Reconciler:
         changed = key in self._said
         self._said[key] = said
         if facts.journal == 0 and plan.unexplained > 0 and not plan.needs_user:
-            self.engine._event("info", f"Bybit {message}")  # the user's own position
+            self.events.event("info", f"Bybit {message}")  # the user's own position
             return
-        self.engine._event("error", f"DRIFT {message}")
+        self.events.event("error", f"DRIFT {message}")
         text = f"journal {facts.journal}, Bybit {facts.bybit}: {detail}"
-        say = self.engine.alerts.restate if changed else self.engine.alerts.raise_
+        say = self.events.alerts.restate if changed else self.events.alerts.raise_
         say(Kind.DRIFT, subject, text, DRIFT_ACTION)
 
     def _label(self, trader: str) -> str:
-        settings = self.engine.settings.trader(trader)
+        settings = self.settings.trader(trader)
         return (settings.label or trader) if settings else trader
 
     def _binance_symbol(self, trader: str, symbol: str, side: Side) -> str:
-        engine = self.engine
-        existing = engine.journal.mirrored_position(trader, symbol, side)
+        symbols = self._symbols()
+        existing = self.journal.mirrored_position(trader, symbol, side)
         if existing is not None:
             return existing.binance_symbol
-        for binance_symbol, _ in engine.journal.book(trader):
-            mapping = engine.symbols.resolve(binance_symbol) if engine.symbols else None
+        for binance_symbol, _ in self.journal.book(trader):
+            mapping = symbols.resolve(binance_symbol) if symbols else None
             if isinstance(mapping, SymbolMapping) and mapping.market.symbol == symbol:
                 return binance_symbol
         return symbol
 
     def _set_held(self, trader: str, symbol: str, side: Side, qty: Decimal) -> None:
-        journal = self.engine.journal
+        journal = self.journal
         now = datetime.now(UTC)
         current = journal.mirrored_position(trader, symbol, side) or MirroredPosition(
             trader=trader,
@@ -423,7 +465,7 @@ class Reconciler:
 
     async def _repair(self, trader: str, facts: KeyFacts, qty: Decimal, market: MarketInfo) -> int:
         """Reduce the bot's own excess: reduce-only, a deterministic id, journaled first."""
-        engine, journal = self.engine, self.engine.journal
+        journal = self.journal
         number = journal.repair_count(trader, facts.symbol, facts.side)
         intent = OrderIntent(
             trader=trader,
@@ -437,7 +479,7 @@ class Reconciler:
             leverage=1,
             reference_price=Decimal(0),
             client_order_id=repair_order_id(
-                instance=engine._instance,
+                instance=self.tracker.instance,
                 trader=trader,
                 symbol=facts.symbol,
                 side=facts.side,
@@ -446,19 +488,19 @@ class Reconciler:
         )
         row = journal.record_repair_intent(intent)
         label = f"{facts.symbol} {facts.side.value} for {self._label(trader)}"
-        engine._event(
+        self.events.event(
             "warning",
             f"REPAIR {label}: the bot holds {facts.bybit} on Bybit, above the leader's book x"
             f" ratio ({facts.targets.get(trader)}): reducing {qty} (reduce-only)",
             notify=True,
         )
-        self.order_started()
+        self.tracker.started()
         unknown = False
         try:
-            outcome = await engine.broker.execute(intent)
+            outcome = await self.broker.execute(intent)
             if outcome.outcome is ExecutionOutcome.FILLED and outcome.fill is not None:
-                engine._record_fill(row, outcome.fill, None, outcome)
-                engine._event("info", f"REPAIRED {label}: reduced {outcome.fill.quantity}")
+                self.tracker.record_fill(row, outcome.fill, None, outcome)
+                self.events.event("info", f"REPAIRED {label}: reduced {outcome.fill.quantity}")
                 return 1
             if outcome.outcome is ExecutionOutcome.UNKNOWN:
                 journal.mark_order_unknown(
@@ -472,26 +514,26 @@ class Reconciler:
                     outcome.error,
                     signal_decision=SignalDecision.FAILED,
                 )
-            engine._event(
+            self.events.event(
                 "error",
                 f"REPAIR FAILED {label}: {outcome.outcome.value}: {outcome.error}",
                 alert=(Kind.ORDER, f"repair {label}", "the next pass tries again; see the log"),
             )
             return 0
         finally:
-            self.order_finished(unknown=unknown)
+            self.tracker.finished(unknown=unknown)
 
     async def _settle_repairs(self) -> None:
         """A repair whose fate a crash hid: Bybit's answer first, before any new decision."""
-        journal = self.engine.journal
+        journal = self.journal
         for row in journal.unfinished_orders(repairs=True):
             try:
-                fill = await self.engine.broker.lookup(row.client_order_id, row.symbol)
+                fill = await self.broker.lookup(row.client_order_id, row.symbol)
             except Exception as exc:
                 log.warning("lookup of repair %s failed: %s", row.client_order_id, exc)
                 continue
             if fill is not None and fill.quantity > 0:
-                self.engine._record_fill(row, fill, None)
+                self.tracker.record_fill(row, fill, None)
                 continue
             dead = fill is not None and fill.status in ("canceled", "rejected")
             if dead or (fill is None and datetime.now(UTC) - row.created_at > REPAIR_DEAD_AFTER):

@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from lightspeed_cli.engine.closes import record_close_intent
+from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.journal.store import Journal, MirroredPosition
 from lightspeed_cli.models import Fill, Side
-from lightspeed_cli.steering.control import EventSink, record_close_intent
 
 if TYPE_CHECKING:
     from lightspeed_cli.config.settings import Settings
-    from lightspeed_cli.execution.base import Broker
+    from lightspeed_cli.execution.base import Broker, FollowerPosition
 
 log = logging.getLogger(__name__)
 
@@ -100,27 +101,26 @@ class ProtectiveStops:
         self._events = events
         self._clock = clock
         self.stops: dict[Key, _Stop] = {}  # what Bybit holds, as far as we set it
-        # at start every held position gets its stop (set again if Bybit has it already)
-        self._dirty: set[Key] = {(m.symbol, m.side) for m in journal.mirrored_positions()}
+        self._dirty: set[Key] = set()  # positions whose stop is to be (re)set
         self._wake = asyncio.Event()
 
     @classmethod
-    def for_engine(cls, engine: object) -> ProtectiveStops | None:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        broker: Broker,
+        journal: Journal,
+        events: EventSink,
+        clock: Callable[[], datetime],
+    ) -> ProtectiveStops | None:
         """None when no stop is configured, or the broker cannot hold one (paper trading)."""
-        settings: Settings = engine.settings  # type: ignore[attr-defined]
         if not any_stops(settings):
             return None
-        broker = engine.broker  # type: ignore[attr-defined]
         if not isinstance(broker, StopBroker):
             log.warning("protective stops are not simulated in paper trading: none is set")
             return None
-        return cls(
-            settings,
-            broker=broker,
-            journal=engine.journal,  # type: ignore[attr-defined]
-            events=engine.report,  # type: ignore[attr-defined]
-            clock=engine.clock,  # type: ignore[attr-defined]
-        )
+        return cls(settings, broker=broker, journal=journal, events=events, clock=clock)
 
     def position_changed(self, symbol: str, side: Side) -> None:
         """After a fill (engine, close-all): the stop is (re)set in the background."""
@@ -128,6 +128,9 @@ class ProtectiveStops:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = WATCH_SECONDS) -> None:
+        # at start every held position gets its stop (set again if Bybit has it already): read
+        # here, after the engine's start-up reconciliation, not when the part was built
+        self._dirty |= {(m.symbol, m.side) for m in self.journal.mirrored_positions()}
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
@@ -159,13 +162,13 @@ class ProtectiveStops:
     def _holders(self, key: Key) -> list[MirroredPosition]:
         return [m for m in self.journal.mirrored_positions() if (m.symbol, m.side) == key]
 
-    async def _update(self, key: Key, on_bybit: object) -> None:
+    async def _update(self, key: Key, on_bybit: FollowerPosition | None) -> None:
         symbol, side = key
         holders = self._holders(key)
         pct = stop_pct(self.settings, [m.trader for m in holders])
         if on_bybit is None or not holders or pct <= 0:
             return
-        entry: Decimal = on_bybit.entry_price  # type: ignore[attr-defined]
+        entry = on_bybit.entry_price
         market = self._bybit.markets.get(symbol)
         if market is None or entry <= 0:
             return
@@ -244,12 +247,21 @@ class ProtectiveStops:
         )
 
 
-async def settle_at_start(engine: object) -> None:
+async def settle_at_start(
+    settings: Settings,
+    *,
+    broker: Broker,
+    journal: Journal,
+    events: EventSink,
+    clock: Callable[[], datetime],
+) -> None:
     """`lightspeed run`, before `engine.start()`: see `ProtectiveStops.settle_away`."""
-    stops = ProtectiveStops.for_engine(engine)
+    stops = ProtectiveStops.build(
+        settings, broker=broker, journal=journal, events=events, clock=clock
+    )
     if stops is None:
         return
-    await stops.broker.start()  # type: ignore[attr-defined]  # (engine.start() needs it too)
+    await broker.start()  # (engine.start() needs it too)
     try:
         await stops.settle_away()
     except Exception as exc:  # never a reason not to start: reconciliation drops them anyway

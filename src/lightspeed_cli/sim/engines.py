@@ -9,8 +9,10 @@ from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.engine.loop import Engine
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.runner import assemble
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from lightspeed_cli.sources.binance import BinanceSource
+from lightspeed_cli.steering.wiring import Steering
 
 
 def engine_against_fakes(settings: Settings, journal: Journal) -> Engine:
@@ -20,4 +22,16 @@ def engine_against_fakes(settings: Settings, journal: Journal) -> Engine:
         broker=BybitBroker(settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET),
         source=BinanceSource(settings.binance, settings.polling),
         journal=journal,
+    )
+
+
+def steered_against_fakes(settings: Settings, journal: Journal) -> tuple[Engine, Steering]:
+    """The engine as `lightspeed run` assembles it (the control door and protective stops
+    handed in), against the fakes; Telegram is `steering.add_telegram`'s."""
+    return assemble(
+        settings,
+        broker=BybitBroker(settings.bybit, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET),
+        source=BinanceSource(settings.binance, settings.polling),
+        journal=journal,
+        journal_path=journal.path,
     )

@@ -31,11 +31,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from lightspeed_cli.decisions import safety
 from lightspeed_cli.decisions.order_ids import client_order_id
 from lightspeed_cli.decisions.sizing import floor_to_step, leaving_closable
+from lightspeed_cli.engine.closes import record_close_intent
+from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal.store import Journal, MirroredPosition, OrderRow, SignalDecision
-from lightspeed_cli.models import OrderIntent, Refusal, Side, Signal, SignalKind
+from lightspeed_cli.journal.store import Journal, MirroredPosition, SignalDecision
+from lightspeed_cli.models import Refusal, Side, Signal
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +204,11 @@ def read_pause_state(journal_path: Path) -> PauseState:
 
 
 def paused_refusal(control: Control | None, signal: Signal) -> Refusal | None:
-    """Opens and increases are refused while paused; reduces and closes never are."""
-    if control is None or not control.paused or signal.kind.is_risk_reducing:
-        return None
-    return Refusal(
-        check="paused",
-        reason=f"opens are paused (by {control.pause_state.by});"
-        " `lightspeed resume` or /resume allows them again",
-    )
+    """Opens and increases are refused while paused (decisions/safety.py has the rule)."""
+    paused_by = control.pause_state.by if control is not None and control.paused else None
+    return safety.paused_refusal(paused_by, signal)
 
 
-EventSink = Callable[[str, str], None]  # (level, message): journaled, logged, notified
 LockFor = Callable[[str], AbstractAsyncContextManager[object]]
 
 
@@ -245,6 +242,10 @@ class Control:
     @property
     def paused(self) -> bool:
         return self.pause_state.paused
+
+    def paused_by(self) -> str | None:
+        """Who paused opens, or None while they are allowed: all the engine asks."""
+        return self.pause_state.by if self.pause_state.paused else None
 
     def _event(self, level: str, message: str) -> None:
         if self._events is not None:
@@ -424,46 +425,6 @@ class Control:
                 signal_decision=SignalDecision.FAILED,
             )
         return Decimal(0), f"{result.outcome.value}: {result.error}"
-
-
-def record_close_intent(
-    journal: Journal, held: MirroredPosition, qty: Decimal, cid: str, reason: str
-) -> tuple[OrderRow, OrderIntent]:
-    """Journal a close the leader did not make (close-all, a stop Bybit triggered) like any
-    order: intent first. The leader book is left as it is, so the leader's position is not
-    reopened and its own close later is not mirrored twice."""
-    entry = journal.book_entry(held.trader, held.binance_symbol, held.side)
-    leader = entry.position if entry is not None else None
-    size = leader.size if leader is not None else Decimal(0)
-    signal = Signal(
-        trader=held.trader,
-        kind=SignalKind.CLOSE,
-        symbol=held.binance_symbol,
-        side=held.side,
-        previous_size=size,
-        new_size=size,  # the leader did not move: a replay leaves the leader book as it is
-        position=leader,
-        previous_position=leader,
-        snapshot_time=datetime.now(UTC),
-    )
-    intent = OrderIntent(
-        trader=held.trader,
-        signal_kind=SignalKind.CLOSE,
-        binance_symbol=held.binance_symbol,
-        symbol=held.symbol,
-        side=held.side,
-        order_side=held.side.close_order_side,
-        quantity=qty,
-        reduce_only=True,
-        leverage=1,
-        reference_price=held.entry_price,
-        client_order_id=cid,
-    )
-    signal_id = journal.record_intent(intent, signal, leader_change_at=None)
-    journal.finish_signal(signal_id, SignalDecision.PENDING, reason)
-    row = journal.order(cid)
-    assert row is not None
-    return row, intent
 
 
 # ---- the shell side ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lightspeed_cli.journal.store import utc_day
+from lightspeed_cli.models import FollowerPosition
 from lightspeed_cli.steering import telegram_views as views
 from lightspeed_cli.steering.control import Command, Control
 
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
     from telegram import Update
     from telegram.ext import Application, ContextTypes
 
-    from lightspeed_cli.engine.loop import Engine
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.journal.store import Journal
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ START_BACKOFF = (5.0, 60.0)  # pause between attempts to reach Telegram: first, 
 CONFIRM_SECONDS = 120.0  # a /closeall button is good this long, once
 BYBIT_READ_TIMEOUT = 5.0
 MAX_TEXT = 4000  # Telegram refuses more than 4096 characters
+
+Positions = Callable[[], Awaitable[list[FollowerPosition]]]  # Bybit's, for /status
+
 
 Handler = Callable[["Update", "ContextTypes.DEFAULT_TYPE"], Awaitable[None]]
 
@@ -66,7 +71,9 @@ class TelegramControl:
         token: str,
         chat_id: int,
         control: Control,
-        engine: Engine,
+        settings: Settings,
+        journal: Journal,  # reads only: commands go through the control door
+        positions: Positions,
         base_url: str = DEFAULT_BASE_URL,
         request_timeout: float | None = None,
         poll_timeout: int | None = None,
@@ -75,7 +82,9 @@ class TelegramControl:
         self.chat_id = chat_id
         self.mode = mode
         self.control = control
-        self.engine = engine
+        self.settings = settings
+        self.journal = journal
+        self._read_positions = positions
         self._token = token
         self._base_url = base_url or DEFAULT_BASE_URL
         self._timeout = request_timeout or REQUEST_TIMEOUT
@@ -258,27 +267,27 @@ class TelegramControl:
 
     async def _bybit_positions(self) -> dict[Any, Any] | None:
         try:
-            found = await asyncio.wait_for(self.engine.broker.positions(), BYBIT_READ_TIMEOUT)
+            found = await asyncio.wait_for(self._read_positions(), BYBIT_READ_TIMEOUT)
         except Exception as exc:
             log.warning("Telegram /status: Bybit positions unavailable: %s", exc)
             return None
         return {(p.symbol, p.side): p for p in found}
 
     def _labels(self) -> dict[str, str]:
-        return {t.id: t.label for t in self.engine.settings.traders if t.label}
+        return {t.id: t.label for t in self.settings.traders if t.label}
 
     async def _positions_text(self) -> str:
-        held = self.engine.journal.mirrored_positions()
+        held = self.journal.mirrored_positions()
         bybit = await self._bybit_positions() if held else {}
         return views.positions_text(held, bybit, self._labels())
 
     async def _status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         now = datetime.now(UTC)
-        journal = self.engine.journal
+        journal = self.journal
         text = views.status_text(
             mode=self.mode,
             pause=self.control.pause_state.describe(),
-            traders=views.traders_lines(self.engine.settings, journal.trader_states(), now),
+            traders=views.traders_lines(self.settings, journal.trader_states(), now),
             positions=await self._positions_text(),
             realised_today=journal.realized_pnl(utc_day(now)),
         )
@@ -291,17 +300,15 @@ class TelegramControl:
         days = _int_arg(context.args, 7, 1, 90)
         today = datetime.now(UTC)
         keys = [utc_day(today - timedelta(days=n)) for n in range(days)]
-        rows = [(day, self.engine.journal.realized_pnl(day)) for day in keys]
+        rows = [(day, self.journal.realized_pnl(day)) for day in keys]
         await self._reply(update, views.pnl_text(rows))
 
     async def _history(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         n = _int_arg(context.args, 10, 1, 50)
-        await self._reply(update, views.history_text(self.engine.journal.history(limit=n)))
+        await self._reply(update, views.history_text(self.journal.history(limit=n)))
 
     async def _traders(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        lines = views.traders_lines(
-            self.engine.settings, self.engine.journal.trader_states(), datetime.now(UTC)
-        )
+        lines = views.traders_lines(self.settings, self.journal.trader_states(), datetime.now(UTC))
         await self._reply(update, "\n".join(["Traders followed:", *lines]))
 
     async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -318,7 +325,7 @@ class TelegramControl:
     async def _closeall(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-        held = self.engine.journal.mirrored_positions()
+        held = self.journal.mirrored_positions()
         nonce = secrets.token_hex(6)
         self._confirmations = {k: v for k, v in self._confirmations.items() if v > time.monotonic()}
         self._confirmations[nonce] = time.monotonic() + CONFIRM_SECONDS

@@ -7,15 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.engine.stops import ProtectiveStops
-from lightspeed_cli.steering.control import Control, ControlStore, control_path
+from lightspeed_cli.steering.control import Control, ControlStore, LockFor, control_path
 
 if TYPE_CHECKING:
-    from lightspeed_cli.engine.loop import Engine
-    from lightspeed_cli.steering.telegram import TelegramControl
+    from lightspeed_cli.config.settings import Settings
+    from lightspeed_cli.execution.base import Broker
+    from lightspeed_cli.journal.store import Journal
+    from lightspeed_cli.notify.webhook import Notifier
+    from lightspeed_cli.steering.telegram import Positions, TelegramControl
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +39,48 @@ class Steering:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def for_engine(cls, engine: Engine, journal_path: Path, *, paper: bool = False) -> Steering:
-        """The control door on the engine's journal and broker, wired into the engine, and
-        Telegram when its token and chat are set."""
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        broker: Broker,
+        journal: Journal,
+        journal_path: Path,
+        events: EventSink,
+        lock_for: LockFor,
+        clock: Callable[[], datetime],
+    ) -> Steering:
+        """The control door on the journal and broker the engine will trade on, and the
+        protective stops when configured; both are handed to the engine (runner.py)."""
         store = ControlStore(control_path(journal_path))
         control = Control(
-            store,
-            broker=engine.broker,
-            journal=engine.journal,
-            events=engine.report,
-            lock_for=engine.open_lock,
-            clock=engine.clock,
+            store, broker=broker, journal=journal, events=events, lock_for=lock_for, clock=clock
         )
-        engine.control = control
         if control.paused:
             log.warning("opens are paused (%s)", control.pause_state.describe())
-        engine.stops = ProtectiveStops.for_engine(engine)
-        return cls(control, telegram_for(engine, control, paper=paper), engine.stops)
+        stops = ProtectiveStops.build(
+            settings, broker=broker, journal=journal, events=events, clock=clock
+        )
+        return cls(control, None, stops)
+
+    def add_telegram(
+        self,
+        settings: Settings,
+        *,
+        journal: Journal,
+        positions: Positions,
+        notifier: Notifier | None,
+        paper: bool = False,
+    ) -> None:
+        """Telegram when its token and chat are set (see `telegram_for`)."""
+        self.telegram = telegram_for(
+            settings,
+            self.control,
+            journal=journal,
+            positions=positions,
+            notifier=notifier,
+            paper=paper,
+        )
 
     def start(self, stop: asyncio.Event) -> None:
         self._tasks.append(asyncio.create_task(self.control.serve(stop), name="control"))
@@ -71,14 +102,22 @@ class Steering:
         self.control.store.close()
 
 
-def telegram_for(engine: Engine, control: Control, *, paper: bool) -> TelegramControl | None:
+def telegram_for(
+    settings: Settings,
+    control: Control,
+    *,
+    journal: Journal,
+    positions: Positions,
+    notifier: Notifier | None,
+    paper: bool,
+) -> TelegramControl | None:
     """Telegram control when `keys set telegram` and notify.telegram_chat_id are both there;
     the engine's trade and alert messages then go to that chat too."""
     from lightspeed_cli.config.logsetup import register_secret
     from lightspeed_cli.config.secrets import SecretName, get_secret
 
     token = get_secret(SecretName.TELEGRAM_TOKEN)
-    chat = engine.settings.notify.telegram_chat_id
+    chat = settings.notify.telegram_chat_id
     if token is None:
         return None
     register_secret(token.value)
@@ -95,10 +134,12 @@ def telegram_for(engine: Engine, control: Control, *, paper: bool) -> TelegramCo
         token=token.value,
         chat_id=chat_id,
         control=control,
-        engine=engine,
-        base_url=engine.settings.notify.telegram_api_url,
+        settings=settings,
+        journal=journal,
+        positions=positions,
+        base_url=settings.notify.telegram_api_url,
         mode="PAPER" if paper else "LIVE",
     )
-    if engine.notifier is not None:
-        engine.notifier.subscribe(telegram.notify)
+    if notifier is not None:
+        notifier.subscribe(telegram.notify)
     return telegram
