@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from lightspeed_cli.models import Side
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
-from lightspeed_cli.sources.wire import _Envelope, _Millis, _Number, _Wire
+from lightspeed_cli.sources.wire import (
+    _Envelope,
+    _Millis,
+    _Number,
+    _rows_capped,
+    _Symbol,
+    _Wire,
+    load_json,
+)
 
 LEAD = "/bapi/futures/v1/friendly/future/copy-trade/lead-portfolio"
 DETAIL_PATH = f"{LEAD}/detail"
@@ -75,7 +83,7 @@ class LeaderDetail:
 
 
 class _OrderRow(_Wire):
-    symbol: str | None = None
+    symbol: _Symbol = None
     positionSide: str | None = None
     side: str | None = None
     executedQty: _Number = None
@@ -86,7 +94,9 @@ class _OrderRow(_Wire):
 
 
 class _OrderPage(_Wire):
-    rows: list[_OrderRow] | None = Field(default=None, alias="list")
+    rows: Annotated[list[_OrderRow] | None, BeforeValidator(_rows_capped)] = Field(
+        default=None, alias="list"
+    )
     total: int | None = None
 
 
@@ -95,14 +105,16 @@ class _OrderAnswer(_Envelope):
 
 
 class _LotRow(_Wire):
-    symbol: str | None = None
+    symbol: _Symbol = None
     side: str | None = None
     opened: _Millis = None
     closed: _Millis = None
 
 
 class _LotPage(_Wire):
-    rows: list[_LotRow] | None = Field(default=None, alias="list")
+    rows: Annotated[list[_LotRow] | None, BeforeValidator(_rows_capped)] = Field(
+        default=None, alias="list"
+    )
     total: int | None = None
 
 
@@ -125,9 +137,9 @@ _M = TypeVar("_M", bound=_Envelope)
 
 def _checked(model: type[_M], body: bytes) -> _M:
     try:
-        answer = model.model_validate_json(body)
-    except ValidationError as exc:
-        raise MalformedAnswer(str(exc).splitlines()[0]) from None
+        answer = model.model_validate(load_json(body))
+    except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError too
+        raise MalformedAnswer(str(exc).splitlines()[0][:200]) from None
     if not answer.success:
         raise RejectedAnswer(answer.code, answer.message)
     return answer
