@@ -9,7 +9,7 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from binance_helpers import COPYTRADE, CT_ID, LEADERBOARD, LB_ID
+from binance_helpers import COPYTRADE, CT_ID, LB_ID, LEADERBOARD
 
 from lightspeed_cli.models import FetchStatus
 from lightspeed_cli.sim.binance import DETAIL, FakePosition, Fault, gzip_bomb

@@ -306,7 +306,17 @@ class FakeBinance:
         if size is None:
             size = 200 << 20 if fault is Fault.HUGE_BODY else 1 << 30
         rule = _Rule(
-            fault, trader, client, times, retry_after, delay, status, raw, code, message, paths,
+            fault,
+            trader,
+            client,
+            times,
+            retry_after,
+            delay,
+            status,
+            raw,
+            code,
+            message,
+            paths,
             size,
         )
         with self._lock:

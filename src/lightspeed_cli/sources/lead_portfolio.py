@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field
 
 from lightspeed_cli.models import Side
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
