@@ -376,7 +376,7 @@ class BybitBroker(ExchangeOwner):
             if isinstance(prepared, ExecutionResult):
                 return prepared
             setup = prepared
-        request = order_request(intent, qty, self._hedge)
+        request = order_request(intent, qty, self._hedge, market.tick_size)
         self._expected[intent.client_order_id] = (request, intent.journaled_at)
         try:
             result = await self._send(request, intent, deadline)
