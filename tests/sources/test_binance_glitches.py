@@ -93,3 +93,9 @@ async def test_the_lead_portfolio_reads_are_capped_too(fake, make_source) -> Non
     fake.inject(Fault.HUGE_BODY, path=DETAIL, size=50 << 20)
     with pytest.raises(MalformedAnswer, match="cap on the wire"):
         await read_detail(make_source(), CT_ID)
+
+
+async def test_a_nickname_is_read_without_control_or_bidi_characters(fake, make_source) -> None:
+    fake.set_detail(CT_ID, nickname="Top\u202eTrader\x1b[31m" + "x" * 100)
+    detail = await read_detail(make_source(), CT_ID)
+    assert detail.nickname == ("TopTrader[31m" + "x" * 100)[:64]

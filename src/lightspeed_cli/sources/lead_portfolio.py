@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BeforeValidator, Field
 
+from lightspeed_cli.config.text import printable
 from lightspeed_cli.models import Side
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
 from lightspeed_cli.sources.wire import (
@@ -31,6 +32,7 @@ DETAIL_PATH = f"{LEAD}/detail"
 ORDER_HISTORY_PATH = f"{LEAD}/order-history"
 POSITION_HISTORY_PATH = f"{LEAD}/position-history"
 PAGE_SIZE = 100  # Binance's maximum
+NICKNAME_LIMIT = 64  # characters of a leader's nickname we keep
 STOPPED = frozenset({"CLOSING", "CLOSED"})
 
 
@@ -187,7 +189,8 @@ def parse_detail(body: bytes) -> LeaderDetail:
         raise MalformedAnswer("lead-portfolio detail without data")
     d = answer.data
     balance = d.marginBalance if d.marginBalance is not None and d.marginBalance > 0 else None
-    return LeaderDetail((d.status or "").upper(), balance, d.nickname or "")
+    nickname = printable(d.nickname or "", limit=NICKNAME_LIMIT)  # a leader's words, shown
+    return LeaderDetail(printable(d.status or "").upper(), balance, nickname)
 
 
 class Reader(Protocol):
