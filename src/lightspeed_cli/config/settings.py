@@ -269,6 +269,8 @@ class PollingSettings(_Section):
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
     telegram_chat_id: str = ""  # the chat Telegram control answers and messages go to
+    # Telegram user ids that may command in that chat; empty: only a private chat commands
+    telegram_user_ids: list[int] = Field(default_factory=list)
     telegram_api_url: str = ""  # "" = https://api.telegram.org/bot (tests: the fake)
     # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
     blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
@@ -559,7 +561,12 @@ def validate_file_data(data: dict[str, Any], source: str) -> Settings:
 
 def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -> Settings:
     """Load and validate the config. With `missing_ok`, a missing file means all defaults."""
+    from lightspeed_cli.config.filesafety import config_file_problem
+
     resolved = resolve_config_path(path)
     if missing_ok and not resolved.exists():
         return settings_from_dict({}, str(resolved))
+    problem = config_file_problem(resolved)
+    if problem:
+        raise ConfigError(problem)
     return settings_from_dict(read_toml(resolved), str(resolved))
