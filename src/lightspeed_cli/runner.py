@@ -104,10 +104,10 @@ async def _say_damaged(settings: Settings, damaged: journalcheck.JournalDamaged)
 
 
 async def _say_stopped(settings: Settings, why: str) -> None:
+    from lightspeed_cli.execution.base import stopped_action
     from lightspeed_cli.notify.alerts import Kind, say_now
 
-    action = "check the Bybit API key, secret and permissions (`lightspeed keys set`), then start"
-    await say_now(settings.notify, Kind.STOPPED, "bybit", why, action)
+    await say_now(settings.notify, Kind.STOPPED, "bybit", why, stopped_action(why))
 
 
 def journal_path(settings: Settings, paper: bool) -> Path:

@@ -27,7 +27,7 @@ from lightspeed_cli.decisions.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.engine.reconcile import Reconciler
-from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
+from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult, stopped_action
 from lightspeed_cli.execution.leverage_ahead import AheadOfTime
 from lightspeed_cli.execution.prices import PriceCache, RoundTrips
 from lightspeed_cli.journal.store import (
@@ -341,7 +341,7 @@ class Engine:
             stop.set()
             self._report_error(
                 f"trading stopped: {exc}",
-                (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+                (Kind.STOPPED, "trading", stopped_action(str(exc))),
             )
         except Exception as exc:  # a bug for one trader must not stop the others
             log.exception("trader %s: unexpected error", trader.id)
