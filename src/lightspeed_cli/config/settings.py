@@ -270,8 +270,16 @@ class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
     telegram_chat_id: str = ""  # the chat Telegram control answers and messages go to
     # Telegram user ids that may command in that chat; empty: only a private chat commands
-    telegram_user_ids: list[int] = Field(default_factory=list)
+    telegram_user_ids: list[str] = Field(default_factory=list)
     telegram_api_url: str = ""  # "" = https://api.telegram.org/bot (tests: the fake)
+
+    @field_validator("telegram_user_ids", mode="before")
+    @classmethod
+    def _user_ids(cls, v: Any) -> Any:
+        ids = [str(i).strip() for i in v] if isinstance(v, list) else v
+        if isinstance(ids, list) and not all(i.isascii() and i.isdigit() for i in ids):
+            raise ValueError("Telegram user ids are whole numbers, e.g. 123456789")
+        return ids
     # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
     blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
     # an alert still standing is said again this often (the first message goes at once)

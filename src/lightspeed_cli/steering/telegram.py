@@ -282,7 +282,7 @@ class TelegramControl:
         raise ApplicationHandlerStop
 
     def _allowed_users(self) -> frozenset[int]:
-        return frozenset(self.engine.settings.notify.telegram_user_ids)
+        return frozenset(int(i) for i in self.engine.settings.notify.telegram_user_ids)
 
     def _refusal(self, update: Update) -> str:
         """Why an update from the right chat still may not command ("" if it may)."""
