@@ -273,6 +273,11 @@ class NotifySettings(_Section):
     telegram_user_ids: list[str] = Field(default_factory=list)
     telegram_api_url: str = ""  # "" = https://api.telegram.org/bot (tests: the fake)
 
+    # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
+    blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
+    # an alert still standing is said again this often (the first message goes at once)
+    repeat_minutes: float = Field(default=30, ge=1, le=24 * 60)
+
     @field_validator("telegram_user_ids", mode="before")
     @classmethod
     def _user_ids(cls, v: Any) -> Any:
@@ -280,10 +285,6 @@ class NotifySettings(_Section):
         if isinstance(ids, list) and not all(i.isascii() and i.isdigit() for i in ids):
             raise ValueError("Telegram user ids are whole numbers, e.g. 123456789")
         return ids
-    # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
-    blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
-    # an alert still standing is said again this often (the first message goes at once)
-    repeat_minutes: float = Field(default=30, ge=1, le=24 * 60)
 
 
 class StorageSettings(_Section):
