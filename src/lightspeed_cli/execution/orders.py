@@ -100,6 +100,15 @@ def order_request(
     return request
 
 
+def beyond_bound(price: Decimal, intent: OrderIntent, tick: Decimal | None) -> bool:
+    """True when an open's IOC limit finds nothing at `price`: a buy above its bound, a sell
+    below it (the paper broker fills as Bybit does)."""
+    if intent.limit_price is None:
+        return False
+    bound = bound_on_tick(intent.limit_price, intent.order_side, tick)
+    return price > bound if intent.order_side == "buy" else price < bound
+
+
 def bound_on_tick(limit: Decimal, order_side: str, tick: Decimal | None) -> Decimal:
     """`limit` on the price tick, never beyond it: a buy's rounds down, a sell's up."""
     if not tick or tick <= 0:
