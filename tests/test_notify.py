@@ -8,7 +8,7 @@ from lightspeed_cli.notify.webhook import Notifier, webhook_payload
 
 def test_payload_per_flavour() -> None:
     discord = webhook_payload("https://discord.com/api/webhooks/1/abc", "x" * 3000)
-    assert discord == {"content": "x" * 2000}
+    assert discord == {"content": "x" * 2000, "allowed_mentions": {"parse": []}}
     telegram = webhook_payload("https://api.telegram.org/botTOKEN/sendMessage", "hi", "42")
     assert telegram["chat_id"] == "42" and telegram["text"] == "hi"
     assert webhook_payload("https://example.test/hook", "hi")["text"] == "hi"

@@ -159,6 +159,9 @@ class OrderIntent(_Frozen):
     reduce_only: bool
     leverage: int = Field(ge=1)
     reference_price: Decimal = Field(ge=0)  # leader's mark price when the change was seen
+    # the worst price an open may fill at on Bybit (Bybit's units): sent as an IOC limit, so a
+    # stale cached price can never fill beyond the divergence check; None: unbounded (closes)
+    limit_price: Decimal | None = Field(default=None, gt=0)
     client_order_id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_-]+$")
     # when the journal first committed this order: an order Bybit already had under the same id
     # from before then is not this one (a journal restored from an older copy re-derives ids)

@@ -108,6 +108,13 @@ async def _say_damaged(settings: Settings, damaged: journalcheck.JournalDamaged)
     )
 
 
+async def _say_stopped(settings: Settings, why: str) -> None:
+    from lightspeed_cli.execution.base import stopped_action
+    from lightspeed_cli.notify.alerts import Kind, say_now
+
+    await say_now(settings.notify, Kind.STOPPED, "bybit", why, stopped_action(why))
+
+
 def journal_path(settings: Settings, paper: bool) -> Path:
     return settings.storage.resolved_data_dir() / (PAPER_JOURNAL if paper else LIVE_JOURNAL)
 
@@ -249,7 +256,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     if options.duration_seconds is not None:
         loop.call_later(options.duration_seconds, stop.set)
 
-    from lightspeed_cli.execution.base import BrokerError
+    from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome
 
     try:
         broker = build_broker(settings, options)
@@ -289,6 +296,11 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             if damaged is not None:
                 await _say_damaged(settings, damaged)
             raise StartupError(f"cannot start trading: {damaged or exc}", 3) from None
+        except BrokerError as exc:  # a refused key or permission: exit 3, said (README)
+            if exc.outcome is not ExecutionOutcome.FATAL:
+                raise StartupError(f"cannot start trading: {exc}") from None
+            await _say_stopped(settings, exc.message)
+            raise StartupError(f"cannot start trading: {exc}", 3) from None
         except Exception as exc:
             raise StartupError(f"cannot start trading: {exc}") from None
         freeze_startup_heap()

@@ -90,3 +90,37 @@ async def test_the_running_engine_keeps_the_cache_fresh_and_prepares_margin_mode
     stop.set()
     assert await asyncio.wait_for(run, timeout=10) == 0
     assert rig.engine.prices.fresh("ETHUSDT") is not None
+
+
+async def test_bybit_30_percent_away_inside_the_cache_window_never_fills_the_open(make_rig):
+    """Issue 22, item 3: the check passed on the cached price, but the open goes as an IOC
+    limit at the leader's mark + the divergence limit: at 30 % away nothing fills."""
+    rig = await make_rig()
+    await rig.poll_flat()
+    rig.bybit.set_price("BTCUSDT", "60000")
+    await rig.engine.prices.refresh()  # the cache sees Bybit at the leader's mark...
+    rig.bybit.set_price("BTCUSDT", "78000")  # ...then Bybit jumps 30 %, inside its window
+    assert rig.engine.prices.fresh("BTCUSDT") == D(60000)
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000", 10)])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == 0
+    (order,) = rig.bybit.orders
+    bound = D(60000) * (1 + rig.engine.settings.safety.max_price_divergence_bps / 10_000)
+    assert order.order_type == "Limit" and order.protection_price <= bound
+    assert order.filled_qty == 0 and order.status == "Cancelled"
+
+
+async def test_an_open_within_the_bound_fills_and_a_close_goes_unbounded(make_rig) -> None:
+    rig = await make_rig()
+    await rig.poll_flat()
+    rig.bybit.set_price("BTCUSDT", "60000")
+    rig.binance.set_positions(TRADER_A, [FakePosition.short("BTCUSDT", "1", "60000", 10)])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT", "short") == D("0.1")
+    opened = rig.bybit.orders[-1]
+    bound = D(60000) * (1 - rig.engine.settings.safety.max_price_divergence_bps / 10_000)
+    assert (opened.order_type, opened.protection_price) == ("Limit", bound)
+    rig.bybit.set_price("BTCUSDT", "78000")  # a close goes out whatever the price
+    await rig.poll_flat()
+    assert rig.bybit_size("BTCUSDT", "short") == 0
+    assert rig.bybit.orders[-1].order_type == "Market"

@@ -52,13 +52,13 @@ async def reply(fake: FakeTelegram, contains: str, after: int = 0, timeout: floa
 
 @asynccontextmanager
 async def running_bot(
-    rig: Any, telegram: FakeTelegram | None, monkeypatch: pytest.MonkeyPatch
+    rig: Any, telegram: FakeTelegram | None, monkeypatch: pytest.MonkeyPatch, chat: int = CHAT
 ) -> AsyncIterator[Steering]:
     """`lightspeed run`'s loop in-process: the engine, the control door and Telegram."""
     engine = rig.engine
     if telegram is not None:
         monkeypatch.setenv("LIGHTSPEED_TELEGRAM_TOKEN", telegram.token)
-        engine.settings.notify.telegram_chat_id = str(CHAT)
+        engine.settings.notify.telegram_chat_id = str(chat)
         engine.settings.notify.telegram_api_url = telegram.base_url
     else:
         monkeypatch.delenv("LIGHTSPEED_TELEGRAM_TOKEN", raising=False)
@@ -152,8 +152,20 @@ async def test_telegram_commands_steer_the_running_bot(
         yes = ask.reply_markup["inline_keyboard"][0][0]["callback_data"]
         tg.press(STRANGER, ask.message_id, yes)  # a stranger's press does nothing
         tg.press(CHAT, ask.message_id, yes)
-        done = await reply(tg, "close-all: closed")
-        assert done.method == "editMessageText" and done.message_id == ask.message_id
+        # the button's message is edited with the result (the engine's own event line with
+        # the same words may reach the chat first, as a message of its own, under load)
+        done = await until(
+            "the button's message edited with the result",
+            lambda: next(
+                (
+                    s
+                    for s in tg.sent_to(CHAT)
+                    if "close-all: closed" in s.text and s.method == "editMessageText"
+                ),
+                None,
+            ),
+        )
+        assert done.message_id == ask.message_id
         assert rig.bybit_size("BTCUSDT") == 0 and rig.bybit_size("SOLUSDT") == 0
         assert rig.bybit.ledger.position("XRPUSDT", 0).size == Decimal("100")
         assert rig.engine.journal.mirrored_positions() == []
@@ -219,3 +231,98 @@ async def test_telegram_unreachable_changes_no_trade(
     assert with_trouble == without
     assert len(without) == 7
     assert rig.engine.journal.mirrored_positions() == []
+
+
+# -- issue 22, item 2: a group member, an edit, an old command or a revoked token ----------
+
+GROUP, OWNER, PARTNER, MEMBER = -1001234567890, 111, 333, 222
+
+
+def _in(fake: FakeTelegram, chat: int, contains: str) -> list[Any]:
+    return [s for s in fake.sent_to(chat) if contains in s.text]
+
+
+async def test_in_a_group_only_the_listed_users_command_and_only_the_asker_confirms(
+    make_rig, fake_telegram: FakeTelegram, monkeypatch, caplog
+) -> None:
+    tg = fake_telegram
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    rig.binance.clear_positions(TRADER_B)
+    rig.engine.settings.notify.telegram_user_ids = [OWNER, PARTNER]
+    async with running_bot(rig, tg, monkeypatch, chat=GROUP) as steering:
+        await until("baselines", lambda: rig.engine.journal.book_snapshot(TRADER_B))
+        rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "2", "60000")])
+        await until("A's open", lambda: rig.bybit_size("BTCUSDT") == Decimal("0.2"))
+        tg.user_says(GROUP, "/pause", user_id=MEMBER)  # any member: nothing
+        tg.user_says(GROUP, "/closeall", user_id=MEMBER)
+        tg.user_says(GROUP, "/closeall", user_id=OWNER)
+        ask = await until(
+            "the owner's question", lambda: next(iter(_in(tg, GROUP, "Close every")), None)
+        )
+        assert len(_in(tg, GROUP, "Close every")) == 1 and not steering.control.paused
+        yes = ask.reply_markup["inline_keyboard"][0][0]["callback_data"]
+        tg.press(GROUP, ask.message_id, yes, user_id=MEMBER)  # not listed: ignored
+        tg.press(GROUP, ask.message_id, yes, user_id=PARTNER)  # listed, but did not ask
+        await until("the partner's press answered", lambda: len(tg.answered_callbacks) == 1)
+        assert rig.bybit_size("BTCUSDT") == Decimal("0.2") and not steering.control.paused
+        tg.press(GROUP, ask.message_id, yes, user_id=OWNER)  # still good for the asker
+        await until("closed", lambda: rig.bybit_size("BTCUSDT") == 0)
+        assert steering.control.paused
+    assert "user 222 is not in notify.telegram_user_ids" in caplog.text
+    assert "user 333 pressed another user's /closeall button" in caplog.text
+
+
+async def test_a_group_without_a_user_list_never_commands(
+    make_rig, fake_telegram: FakeTelegram, monkeypatch
+) -> None:
+    tg = fake_telegram
+    rig = await make_rig()
+    async with running_bot(rig, tg, monkeypatch, chat=GROUP) as steering:
+        await until("Telegram polling", lambda: tg.calls("getUpdates") > 0)
+        tg.user_says(GROUP, "/pause", user_id=OWNER)
+        tg.user_says(GROUP, "/help", user_id=OWNER)
+        await until("both read", lambda: tg.calls("getUpdates") > 3)
+        await asyncio.sleep(0.5)
+        assert not steering.control.paused and not _in(tg, GROUP, "/closeall")
+
+
+async def test_an_edited_or_an_old_command_never_runs(
+    make_rig, fake_telegram: FakeTelegram, monkeypatch
+) -> None:
+    tg = fake_telegram
+    rig = await make_rig()
+    async with running_bot(rig, tg, monkeypatch) as steering:
+        await until("Telegram polling", lambda: tg.calls("getUpdates") > 0)
+        first = tg.user_says(CHAT, "/status")
+        await reply(tg, "Realised PnL today")
+        tg.user_edits(CHAT, first, "/pause")  # the edit arrives as edited_message
+        tg.user_says(CHAT, "/pause", sent_ago=300)  # queued while the bot was down
+        expired = await reply(tg, "expired")
+        assert "300 s ago" in expired.text or "30" in expired.text
+        tg.user_says(CHAT, "/help")
+        await reply(tg, "/closeall")
+        assert not steering.control.paused
+        assert not _in(tg, CHAT, "paused: no new positions")
+
+
+async def test_a_revoked_token_is_an_alert_not_a_silent_stop(
+    make_rig, fake_telegram: FakeTelegram, monkeypatch, caplog
+) -> None:
+    tg = fake_telegram
+    rig = await make_rig()
+    rig.binance.clear_positions(TRADER_A)
+    rig.binance.clear_positions(TRADER_B)
+    async with running_bot(rig, tg, monkeypatch):
+        await until("Telegram polling", lambda: tg.calls("getUpdates") > 0)
+        await until("baselines", lambda: rig.engine.journal.book_snapshot(TRADER_B))
+        tg.revoke_token()
+        await until(
+            "the alert",
+            lambda: "Telegram refused the bot token (401" in caplog.text,
+            timeout=30,
+        )
+        rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "1", "60000")])
+        await until("trading goes on", lambda: rig.bybit_size("BTCUSDT") == Decimal("0.1"))
+    alert = [r for r in caplog.records if "refused the bot token" in r.getMessage()]
+    assert alert[0].levelno == logging.ERROR and "@BotFather" in alert[0].getMessage()

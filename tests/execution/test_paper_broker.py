@@ -169,3 +169,18 @@ async def test_paper_reads(make_paper: PaperFactory) -> None:
         [pos] = await paper.positions()
         assert (pos.mark_price, pos.unrealized_pnl) == (D(61000), D(100))
         assert await paper.equity_usdt() == D(10_000) - D("3.3") + D(100)
+
+
+async def test_paper_fills_a_bounded_open_as_bybit_does(make_paper: PaperFactory) -> None:
+    """Issue 22, item 3: an open beyond its IOC limit fills nothing in paper mode either."""
+    with FakeBybit.running() as prices:
+        paper = make_paper(prices)
+        await paper.start()
+        prices.set_price("BTCUSDT", "60300.1")
+        beyond = make_intent("pb1").model_copy(update={"limit_price": D(60300)})
+        refused = await paper.execute(beyond)
+        assert refused.outcome is ExecutionOutcome.REJECTED and refused.fill is None
+        assert await paper.positions() == []
+        prices.set_price("BTCUSDT", "60300")
+        within = make_intent("pb2").model_copy(update={"limit_price": D(60300)})
+        assert (await paper.execute(within)).outcome is ExecutionOutcome.FILLED

@@ -218,3 +218,66 @@ def test_login_required_is_read_from_the_message(message: str | None, login: boo
     with pytest.raises(RejectedAnswer) as caught:
         parse_leaderboard(body)
     assert caught.value.login_required is login
+
+
+# -- issue 22, item 1: what a glitch looks like is malformed, never a book ------------------
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1_0", "١٠", "1e400", "1E-400", "NaN", "Infinity", "-Infinity", "0x10", "1e3", "+-1"],
+)
+def test_an_amount_decimal_reads_but_binance_never_sends_is_malformed(amount: str) -> None:
+    with pytest.raises(MalformedAnswer) as err:
+        parse_leaderboard(_leaderboard([{**ROW, "amount": amount}]))
+    assert "amount" in err.value.reason
+
+
+@pytest.mark.parametrize("number", ["1e400", "1e-400", "-1e400", "1e16", "NaN", "Infinity"])
+def test_a_json_number_beyond_any_market_is_malformed_not_zero(number: str) -> None:
+    """A float would read 1e-400 as 0 (a closed row: sell everything) and 1e400 as inf."""
+    body = _leaderboard([{**ROW, "amount": "AMOUNT"}]).replace('"AMOUNT"', number)
+    with pytest.raises(MalformedAnswer):
+        parse_leaderboard(body)
+
+
+def test_json_numbers_are_read_exactly() -> None:
+    body = _leaderboard([{**ROW, "amount": "AMOUNT"}]).replace('"AMOUNT"', "0.1000000000000000001")
+    (position,) = parse_leaderboard(body).positions
+    assert position.size == Decimal("0.1000000000000000001")
+
+
+@pytest.mark.parametrize("amount", ["0.000000000001", "1000000000000000", "-0.5", ".5", "5."])
+def test_plain_decimals_within_any_market_are_read(amount: str) -> None:
+    (position,) = parse_leaderboard(_leaderboard([{**ROW, "amount": amount}])).positions
+    assert position.size == abs(Decimal(amount))
+
+
+@pytest.mark.parametrize("amount", ["0.0000000000001", "1000000000000001"])
+def test_amounts_just_beyond_any_market_are_malformed(amount: str) -> None:
+    with pytest.raises(MalformedAnswer):
+        parse_leaderboard(_leaderboard([{**ROW, "amount": amount}]))
+
+
+@pytest.mark.parametrize(
+    "symbol", ["btcusdt", "BTCUSDT ", " BTCUSDT", "BTC-USDT", "ВTCUSDT", "BTC\u202eUSDT", "BTC\nX"]
+)
+def test_a_symbol_outside_upper_case_letters_and_digits_is_malformed(symbol: str) -> None:
+    with pytest.raises(MalformedAnswer) as err:
+        parse_copytrade(
+            json.dumps(
+                {
+                    "code": "000000",
+                    "success": True,
+                    "data": [{"symbol": symbol, "positionAmount": "1", "positionSide": "BOTH"}],
+                }
+            )
+        )
+    assert "symbol" in err.value.reason
+
+
+def test_an_answer_with_more_rows_than_any_book_is_malformed() -> None:
+    rows = [{**ROW, "symbol": f"S{i}USDT"} for i in range(5_000)]
+    with pytest.raises(MalformedAnswer) as err:
+        parse_leaderboard(_leaderboard(rows))
+    assert "5000 rows" in err.value.reason

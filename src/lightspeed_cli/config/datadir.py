@@ -32,8 +32,17 @@ class DataDirError(Exception):
 
 def prepare_data_dir(path: Path) -> Path:
     """Create the data dir 0700 (parents as the umask says); tighten an existing one of ours
-    that others can enter. Raises OSError as is (see `data_dir_errors`)."""
+    that others can enter. Raises OSError as is (see `data_dir_errors`), and DataDirError for
+    a dir owned by another user: its owner could swap the journal or plant a lease (ssh
+    refuses a ~/.ssh of someone else's the same way)."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    owner = path.stat().st_uid
+    if owner != os.geteuid():
+        log.warning("data dir %s is owned by another user (uid %d)", path, owner)
+        raise DataDirError(
+            f"data dir {path} is owned by another user (uid {owner}), who could change the"
+            " journal or the lease in it: use a directory of your own (storage.data_dir)"
+        )
     _tighten(path, DIR_MODE)
     return path
 
@@ -63,7 +72,10 @@ def ensure_writable(path: Path) -> None:
 
 
 def _tighten(path: Path, mode: int) -> None:
-    st = path.stat()
+    """Never through a symlink: chmod would change the mode of whatever it points at."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return
     if st.st_mode & 0o077 and st.st_uid == os.geteuid():
         path.chmod(mode)
         log.warning(

@@ -11,6 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from lightspeed_cli.config.text import printable
+
 MASK = "***"
 _secrets: set[str] = set()
 
@@ -29,9 +31,14 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Masks secrets, and strips control and bidi characters a leader's string may carry
+    (a forged log line, a reversed symbol: config/text.py)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        shown = printable(message, keep="\n\t")
+        if _secrets or shown != message:
+            record.msg = redact(shown)
             record.args = None
             if record.exc_info and not record.exc_text:  # a traceback can quote a URL too
                 record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

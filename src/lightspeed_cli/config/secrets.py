@@ -16,6 +16,7 @@ Values never reach a log line or an exception message; `SecretValue`'s repr hide
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -202,15 +203,26 @@ def lease_file_path(data_dir: Path | None = None) -> Path:
 def _file_get(name: SecretName, data_dir: Path | None) -> str | None:
     if name is not SecretName.LICENSE_LEASE:
         return None
+    from lightspeed_cli.config.atomicfile import read_private
     from lightspeed_cli.config.datadir import keep_private
 
     path = lease_file_path(data_dir)
     try:
         keep_private(path)
-        return path.read_text(encoding="utf-8").strip() or None
+        return read_private(path).strip() or None
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.error(
+                "the lease file %s is a symlink: refused (someone may have planted it);"
+                " remove it and run `lightspeed license activate` again",
+                path,
+            )
+            return None
+        log.warning("lease file unreadable: %s", type(exc).__name__)
+        return None
+    except UnicodeDecodeError as exc:
         log.warning("lease file unreadable: %s", type(exc).__name__)
         return None
 

@@ -303,7 +303,10 @@ class PollingSettings(_Section):
 class NotifySettings(_Section):
     webhook_url: str = ""  # Discord or Telegram-compatible webhook; empty = off
     telegram_chat_id: str = ""  # the chat Telegram control answers and messages go to
+    # Telegram user ids that may command in that chat; empty: only a private chat commands
+    telegram_user_ids: list[str] = Field(default_factory=list)
     telegram_api_url: str = ""  # "" = https://api.telegram.org/bot (tests: the fake)
+
     # a trader not read successfully for this long is an alert ("blind": closes not mirrored)
     blind_after_seconds: float = Field(default=60, ge=5, le=86_400)
     # an alert still standing is said again this often (the first message goes at once)
@@ -313,6 +316,14 @@ class NotifySettings(_Section):
     @classmethod
     def _http_urls(cls, v: str) -> str:
         return check_optional_http_url(v)
+
+    @field_validator("telegram_user_ids", mode="before")
+    @classmethod
+    def _user_ids(cls, v: Any) -> Any:
+        ids = [str(i).strip() for i in v] if isinstance(v, list) else v
+        if isinstance(ids, list) and not all(i.isascii() and i.isdigit() for i in ids):
+            raise ValueError("Telegram user ids are whole numbers, e.g. 123456789")
+        return ids
 
 
 class StorageSettings(_Section):
@@ -627,10 +638,15 @@ def validate_file_data(data: dict[str, Any], source: str) -> Settings:
 
 def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -> Settings:
     """Load and validate the config. With `missing_ok`, a missing file means all defaults."""
+    from lightspeed_cli.config.filesafety import config_file_problem
+
     resolved = resolve_config_path(path)
     if missing_ok and not resolved.exists():
         settings = settings_from_dict({}, str(resolved))
     else:
+        problem = config_file_problem(resolved)
+        if problem:
+            raise ConfigError(problem)
         settings = settings_from_dict(read_toml(resolved), str(resolved))
     settings.storage = settings.storage.anchored(resolved.parent)
     return settings

@@ -18,6 +18,7 @@ from lightspeed_cli.decisions.safety import (
     SafetyContext,
     check_symbol_listed,
     evaluate,
+    open_price_bound,
     resolve_leverage,
 )
 from lightspeed_cli.decisions.sizing import size_order
@@ -129,6 +130,13 @@ def decide(
         reduce_only=kind.is_risk_reducing,
         leverage=verdict.leverage,
         reference_price=trader_position.mark_price,
+        limit_price=None  # a close must go out; an open fills within the divergence check
+        if kind.is_risk_reducing
+        else open_price_bound(
+            trader_position.mark_price * ctx.mapping.price_scale,
+            safety.max_price_divergence_bps,
+            signal.side.open_order_side,
+        ),
         client_order_id=ctx.client_order_id,
     )
     return Decision(signal=signal, intent=intent)

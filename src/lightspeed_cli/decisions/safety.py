@@ -126,6 +126,17 @@ def check_price_divergence(
     )
 
 
+def open_price_bound(
+    reference: Decimal, max_price_divergence_bps: Decimal, order_side: str
+) -> Decimal | None:
+    """The worst fill an open accepts: the reference (Bybit's units) x (1 +/- the divergence
+    limit), so the exchange enforces what the check saw; None without a reference."""
+    if reference <= 0:
+        return None
+    away = max_price_divergence_bps / BPS_PER_UNIT
+    return reference * (1 + away if order_side == "buy" else 1 - away)
+
+
 def clamp_leverage(requested_leverage: int, max_leverage: int, policy: LeveragePolicy) -> int:
     """The leverage an order will use: the request, or the limit under the clamp policy."""
     if policy is LeveragePolicy.CLAMP:

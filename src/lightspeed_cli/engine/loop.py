@@ -30,7 +30,7 @@ from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.engine.mirror import FatalTradingError, Mirror, OpenLocks, PausedBy
 from lightspeed_cli.engine.reconcile import Reconciler, ReconcileReport
 from lightspeed_cli.engine.tracker import FillWatch, OrderTracker
-from lightspeed_cli.execution.base import Broker
+from lightspeed_cli.execution.base import Broker, stopped_action
 from lightspeed_cli.execution.leverage_ahead import AheadOfTime
 from lightspeed_cli.execution.prices import PriceCache
 from lightspeed_cli.journal.store import Journal
@@ -288,7 +288,7 @@ class Engine:
             stop.set()
             self.events.error(
                 f"trading stopped: {exc}",
-                (Kind.STOPPED, "trading", "fix the API key or its permissions, then restart"),
+                (Kind.STOPPED, "trading", stopped_action(str(exc))),
             )
         except Exception as exc:  # a bug for one trader must not stop the others
             log.exception("trader %s: unexpected error", trader.id)

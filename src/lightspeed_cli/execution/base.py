@@ -56,6 +56,25 @@ class BrokerError(Exception):
         self.message = message
 
 
+MODE_CHANGED = "position mode changed"  # in the FATAL message of errors.classify_ret_code
+KEY_ACTION = (
+    "check the Bybit API key, its secret and permissions (`lightspeed keys set`), then restart"
+)
+MODE_ACTION = (
+    "on Bybit, switch the USDT perpetuals back to the position mode bybit.account_mode names"
+    " (Derivatives settings; only possible with no open position or order), or set"
+    " `lightspeed config set bybit.account_mode` to the account's mode; then restart"
+)
+
+
+def stopped_action(error: str) -> str:
+    """What the user should do once trading stopped on `error`: a changed position mode is
+    not a key problem, and the advice must not send them to the wrong fix."""
+    if MODE_CHANGED in error or "position mode but bybit.account_mode" in error:
+        return MODE_ACTION
+    return KEY_ACTION
+
+
 class BrokerStartError(BrokerError):
     """The broker cannot be used at all (keys, permissions, position-mode mismatch)."""
 

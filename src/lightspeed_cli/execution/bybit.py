@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,7 +42,7 @@ from lightspeed_cli.execution.base import (
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy, call, result_of
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
 from lightspeed_cli.execution.ledger import position_idx
-from lightspeed_cli.execution.markets import fmt
+from lightspeed_cli.execution.markets import dec, fmt
 from lightspeed_cli.execution.orders import (
     checked_order,
     effective_leverage,
@@ -257,7 +257,26 @@ class BybitBroker(ExchangeOwner):
                 rows.setdefault((str(row.get("symbol")), int(row.get("positionIdx") or 0)), row)
             if len(rows) == before:
                 break
+        self._forget_leverage_changed_by_hand(rows.values())
         return list(rows.values())
+
+    def _forget_leverage_changed_by_hand(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """A position whose leverage is not the one this bot set (raised by hand on Bybit,
+        say to 100x) drops the cached value, so `prepare` sets it back before the next open
+        adds to the position at the wrong leverage (issue 22). Every positions read checks."""
+        for row in rows:
+            symbol, held = str(row.get("symbol") or ""), dec(row.get("leverage"))
+            ours = self._leverage.get(symbol)
+            if ours is None or held is None or held == ours:
+                continue
+            log.warning(
+                "%s: Bybit shows leverage %s, not the %s the bot set (changed by hand?): it is"
+                " set back before the next open",
+                symbol,
+                fmt(held),
+                ours,
+            )
+            del self._leverage[symbol]
 
     async def positions(self, *, page_size: int = 200) -> list[FollowerPosition]:
         rows = await self._position_rows(page_size)
@@ -376,7 +395,7 @@ class BybitBroker(ExchangeOwner):
             if isinstance(prepared, ExecutionResult):
                 return prepared
             setup = prepared
-        request = order_request(intent, qty, self._hedge)
+        request = order_request(intent, qty, self._hedge, market.tick_size)
         self._expected[intent.client_order_id] = (request, intent.journaled_at)
         try:
             result = await self._send(request, intent, deadline)

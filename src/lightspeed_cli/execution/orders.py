@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from lightspeed_cli.execution.base import ExecutionOutcome, ExecutionResult
@@ -77,9 +77,14 @@ def effective_leverage(intent: OrderIntent, market: MarketInfo) -> int:
     return int(min(Decimal(intent.leverage), market.max_leverage))
 
 
-def order_request(intent: OrderIntent, qty: Decimal, hedge_mode: bool) -> dict[str, Any]:
-    """The /v5/order/create body. positionIdx is always explicit, reduceOnly in both modes."""
-    return {
+def order_request(
+    intent: OrderIntent, qty: Decimal, hedge_mode: bool, tick: Decimal | None = None
+) -> dict[str, Any]:
+    """The /v5/order/create body. positionIdx is always explicit, reduceOnly in both modes.
+    An intent with a `limit_price` (an open) goes as an IOC limit at it, rounded inwards to
+    `tick`: it fills at that price or better, or not at all (the rest is cancelled); any
+    other as a market order (a close must go out)."""
+    request: dict[str, Any] = {
         "category": "linear",
         "symbol": intent.symbol,
         "side": "Buy" if intent.order_side == "buy" else "Sell",
@@ -89,6 +94,27 @@ def order_request(intent: OrderIntent, qty: Decimal, hedge_mode: bool) -> dict[s
         "reduceOnly": intent.reduce_only,
         "orderLinkId": intent.client_order_id,
     }
+    if intent.limit_price is not None:
+        price = bound_on_tick(intent.limit_price, intent.order_side, tick)
+        request.update(orderType="Limit", price=fmt(price), timeInForce="IOC")
+    return request
+
+
+def beyond_bound(price: Decimal, intent: OrderIntent, tick: Decimal | None) -> bool:
+    """True when an open's IOC limit finds nothing at `price`: a buy above its bound, a sell
+    below it (the paper broker fills as Bybit does)."""
+    if intent.limit_price is None:
+        return False
+    bound = bound_on_tick(intent.limit_price, intent.order_side, tick)
+    return price > bound if intent.order_side == "buy" else price < bound
+
+
+def bound_on_tick(limit: Decimal, order_side: str, tick: Decimal | None) -> Decimal:
+    """`limit` on the price tick, never beyond it: a buy's rounds down, a sell's up."""
+    if not tick or tick <= 0:
+        return limit
+    rounding = ROUND_FLOOR if order_side == "buy" else ROUND_CEILING
+    return (limit / tick).to_integral_value(rounding) * tick
 
 
 def ms_to_dt(value: Any) -> datetime | None:

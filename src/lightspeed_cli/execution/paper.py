@@ -23,7 +23,7 @@ from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, Executi
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy
 from lightspeed_cli.execution.errors import classify_ret_code
 from lightspeed_cli.execution.ledger import Ledger, LedgerReject, position_idx
-from lightspeed_cli.execution.orders import checked_order, effective_leverage
+from lightspeed_cli.execution.orders import beyond_bound, checked_order, effective_leverage
 from lightspeed_cli.models import ExchangeOrder, Fill, FollowerPosition, MarketInfo, OrderIntent
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,14 @@ class PaperBroker(ExchangeOwner):
         except BrokerError as exc:
             return ExecutionResult(
                 outcome=exc.outcome, error=f"not sent: {exc.message}", not_placed=True
+            )
+        if beyond_bound(price, intent, market.tick_size):
+            return ExecutionResult(
+                outcome=ExecutionOutcome.REJECTED,
+                error=f"an IOC limit at {intent.limit_price} found nothing at it or better (last"
+                f" {price}): nothing filled",
+                sent_at=sent_at,
+                not_placed=True,
             )
         if not intent.reduce_only:
             self._ledger.set_leverage(market.symbol, Decimal(effective_leverage(intent, market)))

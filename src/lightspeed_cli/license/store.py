@@ -125,18 +125,22 @@ class LocalState(BaseModel):
 
 
 def load_state(path: Path) -> LocalState:
-    """The saved state; a missing or unreadable file is an empty state (re-activate fixes it)."""
+    """The saved state; a missing or unreadable file is an empty state (re-activate fixes it).
+    Never through a symlink: the pinned key in it decides which server we believe."""
+    from lightspeed_cli.config.atomicfile import read_private
+
     try:
-        return LocalState.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return LocalState.model_validate(json.loads(read_private(path)))
     except (OSError, ValueError, ValidationError):
         return LocalState()
 
 
 def save_state(path: Path, state: LocalState) -> None:
-    """Write atomically so a crash mid-write never leaves half a file."""
+    """Write atomically so a crash mid-write never leaves half a file, and never through a
+    symlink planted at `path` (OSError ELOOP)."""
     from lightspeed_cli.config.atomicfile import write_atomic
 
-    write_atomic(path, state.model_dump_json(indent=2))
+    write_atomic(path, state.model_dump_json(indent=2), follow_symlinks=False)
 
 
 def delete_state(path: Path) -> None:

@@ -57,6 +57,7 @@ class Kind(StrEnum):
     DRIFT = "drift"  # Bybit and the journal disagree
     ERROR = "error"  # an unexpected error in the loop
     LEADER = "leader"  # a lead portfolio closed: no new opens for that trader (leaders.py)
+    TELEGRAM = "telegram"  # Telegram control is off: the bot token was refused (revoked)
 
 
 class State(StrEnum):

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.config.text import printable, without_mass_mentions
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,13 @@ def webhook_payload(
 ) -> dict[str, Any]:
     """The body each webhook flavour expects, chosen from the URL. `fields` (an alert's kind,
     subject, state, action) go only to a generic JSON webhook: Discord and Telegram refuse
-    unknown keys."""
+    unknown keys. A leader's strings may be in `text`: control and bidi characters go, and
+    Discord is told to ping no one (`allowed_mentions`), `@everyone` / `@here` broken too."""
+    text = printable(text, keep="\n")
     if "api.telegram.org" in url or telegram_chat_id:
         return {"chat_id": telegram_chat_id, "text": text, "disable_web_page_preview": True}
     if "discord.com/api/webhooks" in url or "discordapp.com/api/webhooks" in url:
-        return {"content": text[:2000]}
+        return {"content": without_mass_mentions(text)[:2000], "allowed_mentions": {"parse": []}}
     return {**(fields or {}), "text": text, "content": text}
 
 

@@ -22,13 +22,15 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any, Literal
 
 from aiohttp import web
@@ -66,6 +68,8 @@ class Fault(StrEnum):
     MALFORMED = "malformed"  # 200 with a truncated JSON body
     REJECT = "success_false"  # 200, success:false with a code and message
     BODY = "body"  # serve `body` with `status` verbatim (recorded fixtures)
+    GZIP_BOMB = "gzip_bomb"  # 200, ~1 MiB of gzip that inflates to `size` bytes (1 GiB)
+    HUGE_BODY = "huge_body"  # 200, a chunked JSON body of `size` bytes, streamed (no length)
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,7 @@ class _Rule:
     code: str
     message: str
     paths: frozenset[str] = POSITION_PATHS
+    size: int = 1 << 30
 
     def matches(self, trader: str | None, client: str, path: str) -> bool:
         return (
@@ -287,17 +292,32 @@ class FakeBinance:
         code: str = "000002",
         message: str = "illegal parameter",
         path: str | None = None,
+        size: int | None = None,
     ) -> None:
         """Answer matching requests (this trader / this client, None = any) with `fault`, for
         the next `times` of them (None = until `clear_faults`). Earlier rules win. A rule hits
         the position reads only, unless `path` names another endpoint (DETAIL, ORDER_HISTORY,
-        POSITION_HISTORY) or is "*" (every endpoint)."""
+        POSITION_HISTORY) or is "*" (every endpoint). `size`: the inflated bytes of a
+        GZIP_BOMB (1 GiB), the bytes of a HUGE_BODY (200 MiB)."""
         raw = body.encode() if isinstance(body, str) else body
         paths = POSITION_PATHS if path is None else frozenset({path})
         if path == "*":
             paths = POSITION_PATHS | LEAD_PORTFOLIO_PATHS
+        if size is None:
+            size = 200 << 20 if fault is Fault.HUGE_BODY else 1 << 30
         rule = _Rule(
-            fault, trader, client, times, retry_after, delay, status, raw, code, message, paths
+            fault,
+            trader,
+            client,
+            times,
+            retry_after,
+            delay,
+            status,
+            raw,
+            code,
+            message,
+            paths,
+            size,
         )
         with self._lock:
             self._rules.append(rule)
@@ -590,8 +610,44 @@ def _fault_response(rule: _Rule) -> web.Response:
             )
         case Fault.REJECT:
             return _json(_envelope(None, code=rule.code, message=rule.message))
+        case Fault.GZIP_BOMB:
+            return web.Response(
+                body=gzip_bomb(rule.size),
+                headers={"Content-Encoding": "gzip"},
+                content_type="application/json",
+            )
+        case Fault.HUGE_BODY:
+            return web.Response(body=_huge_body(rule.size), content_type="application/json")
         case _:
             return web.Response(status=rule.status, body=rule.body, content_type="application/json")
+
+
+_BODY_HEAD = b'{"code":"000000","success":true,"data":{"otherPositionRetList":['
+_BODY_TAIL = b"]}}"
+
+
+@cache
+def gzip_bomb(size: int) -> bytes:
+    """A valid positions answer padded with blanks to `size` bytes, gzipped (~1000:1; built
+    once per size: 1 GiB takes ~3 s)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts, left = [packer.compress(_BODY_HEAD)], size - len(_BODY_HEAD) - len(_BODY_TAIL)
+    block = b" " * (1 << 20)
+    while left > 0:
+        parts.append(packer.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts += [packer.compress(_BODY_TAIL), packer.flush()]
+    return b"".join(parts)
+
+
+async def _huge_body(size: int) -> AsyncIterator[bytes]:
+    """`size` bytes of a valid answer, a MiB at a time: the fake never holds it whole."""
+    yield _BODY_HEAD
+    block, left = b" " * (1 << 20), size - len(_BODY_HEAD) - len(_BODY_TAIL)
+    while left > 0:
+        yield block[: min(left, len(block))]
+        left -= len(block)
+    yield _BODY_TAIL
 
 
 def _mark(p: FakePosition, marks: Mapping[str, Decimal]) -> Decimal:

@@ -716,8 +716,7 @@ class FakeBybit(ServedFake):
         if link_id and link_id in self._state.by_link and not self._state.duplicates_accepted:
             raise BybitError(110072, "OrderLinkedID is duplicate")
         market = self._market(params.get("symbol", ""))
-        if params.get("orderType") != "Market":
-            raise BybitError(10001, "the fake Bybit only fills Market orders")
+        limit = _ioc_limit(params, market)
         side = params.get("side")
         if side not in ("Buy", "Sell"):
             raise BybitError(10001, "Side invalid")
@@ -731,6 +730,8 @@ class FakeBybit(ServedFake):
         price = state.prices[market.symbol]
         order_side = "buy" if side == "Buy" else "sell"
         fraction, status = state.partial.popleft() if state.partial else (Decimal(1), "Filled")
+        if limit is not None and (price > limit if order_side == "buy" else price < limit):
+            fraction, status = Decimal(0), "Cancelled"  # nothing at the limit or better: IOC
         fill_qty = qty if status == "Filled" else floor_to_step(qty * fraction, market.qty_step)
         ledger = state.ledger
         try:
@@ -764,7 +765,12 @@ class FakeBybit(ServedFake):
             pending_lookups=state.slow_fills,
             pending_status=state.slow_status,
             listed_at=time.time() + state.hide_seconds,
-            protection_price=protection_price(price, order_side, market.tick_size),
+            protection_price=(
+                limit
+                if limit is not None
+                else protection_price(price, order_side, market.tick_size)
+            ),
+            order_type="Market" if limit is None else "Limit",
         )
 
     def _find_orders(
@@ -921,6 +927,26 @@ class FakeBybit(ServedFake):
         for entry in entries:
             stop = self._state.stops.get((entry["symbol"], entry["positionIdx"]), Decimal(0))
             entry["stopLoss"] = fmt(stop)
+
+
+def _ioc_limit(params: dict[str, Any], market: MarketInfo) -> Decimal | None:
+    """None for a market order; a limit order's price, which must be IOC (the fake keeps no
+    book: a resting order is not modelled) and on the tick. Bybit fills an IOC limit at the
+    price or better and cancels the rest ("Cancelled", with or without an executed qty)."""
+    kind = params.get("orderType")
+    if kind == "Market":
+        return None
+    if kind != "Limit":
+        raise BybitError(10001, "OrderType invalid")
+    if params.get("timeInForce") != "IOC":
+        raise BybitError(10001, "the fake Bybit fills IOC limit orders only")
+    raw = params.get("price")
+    if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw) or Decimal(raw) <= 0:
+        raise BybitError(10001, "Price invalid")
+    price = Decimal(raw)
+    if price % market.tick_size:
+        raise BybitError(10001, "Price invalid: not a multiple of the tick size")
+    return price
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -124,6 +124,7 @@ class OrderRecord:
     stop_order_type: str = ""  # "StopLoss": Bybit's own close when a position's stop triggered
     listed_at: float = 0.0  # epoch seconds from which the order lists show it
     protection_price: Decimal | None = None  # the IOC limit a market order really is
+    order_type: str = "Market"  # or "Limit" (IOC): `protection_price` is then its price
 
 
 PROTECTION = Decimal("0.03")  # how far a market order's IOC limit sits from the last price
@@ -295,7 +296,7 @@ def order_json(o: OrderRecord) -> dict[str, Any]:
         "cumExecValue": fmt(filled * o.price),
         "cumExecFee": fmt(o.fee * share),
         "timeInForce": "IOC",
-        "orderType": "Market",
+        "orderType": o.order_type,
         "stopOrderType": o.stop_order_type,
         "orderIv": "",
         "triggerPrice": "0",

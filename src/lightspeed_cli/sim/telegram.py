@@ -9,6 +9,10 @@ A real HTTP server on 127.0.0.1 in a background thread (like the fake Bybit):
         tg.press(CHAT, message_id, "closeall:yes")  # a press on an inline button
         tg.go_down(); tg.come_back()             # connection refused for a while
         tg.hang(True)                            # every request held without an answer
+        tg.user_says(GROUP, "/closeall", user_id=MEMBER)  # a group (negative id) member
+        tg.user_edits(CHAT, message_id, "/closeall")      # an edited message (edited_message)
+        tg.user_says(CHAT, "/pause", sent_ago=300)        # queued while the bot was down
+        tg.revoke_token()                        # @BotFather revoked it: 401 from now on
 
 Speaks the Bot API envelope (`{"ok": true, "result": ...}`), long-polls getUpdates with its
 `timeout`, answers a wrong token with 401 like Telegram does.
@@ -90,21 +94,44 @@ class FakeTelegram(ServedFake):
 
     # ---- scripting -----------------------------------------------------------------------
 
-    def user_says(self, chat_id: int, text: str, *, user_id: int | None = None) -> None:
-        """A message in `chat_id`; a leading /command is marked as one, as Telegram does."""
+    def user_says(
+        self, chat_id: int, text: str, *, user_id: int | None = None, sent_ago: float = 0.0
+    ) -> int:
+        """A message in `chat_id` (a group when negative, as Telegram numbers them), sent
+        `sent_ago` seconds ago; a leading /command is marked as one. Returns its message id."""
+        with self._lock:
+            message = self._message(chat_id, text, user_id, self._message_id(), sent_ago)
+            self._push({"message": message})
+        return int(message["message_id"])
+
+    def user_edits(
+        self, chat_id: int, message_id: int, text: str, *, user_id: int | None = None
+    ) -> None:
+        """The user edits an earlier message: Telegram sends it again as `edited_message`."""
+        with self._lock:
+            message = self._message(chat_id, text, user_id, message_id, 0.0)
+            message["edit_date"] = int(time.time())
+            self._push({"edited_message": message})
+
+    def revoke_token(self) -> None:
+        """The token is revoked (@BotFather /revoke): every call answers 401 Unauthorized."""
+        with self._lock:
+            self.token = f"{self.token}-revoked"
+
+    def _message(
+        self, chat_id: int, text: str, user_id: int | None, message_id: int, sent_ago: float
+    ) -> dict[str, Any]:
         entities = []
         if text.startswith("/"):
             entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        with self._lock:
-            message = {
-                "message_id": self._message_id(),
-                "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private"},
-                "from": self._user(user_id or chat_id),
-                "text": text,
-                "entities": entities,
-            }
-            self._push({"message": message})
+        return {
+            "message_id": message_id,
+            "date": int(time.time() - sent_ago),
+            "chat": _chat(chat_id),
+            "from": self._user(user_id or chat_id),
+            "text": text,
+            "entities": entities,
+        }
 
     def press(self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None) -> str:
         """A press on an inline button of the bot's message; returns the callback query id."""
@@ -114,7 +141,7 @@ class FakeTelegram(ServedFake):
             message = {
                 "message_id": message_id,
                 "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private"},
+                "chat": _chat(chat_id),
                 "from": BOT_USER,
                 "text": sent.text if sent else "",
             }
@@ -242,7 +269,7 @@ class FakeTelegram(ServedFake):
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": _chat(chat_id),
             "from": BOT_USER,
             "text": text,
         }
@@ -262,3 +289,10 @@ class FakeTelegram(ServedFake):
         with self._lock:
             self._state.answered_callbacks.append(str(params.get("callback_query_id")))
         return True
+
+
+def _chat(chat_id: int) -> dict[str, Any]:
+    """Telegram's chat object: user chats have positive ids, groups negative ones."""
+    if chat_id < 0:
+        return {"id": chat_id, "type": "supergroup", "title": "a group"}
+    return {"id": chat_id, "type": "private"}

@@ -40,8 +40,10 @@ from lightspeed_cli.config.settings import (
     TraderSettings,
 )
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
+from lightspeed_cli.sources.bodycap import BodyCap, read_capped
 from lightspeed_cli.sources.errors import (
     SESSION_NEEDED,
+    MalformedAnswer,
     RejectedAnswer,
     SessionRefused,
     SourceError,
@@ -86,6 +88,10 @@ BAN_SECONDS_DEFAULT = 120.0  # a 418 without Retry-After
 THROTTLE_SECONDS_DEFAULT = 2.0  # a 429 without Retry-After
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_JITTER = 0.25, 4.0, 0.25  # seconds
 POLL_TOLERANCE = 0.005  # seconds: a poll this late is not charged to the next (ratelimit.py)
+# the most an answer may weigh, per endpoint (issue 22): a positions answer is a few KiB (a
+# copy-trade list of every symbol ~100 KiB); a lead-portfolio page holds at most 100 rows
+POSITIONS_CAP = BodyCap(wire=1 << 20, inflated=2 << 20)
+READ_CAP = BodyCap(wire=1 << 20, inflated=2 << 20)
 
 
 def utcnow() -> datetime:
@@ -100,6 +106,7 @@ class _Request:
     parse: Callable[[bytes], Any]  # Book for positions; the lead-portfolio companions' own
     needs_session: bool
     background: bool = False  # a lead-portfolio read off the hot path: the background lane
+    cap: BodyCap = POSITIONS_CAP
 
 
 class BinanceSource:
@@ -210,7 +217,7 @@ class BinanceSource:
         http = httpx.Request(
             method, url, headers=self._headers, content=body, extensions={"timeout": self._timeouts}
         )
-        request = _Request(http, parse, needs_session=False, background=not urgent)
+        request = _Request(http, parse, needs_session=False, background=not urgent, cap=READ_CAP)
         try:
             if request.background:  # takes a connection slot only once its turn came (_attempt)
                 return await self._with_retries(request)  # type: ignore[no-any-return]
@@ -289,7 +296,11 @@ class BinanceSource:
             try:
                 response = await transport.handle_async_request(request.http)
                 try:
-                    body = await response.aread()
+                    body = await read_capped(response, request.cap)
+                except MalformedAnswer:
+                    if response.status_code == 200:
+                        raise
+                    body = b""  # an error's status says more than its oversized page
                 finally:
                     await response.aclose()
             except httpx.TimeoutException:

@@ -9,23 +9,33 @@ A failed read raises SourceError: the caller keeps what it knew (positions stay 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field
 
+from lightspeed_cli.config.text import printable
 from lightspeed_cli.models import LeaderDetail, LeaderLot, LeaderOrder, Side
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
-from lightspeed_cli.sources.wire import _Envelope, _Millis, _Number, _Wire
+from lightspeed_cli.sources.wire import (
+    _Envelope,
+    _Millis,
+    _Number,
+    _rows_capped,
+    _Symbol,
+    _Wire,
+    load_json,
+)
 
 LEAD = "/bapi/futures/v1/friendly/future/copy-trade/lead-portfolio"
 DETAIL_PATH = f"{LEAD}/detail"
 ORDER_HISTORY_PATH = f"{LEAD}/order-history"
 POSITION_HISTORY_PATH = f"{LEAD}/position-history"
 PAGE_SIZE = 100  # Binance's maximum
+NICKNAME_LIMIT = 64  # characters of a leader's nickname we keep
 
 
 class _OrderRow(_Wire):
-    symbol: str | None = None
+    symbol: _Symbol = None
     positionSide: str | None = None
     side: str | None = None
     executedQty: _Number = None
@@ -36,7 +46,9 @@ class _OrderRow(_Wire):
 
 
 class _OrderPage(_Wire):
-    rows: list[_OrderRow] | None = Field(default=None, alias="list")
+    rows: Annotated[list[_OrderRow] | None, BeforeValidator(_rows_capped)] = Field(
+        default=None, alias="list"
+    )
     total: int | None = None
 
 
@@ -45,14 +57,16 @@ class _OrderAnswer(_Envelope):
 
 
 class _LotRow(_Wire):
-    symbol: str | None = None
+    symbol: _Symbol = None
     side: str | None = None
     opened: _Millis = None
     closed: _Millis = None
 
 
 class _LotPage(_Wire):
-    rows: list[_LotRow] | None = Field(default=None, alias="list")
+    rows: Annotated[list[_LotRow] | None, BeforeValidator(_rows_capped)] = Field(
+        default=None, alias="list"
+    )
     total: int | None = None
 
 
@@ -75,9 +89,9 @@ _M = TypeVar("_M", bound=_Envelope)
 
 def _checked(model: type[_M], body: bytes) -> _M:
     try:
-        answer = model.model_validate_json(body)
-    except ValidationError as exc:
-        raise MalformedAnswer(str(exc).splitlines()[0]) from None
+        answer = model.model_validate(load_json(body))
+    except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError too
+        raise MalformedAnswer(str(exc).splitlines()[0][:200]) from None
     if not answer.success:
         raise RejectedAnswer(answer.code, answer.message)
     return answer
@@ -125,7 +139,8 @@ def parse_detail(body: bytes) -> LeaderDetail:
         raise MalformedAnswer("lead-portfolio detail without data")
     d = answer.data
     balance = d.marginBalance if d.marginBalance is not None and d.marginBalance > 0 else None
-    return LeaderDetail((d.status or "").upper(), balance, d.nickname or "")
+    nickname = printable(d.nickname or "", limit=NICKNAME_LIMIT)  # a leader's words, shown
+    return LeaderDetail(printable(d.status or "").upper(), balance, nickname)
 
 
 class Reader(Protocol):

@@ -5,17 +5,25 @@ absent), but a position row without a symbol or an amount, or with a number that
 rejects the whole answer: a partial book would read as "closed" for the rows we dropped. An
 explicit `null` list means the trader hides positions (HIDDEN); only a well-formed empty list
 means flat.
+
+Strict on what a glitch looks like (issue 22): a symbol is `[A-Z0-9]+`; a number is a JSON
+number or a plain decimal string in ASCII digits (`Decimal` alone would also read "1_0",
+Arabic-Indic digits, "1e400", "NaN", "Infinity"); JSON numbers are read exactly (a float
+would turn `1e-400` into 0, a "closed" row); a number beyond any market, or a non-zero amount
+below any market's step, rejects the answer. So does a list longer than MAX_ROWS.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from lightspeed_cli.models import PositionKey, Side, TraderPosition
 from lightspeed_cli.sources.errors import MalformedAnswer, RejectedAnswer
@@ -30,8 +38,70 @@ def _blank_is_missing(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-_Number = Annotated[Decimal | None, BeforeValidator(_blank_is_missing)]
+MAX_NUMBER = Decimal("1e15")  # beyond any market's size, price or PnL
+MIN_AMOUNT = Decimal("1e-12")  # below any market's quantity step (and not zero)
+MAX_ROWS = 1_000  # rows in one answer: Binance lists a few hundred symbols at most
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_SYMBOL = re.compile(r"[A-Z0-9]+")
+
+
+def _strict_number(value: object) -> object:
+    """A JSON number (exact: read as Decimal, see `load_json`) or a plain decimal string;
+    anything else Decimal would take (bools, "1_0", "٣", "1e400", "NaN") is refused."""
+    value = _blank_is_missing(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a number, not a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _PLAIN_DECIMAL.fullmatch(text):
+            raise ValueError("not a plain decimal number")
+        value = Decimal(text)
+    elif isinstance(value, int | float):
+        value = Decimal(str(value))
+    if not isinstance(value, Decimal):
+        raise ValueError("not a number")
+    if not value.is_finite() or abs(value) > MAX_NUMBER:
+        raise ValueError(f"{value} is beyond any market")
+    return value
+
+
+def _amount_in_range(value: Decimal | None) -> Decimal | None:
+    if value is not None and value != 0 and abs(value) < MIN_AMOUNT:
+        raise ValueError(f"{value} is below any market's quantity step")
+    return value
+
+
+def _symbol(value: object) -> object:
+    """A blank symbol is missing (the row says "no symbol"); any other must be `[A-Z0-9]+`
+    (a lower-case, padded or homoglyph name is not the symbol we follow)."""
+    value = _blank_is_missing(value)
+    if isinstance(value, str) and not _SYMBOL.fullmatch(value):
+        raise ValueError("a symbol is upper-case letters and digits")
+    return value
+
+
+_Number = Annotated[Decimal | None, BeforeValidator(_strict_number)]
+_Amount = Annotated[_Number, AfterValidator(_amount_in_range)]
 _Millis = Annotated[int | None, BeforeValidator(_blank_is_missing)]
+_Symbol = Annotated[str | None, BeforeValidator(_symbol)]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def load_json(body: bytes | str) -> Any:
+    """JSON with exact numbers: floats as Decimal (no underflow to 0, no overflow to inf),
+    `NaN` / `Infinity` refused. Raises ValueError."""
+    return json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+
+
+def _rows_capped(rows: object) -> object:
+    if isinstance(rows, list) and len(rows) > MAX_ROWS:
+        raise ValueError(f"{len(rows)} rows, more than {MAX_ROWS} in one answer")
+    return rows
 
 
 class _Wire(BaseModel):
@@ -47,8 +117,8 @@ class _Envelope(_Wire):
 class PositionRow(_Wire):
     """One position row, in the leaderboard's field names (copy-trade rows alias theirs)."""
 
-    symbol: str | None = None
-    amount: _Number = None  # signed: positive long, negative short; 0 = closed
+    symbol: _Symbol = None
+    amount: _Amount = None  # signed: positive long, negative short; 0 = closed
     entryPrice: _Number = None
     markPrice: _Number = None
     pnl: _Number = None
@@ -58,7 +128,7 @@ class PositionRow(_Wire):
 
 
 class LeaderboardData(_Wire):
-    otherPositionRetList: list[PositionRow] | None = None
+    otherPositionRetList: Annotated[list[PositionRow] | None, BeforeValidator(_rows_capped)] = None
     updateTimeStamp: _Millis = None  # ms
 
 
@@ -67,12 +137,12 @@ class LeaderboardAnswer(_Envelope):
 
 
 class CopytradeRow(PositionRow):
-    amount: _Number = Field(default=None, alias="positionAmount")
+    amount: _Amount = Field(default=None, alias="positionAmount")
     pnl: _Number = Field(default=None, alias="unrealizedProfit")
 
 
 class CopytradeAnswer(_Envelope):
-    data: list[CopytradeRow] | None = None
+    data: Annotated[list[CopytradeRow] | None, BeforeValidator(_rows_capped)] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +190,14 @@ _A = TypeVar("_A", bound=_Envelope)
 def _decode(body: bytes | str, model: type[_A]) -> _A:
     """Validate the whole body; a `success: false` answer wins over any shape problem in it."""
     try:
-        answer = model.model_validate_json(body)
+        loaded = load_json(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise MalformedAnswer(f"body: not JSON ({str(exc)[:80]})") from None
+    try:
+        answer = model.model_validate(loaded)
     except ValidationError as exc:
         try:
-            envelope = _Envelope.model_validate_json(body)
+            envelope = _Envelope.model_validate(loaded)
         except ValidationError:
             raise MalformedAnswer(describe(exc)) from None
         if envelope.success:
@@ -163,7 +237,7 @@ def _position(index: int, row: PositionRow) -> TraderPosition | None:
         raise MalformedAnswer(f"{where}: leverage {leverage} is not a whole number")
     try:
         return TraderPosition(
-            symbol=symbol.strip(),
+            symbol=symbol,
             # Hedge rows name their side; one-way rows carry it in the amount's sign.
             side=_HEDGE_SIDES[row.positionSide or "BOTH"]
             or (Side.LONG if amount > 0 else Side.SHORT),

@@ -1,8 +1,12 @@
 """Telegram control inside `lightspeed run`, with python-telegram-bot (async, on httpx).
 
 Only `notify.telegram_chat_id` may command; any other chat gets no answer (logged once per
-chat). Pause / resume / close-all go through the same door as the shell (control.py). The
-messages the webhook sends (trades, alerts) go to the same chat.
+chat). In it, only the users of `notify.telegram_user_ids` may (none given: the chat must be a
+private one, never a group where any member could). An edited message never runs, a command
+older than COMMAND_MAX_AGE (queued while the bot was down) expires like a shell request, and a
+/closeall button works only for the user who asked. A revoked token is an alert. Pause /
+resume / close-all go through the same door as the shell (control.py). The messages the
+webhook sends (trades, alerts) go to the same chat.
 
 Telegram can never slow or stop trading: everything here runs in its own tasks, every request
 has a timeout, outgoing messages wait in a bounded queue (the oldest is dropped when full), and
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightspeed_cli.journal.store import utc_day
 from lightspeed_cli.models import FollowerPosition
+from lightspeed_cli.notify import alerts
 from lightspeed_cli.steering import telegram_views as views
 from lightspeed_cli.steering.control import Command, Control
 
@@ -40,6 +45,8 @@ REQUEST_TIMEOUT = 10.0  # seconds, for every Bot API call
 POLL_TIMEOUT = 20  # getUpdates long poll (Telegram holds the request open this long)
 START_BACKOFF = (5.0, 60.0)  # pause between attempts to reach Telegram: first, cap
 CONFIRM_SECONDS = 120.0  # a /closeall button is good this long, once
+COMMAND_MAX_AGE = timedelta(minutes=2)  # an older command expires (queued while we were down)
+POLLING_TASK = "Updater:start_polling:polling_task"  # python-telegram-bot's name for it
 BYBIT_READ_TIMEOUT = 5.0
 MAX_TEXT = 4000  # Telegram refuses more than 4096 characters
 
@@ -93,7 +100,7 @@ class TelegramControl:
         self._ready = asyncio.Event()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._ignored: set[int] = set()
-        self._confirmations: dict[str, float] = {}  # nonce -> monotonic expiry
+        self._confirmations: dict[str, tuple[float, int]] = {}  # nonce -> (expiry, user id)
         self._failing = False  # a send / poll failure streak was logged
         self.sent = 0
         self.dropped = 0
@@ -122,6 +129,8 @@ class TelegramControl:
             self._recovered("sending")
         except Exception as exc:  # Telegram's trouble is never the bot's
             self.dropped += 1
+            if _is_invalid_token(exc):
+                _token_revoked()
             self._failed("sending a message", exc)
 
     def _failed(self, what: str, exc: BaseException) -> None:
@@ -190,7 +199,7 @@ class TelegramControl:
                     await self._start()
                     break
                 except InvalidToken:
-                    log.error("Telegram refused the bot token: Telegram control is off")
+                    _token_revoked()
                     return
                 except Exception as exc:
                     self._failed("connecting", exc)
@@ -200,12 +209,31 @@ class TelegramControl:
                 pause = min(pause * 2, START_BACKOFF[1])
             if not stop.is_set():
                 log.info("Telegram: listening to chat %s", self.chat_id)
-                await stop.wait()
+                await self._serve_until(stop)
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
             await self._stop_app()
+
+    async def _serve_until(self, stop: asyncio.Event) -> None:
+        """Until `stop`, or until python-telegram-bot gives up polling: it aborts on a 401
+        (a revoked token) without a word to us, which must be an alert, not a silent end."""
+        polling = next((t for t in asyncio.all_tasks() if t.get_name() == POLLING_TASK), None)
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait(
+                {stopped, *([polling] if polling else [])}, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            stopped.cancel()
+        if polling is not None and polling.done() and not stop.is_set():
+            error = None if polling.cancelled() else polling.exception()
+            if error is not None and _is_invalid_token(error):
+                _token_revoked()
+            else:
+                log.error("Telegram: reading commands stopped (%r): remote control is off", error)
+            await stop.wait()
 
     async def _start(self) -> None:
         self._app = self._build()
@@ -243,7 +271,13 @@ class TelegramControl:
 
         chat = update.effective_chat
         if chat is not None and chat.id == self.chat_id:
-            return
+            refusal = self._refusal(update)
+            if not refusal:
+                return
+            log.warning("Telegram: %s: ignored", refusal)
+            if refusal.startswith("a command sent"):
+                await self._reply(update, f"{refusal[0].upper()}{refusal[1:]}: send it again.")
+            raise ApplicationHandlerStop
         chat_id = chat.id if chat is not None else 0
         if chat_id not in self._ignored:
             self._ignored.add(chat_id)
@@ -255,6 +289,32 @@ class TelegramControl:
                 self.chat_id,
             )
         raise ApplicationHandlerStop
+
+    def _allowed_users(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self.settings.notify.telegram_user_ids)
+
+    def _refusal(self, update: Update) -> str:
+        """Why an update from the right chat still may not command ("" if it may)."""
+        if update.edited_message is not None or update.edited_channel_post is not None:
+            return "an edited message never runs as a command"
+        user, chat = update.effective_user, update.effective_chat
+        allowed = self._allowed_users()
+        if allowed and (user is None or user.id not in allowed):
+            return f"user {user.id if user else '?'} is not in notify.telegram_user_ids"
+        if not allowed and (chat is None or chat.type != "private"):
+            return (
+                f"chat {self.chat_id} is a {chat.type if chat else '?'} chat: list who may"
+                " command in notify.telegram_user_ids"
+            )
+        message = update.message
+        if message is not None and message.date is not None:
+            age = datetime.now(UTC) - message.date
+            if age > COMMAND_MAX_AGE:
+                return (
+                    f"a command sent {int(age.total_seconds())} s ago expired (older than"
+                    f" {int(COMMAND_MAX_AGE.total_seconds())} s: queued while the bot was down?)"
+                )
+        return ""
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         self._failed("answering a command", context.error or Exception())
@@ -327,8 +387,10 @@ class TelegramControl:
 
         held = self.journal.mirrored_positions()
         nonce = secrets.token_hex(6)
-        self._confirmations = {k: v for k, v in self._confirmations.items() if v > time.monotonic()}
-        self._confirmations[nonce] = time.monotonic() + CONFIRM_SECONDS
+        now = time.monotonic()
+        self._confirmations = {k: v for k, v in self._confirmations.items() if v[0] > now}
+        asker = update.effective_user.id if update.effective_user else 0
+        self._confirmations[nonce] = (now + CONFIRM_SECONDS, asker)  # that user's button
         buttons = InlineKeyboardMarkup(
             [
                 [
@@ -350,7 +412,15 @@ class TelegramControl:
         if query is None:
             return
         action, _, nonce = (query.data or "").partition(":")
-        expiry = self._confirmations.pop(nonce, None)
+        held = self._confirmations.get(nonce)
+        if held is not None and held[1] != query.from_user.id:  # another member's press
+            log.warning(
+                "Telegram: user %s pressed another user's /closeall button", query.from_user.id
+            )
+            with contextlib.suppress(Exception):
+                await query.answer("Only the user who sent /closeall can answer it.")
+            return
+        expiry = self._confirmations.pop(nonce, (None, 0))[0]
         with contextlib.suppress(Exception):
             await query.answer()
         if expiry is None or expiry < time.monotonic():
@@ -362,3 +432,19 @@ class TelegramControl:
         await query.edit_message_text("Closing every position the bot holds...")
         answer = await self.control.execute(Command.CLOSE_ALL, "telegram")
         await query.edit_message_text(answer.result or "close-all done")
+
+
+def _is_invalid_token(exc: BaseException) -> bool:
+    from telegram.error import InvalidToken
+
+    return isinstance(exc, InvalidToken)
+
+
+def _token_revoked() -> None:
+    alerts.raise_(
+        alerts.Kind.TELEGRAM,
+        "telegram",
+        "Telegram refused the bot token (401 Unauthorized): remote control is off, trading goes on",
+        "make a new token with @BotFather, store it with `lightspeed keys set telegram`,"
+        " and restart the bot",
+    )
