@@ -22,6 +22,7 @@ from lightspeed_cli.cli import (
     status_cmd,
     traders_cmd,
 )
+from lightspeed_cli.cli.common import fail
 
 CONFIG_FLAGS = ("--config", "-c")
 
@@ -58,6 +59,18 @@ class _RootGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_config(args))
+
+    def invoke(self, ctx: typer.Context) -> object:
+        """Every command's known failures as one line and their exit code (cli/errors.py)."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from lightspeed_cli.cli.errors import explain
+
+            known = explain(exc)
+            if known is None:
+                raise
+            fail(known.message, known.code)
 
 
 app = typer.Typer(
