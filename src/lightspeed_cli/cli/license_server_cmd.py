@@ -19,6 +19,13 @@ import typer
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.options import (
+    MAX_DAYS,
+    MAX_LEASE_HOURS,
+    MAX_SEATS,
+    float_option,
+    int_option,
+)
 
 if TYPE_CHECKING:
     from lightspeed_cli.license.db import KeyRecord, LicenseDB, Seat
@@ -71,6 +78,8 @@ def _database(ctx: typer.Context, db: Path | None, *, create: bool = False) -> I
         yield database
     except DatabaseBusy as exc:
         fail(str(exc))
+    except ValueError as exc:  # a bound the database keeps (days, seats)
+        fail(str(exc), EXIT_USAGE)
     finally:
         database.close()
 
@@ -145,8 +154,12 @@ def serve_cmd(
         help="Ed25519 signing key, created (mode 0600) on first start"
         " (default: license-server.key in the data dir).",
     ),
-    lease_hours: float = typer.Option(
-        72, "--lease-hours", min=0.01, help="How long a client may run without contact."
+    lease_hours: float = float_option(
+        72,
+        "--lease-hours",
+        min=0.01,
+        max=MAX_LEASE_HOURS,
+        help="How long a client may run without contact.",
     ),
     activate_per_ip: int = typer.Option(
         10, "--activate-per-ip", min=1, help="Activation attempts per client IP per window."
@@ -235,8 +248,12 @@ def serve_cmd(
 @app.command("issue")
 def issue_cmd(
     ctx: typer.Context,
-    seats: int = typer.Option(1, "--seats", min=1, help="Machines that may use the key at once."),
-    days: float = typer.Option(30, "--days", min=0.001, help="Valid for this many days."),
+    seats: int = int_option(
+        1, "--seats", min=1, max=MAX_SEATS, help="Machines that may use the key at once."
+    ),
+    days: float = float_option(
+        30, "--days", min=0.001, max=MAX_DAYS, help="Valid for this many days."
+    ),
     note: str = typer.Option("", "--note", help="Free text for you (customer, order...)."),
     feature: list[str] = typer.Option([], "--feature", help="Feature flag in the lease (repeat)."),
     db: Path | None = _DB_OPTION,
@@ -306,7 +323,9 @@ def revoke_cmd(
 def extend_cmd(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="The key, or its key id from `list`."),
-    days: float = typer.Option(..., "--days", min=0.001, help="Days to add to the expiry."),
+    days: float = float_option(
+        ..., "--days", min=0.001, max=MAX_DAYS, help="Days to add to the expiry."
+    ),
     db: Path | None = _DB_OPTION,
 ) -> None:
     """Push a key's expiry back (counted from now if it has already expired).

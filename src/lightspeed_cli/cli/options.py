@@ -13,9 +13,10 @@ from typing import Any
 
 import typer
 
-MAX_DAYS = 36_500.0  # a hundred years: the longest key, extension or look back anyone means
+MAX_DAYS = 36_500.0  # a hundred years: the longest key, extension or look back (license/db.py)
 MAX_COUNT = 1_000_000_000  # rows, seats: far beyond any real use, far below SQLite's 2**63
-MAX_LEASE_HOURS = 24 * 366.0  # a lease longer than a year defeats revocation
+MAX_LEASE_HOURS = 24 * 366.0  # a lease longer than a year defeats revocation (license/server)
+MAX_SEATS = 1_000_000  # machines per key (license/db.py keeps the same bound)
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 

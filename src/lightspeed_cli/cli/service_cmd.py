@@ -85,11 +85,13 @@ def _read_credentials(stdin: bool, binance_session: bool) -> dict[str, str]:
     from lightspeed_cli.cli.keys_cmd import PROMPTS, KeyTarget
     from lightspeed_cli.config.secrets import SecretName, encode_binance_session
 
-    key, secret = read_secret_values(PROMPTS[KeyTarget.BYBIT], stdin)
-    values = {SecretName.BYBIT_API_KEY.value: key, SecretName.BYBIT_API_SECRET.value: secret}
+    labels: tuple[str, ...] = PROMPTS[KeyTarget.BYBIT]
     if binance_session:
-        p20t, csrf = read_secret_values(PROMPTS[KeyTarget.BINANCE_SESSION], stdin)
-        values[SecretName.BINANCE_SESSION.value] = encode_binance_session(p20t, csrf)
+        labels += PROMPTS[KeyTarget.BINANCE_SESSION]
+    key, secret, *session = read_secret_values(labels, stdin)  # one reader, every line
+    values = {SecretName.BYBIT_API_KEY.value: key, SecretName.BYBIT_API_SECRET.value: secret}
+    if session:
+        values[SecretName.BINANCE_SESSION.value] = encode_binance_session(session[0], session[1])
     return values
 
 
