@@ -127,7 +127,8 @@ def free_bytes(directory: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
-def _owner(path: Path) -> str:
+def owner(path: Path) -> str:
+    """The user name owning `path` (for messages)."""
     import pwd
 
     try:
@@ -163,9 +164,9 @@ def filesystem_problem(directory: Path) -> str | None:
         return f"the file system holding {directory} is read-only"
     if not os.access(directory, os.W_OK | os.X_OK):
         return (
-            f"permission denied: {directory} belongs to {_owner(directory)} and you are"
-            f" {current_user()}; run the command as {_owner(directory)}"
-            f" (`sudo -u {_owner(directory)} lightspeed ...`)"
+            f"permission denied: {directory} belongs to {owner(directory)} and you are"
+            f" {current_user()}; run the command as {owner(directory)}"
+            f" (`sudo -u {owner(directory)} lightspeed ...`)"
         )
     free = st.f_bavail * st.f_frsize
     if free < LOW_SPACE_BYTES:

@@ -362,6 +362,30 @@ class Settings(BaseSettings):
         return next((t for t in self.traders if t.id == trader_id), None)
 
 
+def unreadable(path: Path, exc: OSError) -> ConfigError:
+    """A config this user may not read: say who may (the service's user, or its group)."""
+    import errno
+
+    from lightspeed_cli.config.datadir import current_user, owner
+
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        where = next((p for p in (path, *path.parents) if _stat_ok(p)), path)
+        return ConfigError(
+            f"{path}: cannot read: permission denied (you are {current_user()}; {where} belongs"
+            f" to {owner(where)}): run the command as that user (`sudo -u {owner(where)}"
+            " lightspeed ...`), or ask for read access to the file (its group)"
+        )
+    return ConfigError(f"{path}: cannot read: {exc.strerror or exc}")
+
+
+def _stat_ok(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError:
+        return False
+    return True
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse the TOML file or raise ConfigError naming the file and the problem."""
     try:
@@ -374,7 +398,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise unreadable(path, exc) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -560,6 +584,10 @@ def validate_file_data(data: dict[str, Any], source: str) -> Settings:
 def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -> Settings:
     """Load and validate the config. With `missing_ok`, a missing file means all defaults."""
     resolved = resolve_config_path(path)
-    if missing_ok and not resolved.exists():
+    try:
+        present = resolved.exists()  # raises when a folder on the way is closed to this user
+    except OSError as exc:
+        raise unreadable(resolved, exc) from None
+    if missing_ok and not present:
         return settings_from_dict({}, str(resolved))
     return settings_from_dict(read_toml(resolved), str(resolved))
