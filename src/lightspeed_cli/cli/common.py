@@ -50,11 +50,15 @@ def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
         fail(str(exc), EXIT_USAGE)
 
 
-def license_state(settings: Settings) -> LicenseState:
-    """The license as `run` would find it with these settings (the config's data dir)."""
+def license_state(settings: Settings, as_user: str | None = None) -> LicenseState:
+    """The license as `run` would find it with these settings (the config's data dir);
+    `as_user`: as that user's bot would (root reading a system unit's lease)."""
     from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.fingerprint import machine_fingerprint
 
-    return LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
+    fingerprint = machine_fingerprint(user=as_user) if as_user else None
+    data_dir = settings.storage.resolved_data_dir()
+    return LicenseClient(settings.license, data_dir, fingerprint=fingerprint).state()
 
 
 def read_stdin_line(label: str) -> str:

@@ -20,15 +20,18 @@ if TYPE_CHECKING:
     from lightspeed_cli.config.settings import Settings
 
 
-def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
-    """`status`: also what `service status` shows under the unit's state."""
+def show_status(
+    settings: Settings, *, paper: bool, as_json: bool, as_user: str | None = None
+) -> None:
+    """`status`: also what `service status` shows under the unit's state (`as_user`: the
+    license as the unit's user holds it)."""
     from lightspeed_cli.steering.control import read_pause_state
     from lightspeed_cli.views.status import status_data, status_group
 
     journal = open_journal(existing_journal(settings, paper))
     limit = settings.safety.daily_loss_limit_usdt
     blind_after = settings.notify.blind_after_seconds
-    info, line = _license(settings, paper)
+    info, line = _license(settings, paper, as_user)
     labels = _labels(settings)
     with journal_errors(journal.path), journal:
         pause = read_pause_state(journal.path)
@@ -40,14 +43,16 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
-def _license(settings: Settings, paper: bool) -> tuple[dict[str, Any], str | Text]:
+def _license(
+    settings: Settings, paper: bool, as_user: str | None = None
+) -> tuple[dict[str, Any], str | Text]:
     """`{"can_open", "state"}` for --json, and the line `status` shows (red when closing-only)."""
     if paper:
         text = "paper (no license needed)"
         return {"can_open": True, "state": text}, text
     from lightspeed_cli.license.gate import license_summary, license_text
 
-    state = license_state(settings)
+    state = license_state(settings, as_user)
     return {"can_open": state.can_open, "state": license_summary(state)}, license_text(state)
 
 
