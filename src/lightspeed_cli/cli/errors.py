@@ -47,7 +47,7 @@ def journal_problem(path: Path, exc: BaseException, then: str = "") -> CommandEr
     from lightspeed_cli.journal.integrity import RECOVER_ACTION, JournalDamaged, is_damage
 
     tail = f" {then}" if then else ""
-    if path.is_dir():
+    if _is_dir(path):
         return CommandError(
             f"{path} is a directory, not a journal file: move it out of the way"
             f" (`mv {path} {path}.moved`) and try again; {NOT_DAMAGE}.{tail}",
@@ -67,6 +67,13 @@ def journal_problem(path: Path, exc: BaseException, then: str = "") -> CommandEr
         f" try again; {NOT_DAMAGE}.{tail}",
         EXIT_DATA_DIR,
     )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder on the way closed to this user: filesystem_problem says so
+        return False
 
 
 @contextmanager
