@@ -23,6 +23,7 @@ from lightspeed_cli.cli.options import (
     MAX_DAYS,
     MAX_LEASE_HOURS,
     MAX_SEATS,
+    MAX_SECONDS,
     float_option,
     int_option,
 )
@@ -161,28 +162,41 @@ def serve_cmd(
         max=MAX_LEASE_HOURS,
         help="How long a client may run without contact.",
     ),
-    activate_per_ip: int = typer.Option(
+    activate_per_ip: int = int_option(
         10, "--activate-per-ip", min=1, help="Activation attempts per client IP per window."
     ),
-    activate_per_key: int = typer.Option(
+    activate_per_key: int = int_option(
         5, "--activate-per-key", min=1, help="Activation attempts per key per window."
     ),
-    rate_window: float = typer.Option(
-        60, "--rate-window", min=1, help="Rate-limit window in seconds."
+    rate_window: float = float_option(
+        60, "--rate-window", min=1, max=MAX_SECONDS, help="Rate-limit window in seconds."
     ),
-    max_connections: int = typer.Option(
-        500, "--max-connections", min=1, help="Open connections at most (slow ones make room)."
+    max_connections: int = int_option(
+        500,
+        "--max-connections",
+        min=1,
+        max=1_000_000,
+        help="Open connections at most (slow ones make room).",
     ),
-    header_timeout: float = typer.Option(
-        5, "--header-timeout", min=0.1, help="Seconds a client has to send its request headers."
+    header_timeout: float = float_option(
+        5,
+        "--header-timeout",
+        min=0.1,
+        max=MAX_SECONDS,
+        help="Seconds a client has to send its request headers.",
     ),
-    body_timeout: float = typer.Option(
-        5, "--body-timeout", min=0.1, help="Seconds a client has to send its request body."
+    body_timeout: float = float_option(
+        5,
+        "--body-timeout",
+        min=0.1,
+        max=MAX_SECONDS,
+        help="Seconds a client has to send its request body.",
     ),
-    db_busy_timeout: float = typer.Option(
+    db_busy_timeout: float = float_option(
         5,
         "--db-busy-timeout",
         min=0.1,
+        max=MAX_SECONDS,
         help="Seconds a request waits for the database lock before a 503 + Retry-After.",
     ),
 ) -> None:

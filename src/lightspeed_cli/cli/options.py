@@ -17,6 +17,9 @@ MAX_DAYS = 36_500.0  # a hundred years: the longest key, extension or look back 
 MAX_COUNT = 1_000_000_000  # rows, seats: far beyond any real use, far below SQLite's 2**63
 MAX_LEASE_HOURS = 24 * 366.0  # a lease longer than a year defeats revocation (license/server)
 MAX_SEATS = 1_000_000  # machines per key (license/db.py keeps the same bound)
+MAX_SECONDS = 86_400.0  # a window or timeout of a day at most
+MAX_USDT = 1e12  # an amount of money no account holds
+
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, fail, get_settings
+from lightspeed_cli.cli.options import MAX_USDT, float_option
 from lightspeed_cli.cli.output import json_option
 
 
@@ -18,8 +19,12 @@ def register(app: typer.Typer) -> None:
         paper: bool = typer.Option(
             False, "--paper", help="Simulated fills at Bybit's price: no keys, no license."
         ),
-        paper_equity: float = typer.Option(
-            10_000, help="Starting paper balance in USDT, above 0 (first paper run only)."
+        paper_equity: float = float_option(
+            10_000,
+            "--paper-equity",
+            min=0,
+            max=MAX_USDT,
+            help="Starting paper balance in USDT, above 0 (first paper run only).",
         ),
         json_logs: bool = typer.Option(
             False, "--json-logs", help="Structured JSON log lines (default under systemd: plain)."

@@ -150,6 +150,21 @@ def current_user() -> str:
         return f"uid {os.geteuid()}"
 
 
+def not_yours(path: Path) -> str:
+    """Who may use `path` when this user may not: its owner, or (ours) its mode."""
+    who, me = owner(path), current_user()
+    if who == me:
+        try:
+            mode = f"{stat.S_IMODE(path.stat().st_mode):o}"
+        except OSError:
+            mode = "unknown"
+        return f"{path} is yours but closed to you (mode {mode}): `chmod u+rwx {path}`"
+    return (
+        f"{path} belongs to {who} and you are {me}: run the command as {who}"
+        f" (`sudo -u {who} lightspeed ...`)"
+    )
+
+
 def filesystem_problem(directory: Path) -> str | None:
     """Why files in `directory` cannot be written, if the file system says so: read-only, full,
     or another user's (permission denied); None when nothing is seen. Lets a caller tell an
@@ -163,11 +178,7 @@ def filesystem_problem(directory: Path) -> str | None:
     if st.f_flag & os.ST_RDONLY:
         return f"the file system holding {directory} is read-only"
     if not os.access(directory, os.W_OK | os.X_OK):
-        return (
-            f"permission denied: {directory} belongs to {owner(directory)} and you are"
-            f" {current_user()}; run the command as {owner(directory)}"
-            f" (`sudo -u {owner(directory)} lightspeed ...`)"
-        )
+        return f"permission denied: {not_yours(directory)}"
     free = st.f_bavail * st.f_frsize
     if free < LOW_SPACE_BYTES:
         return f"the disk holding {directory} is full ({free // 1024} KiB free)"

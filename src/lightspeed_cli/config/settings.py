@@ -366,14 +366,13 @@ def unreadable(path: Path, exc: OSError) -> ConfigError:
     """A config this user may not read: say who may (the service's user, or its group)."""
     import errno
 
-    from lightspeed_cli.config.datadir import current_user, owner
+    from lightspeed_cli.config.datadir import not_yours
 
     if exc.errno in (errno.EACCES, errno.EPERM):
         where = next((p for p in (path, *path.parents) if _stat_ok(p)), path)
         return ConfigError(
-            f"{path}: cannot read: permission denied (you are {current_user()}; {where} belongs"
-            f" to {owner(where)}): run the command as that user (`sudo -u {owner(where)}"
-            " lightspeed ...`), or ask for read access to the file (its group)"
+            f"{path}: cannot read: permission denied ({not_yours(where)}; or ask for read"
+            " access to it, through its group)"
         )
     return ConfigError(f"{path}: cannot read: {exc.strerror or exc}")
 
