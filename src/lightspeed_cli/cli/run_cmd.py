@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, fail, get_settings
-from lightspeed_cli.cli.options import MAX_USDT, float_option
+from lightspeed_cli.cli.options import MAX_USDT
 from lightspeed_cli.cli.output import json_option
 
 
@@ -19,12 +19,8 @@ def register(app: typer.Typer) -> None:
         paper: bool = typer.Option(
             False, "--paper", help="Simulated fills at Bybit's price: no keys, no license."
         ),
-        paper_equity: float = float_option(
-            10_000,
-            "--paper-equity",
-            min=0,
-            max=MAX_USDT,
-            help="Starting paper balance in USDT, above 0 (first paper run only).",
+        paper_equity: float = typer.Option(
+            10_000, help="Starting paper balance in USDT, above 0 (first paper run only)."
         ),
         json_logs: bool = typer.Option(
             False, "--json-logs", help="Structured JSON log lines (default under systemd: plain)."
@@ -43,8 +39,11 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.config import logsetup
         from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
-        if not paper_equity > 0:  # also refuses nan
-            fail(f"--paper-equity {paper_equity:g}: must be above 0 USDT", EXIT_USAGE)
+        if not 0 < paper_equity <= MAX_USDT:  # also refuses nan and inf
+            fail(
+                f"--paper-equity {paper_equity:g}: must be above 0 USDT, at most {MAX_USDT:g}",
+                EXIT_USAGE,
+            )
         settings = get_settings(ctx)
         live = None if not no_live else False
         if json_logs or settings.logging.json_lines:
