@@ -30,24 +30,21 @@ from lightspeed_cli.engine.reconcile import Reconciler
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.leverage_ahead import AheadOfTime
 from lightspeed_cli.execution.prices import PriceCache, RoundTrips
-from lightspeed_cli.journal.store import (
-    Journal,
-    MirroredPosition,
-    OrderRow,
-    OrderStatus,
-    SignalDecision,
-    utc_day,
-)
+from lightspeed_cli.journal.store import Journal, utc_day
 from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import (
     Decision,
     FetchResult,
     FetchStatus,
     Fill,
+    MirroredPosition,
     OrderIntent,
+    OrderRow,
+    OrderStatus,
     Refusal,
     Side,
     Signal,
+    SignalDecision,
     SignalKind,
     Snapshot,
     SymbolMapping,

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from lightspeed_cli.journal.store import Journal, MirroredPosition
-from lightspeed_cli.models import Fill, Side
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import Fill, MirroredPosition, Side
 from lightspeed_cli.steering.control import EventSink, record_close_intent
 
 if TYPE_CHECKING:

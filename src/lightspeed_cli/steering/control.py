@@ -34,8 +34,17 @@ from pydantic import BaseModel, Field
 from lightspeed_cli.decisions.order_ids import client_order_id
 from lightspeed_cli.decisions.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal.store import Journal, MirroredPosition, OrderRow, SignalDecision
-from lightspeed_cli.models import OrderIntent, Refusal, Side, Signal, SignalKind
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import (
+    MirroredPosition,
+    OrderIntent,
+    OrderRow,
+    Refusal,
+    Side,
+    Signal,
+    SignalDecision,
+    SignalKind,
+)
 
 log = logging.getLogger(__name__)
 
