@@ -290,9 +290,11 @@ class Journal:
                 price=price,
                 fee=fill.fee,
             )
-            if effect.moved:  # a close keeps its row's key and opened_at, an open makes them
-                base = held if row.reduce_only and held is not None else None
-                base = base or self._opened(row, held, effect, now)
+            if effect.moved:
+                if row.reduce_only and held is not None:
+                    base = held  # a close keeps its row's key and opened_at
+                else:
+                    base = self._opened(row, held, effect, now)
                 self._write_mirrored(db, base, effect.quantity, effect.entry_price, now)
             positions.add_pnl(db, now, effect.realized)
             if signal is not None:
