@@ -14,12 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from lightspeed_cli.cli.common import EXIT_USAGE, config_named, config_path, console, fail
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.config.settings import (
     ConfigError,
     LeaderboardApi,
     Network,
     Settings,
-    TraderSettings,
     load_settings,
     validate_file_data,
 )

@@ -12,7 +12,7 @@ from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, ge
 from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings: kept out of `--help`
-    from lightspeed_cli.config.settings import BybitSettings
+    from lightspeed_cli.config.sections import BybitSettings
     from lightspeed_cli.execution.selftest import SelftestReport
 
 REAL_MONEY_FLAG = "--i-understand-real-money"

@@ -30,14 +30,16 @@ from lightspeed_cli.decisions.drift import unknown_bot_orders as lost_orders
 from lightspeed_cli.decisions.order_ids import is_bot_order, repair_order_id, trader_tag
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal.store import Journal, MirroredPosition, SignalDecision
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import (
     ExchangeOrder,
     MarketInfo,
+    MirroredPosition,
     OrderIntent,
     Refusal,
     Side,
     Signal,
+    SignalDecision,
     SignalKind,
     SymbolMapping,
 )
