@@ -122,6 +122,22 @@ def check_http_url(value: str) -> str:
     return value.strip()
 
 
+def check_ed25519_key(value: str, printed_by: str) -> str:
+    """Empty, or a base64 raw Ed25519 public key (`printed_by` is the command that shows it)."""
+    v = value.strip()
+    if v:
+        try:
+            raw = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"must be the base64 key `{printed_by}` prints") from None
+        if len(raw) != ED25519_KEY_BYTES:
+            raise ValueError(
+                f"must be a {ED25519_KEY_BYTES}-byte Ed25519 key in base64 (this one decodes"
+                f" to {len(raw)} bytes): copy the whole key `{printed_by}` prints"
+            )
+    return v
+
+
 class LicenseSettings(_Section):
     server_url: str = "https://license.lightspeed.example"
     public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
@@ -137,18 +153,7 @@ class LicenseSettings(_Section):
     @field_validator("public_key")
     @classmethod
     def _ed25519_key(cls, v: str) -> str:
-        v = v.strip()
-        if v:
-            try:
-                raw = base64.b64decode(v, validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError("must be the base64 key `license-server serve` prints") from None
-            if len(raw) != ED25519_KEY_BYTES:
-                raise ValueError(
-                    f"must be a {ED25519_KEY_BYTES}-byte Ed25519 key in base64 (this one decodes"
-                    f" to {len(raw)} bytes): copy the whole key `license-server serve` prints"
-                )
-        return v
+        return check_ed25519_key(v, "license-server serve")
 
 
 class BybitSettings(_Section):
@@ -255,7 +260,13 @@ class SafetySettings(_Section):
         return [s.strip().upper() for s in v if s.strip()]
 
 
+class LeaderFeed(StrEnum):
+    DIRECT = "direct"  # this machine reads Binance itself
+    RELAY = "relay"  # the vendor's relay pushes signed books (falls back to direct when silent)
+
+
 class PollingSettings(_Section):
+    source: LeaderFeed = LeaderFeed.DIRECT
     mode: PollingMode = PollingMode.BUDGET
     interval_seconds: float = Field(default=2.0, ge=0.1, le=3600)  # fixed mode only
     min_interval_seconds: float = Field(default=0.1, ge=0.02, le=3600)  # budget mode's floor
@@ -264,6 +275,29 @@ class PollingSettings(_Section):
     requests_per_second: float = Field(default=20, gt=0, le=10_000)  # per exit (proxy/direct)
     timeout_seconds: float = Field(default=10, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=10)  # extra attempts on timeouts, 5xx, 429, 418
+
+
+class RelaySettings(_Section):
+    """The vendor's relay (`polling.source = "relay"`): where it is, the key its books are
+    signed with, and how long it may be silent before the bot reads Binance itself."""
+
+    url: str = "wss://relay.lightspeed.example/v1/stream"
+    public_key: str = ""  # base64 Ed25519 key `relay serve` prints; required for the relay
+    fallback_after_seconds: float = Field(default=5, ge=1, le=3600)
+    max_age_seconds: float = Field(default=10, ge=1, le=3600)  # older books are refused
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("must be a ws:// or wss:// URL with a host, like wss://host/v1/stream")
+        return v.strip()
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519_key(cls, v: str) -> str:
+        return check_ed25519_key(v, "relay serve")
 
 
 class NotifySettings(_Section):
@@ -306,6 +340,7 @@ class Settings(BaseSettings):
     copy_: CopySettings = Field(default_factory=CopySettings, alias="copy")
     safety: SafetySettings = Field(default_factory=SafetySettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
