@@ -102,15 +102,15 @@ class RelayClient:
             )
             self.connects += 1
             while True:
+                lease = self._lease()
+                if lease != sent_lease:  # renewed: the relay checks the new lease too
+                    await ws.send_str(json.dumps({"type": "renew", "lease": lease}))
+                    sent_lease = lease
                 try:
                     msg = await ws.receive(timeout=RECEIVE_TICK)
                 except TimeoutError:
-                    msg = None
-                if msg is None or msg.type is aiohttp.WSMsgType.PONG:
-                    lease = self._lease()
-                    if lease != sent_lease:
-                        await ws.send_str(json.dumps({"type": "renew", "lease": lease}))
-                        sent_lease = lease
+                    continue
+                if msg.type is aiohttp.WSMsgType.PONG:
                     continue
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     self._closed(ws, msg)
