@@ -90,7 +90,9 @@ def client_for(relay: RunningRelay) -> Callable[..., RelayClient]:
     def make(
         who: Member, leaders: list[str] | None = None, *, as_machine: str | None = None
     ) -> RelayClient:
-        settings = RelaySettings(url=relay.url, public_key=relay.public_key, fallback_after_seconds=2)
+        settings = RelaySettings(
+            url=relay.url, public_key=relay.public_key, fallback_after_seconds=2
+        )
         return RelayClient(
             settings,
             lease=lambda: who.lease,
@@ -113,7 +115,9 @@ class Receiver:
         async for pushed in self.client.books():
             self.books.append(pushed)
 
-    async def wait_for(self, predicate: Callable[[list[PushedBook]], bool], timeout: float = 10) -> None:
+    async def wait_for(
+        self, predicate: Callable[[list[PushedBook]], bool], timeout: float = 10
+    ) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.books):
                 await asyncio.sleep(0.02)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from lightspeed_cli.models import Side
 from lightspeed_cli.relay.status import STATUS_FILE, read_status
-from lightspeed_cli.sim.binance import Fault, FakePosition
+from lightspeed_cli.sim.binance import FakePosition, Fault
 
 from .conftest import LEADER, OTHER_LEADER
 

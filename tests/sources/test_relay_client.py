@@ -115,7 +115,9 @@ def test_a_book_read_too_long_ago_is_stale_on_both_sides_of_the_bound(gate: Mess
 def test_a_stale_heartbeat_is_refused(gate: MessageGate) -> None:
     old = Heartbeat(epoch=1, sent_at=datetime.now(UTC) - timedelta(seconds=MAX_AGE + 1))
     assert refused(gate, sign_message(old, KEY)) == "stale"
-    assert isinstance(gate.admit(sign_message(Heartbeat(epoch=1, sent_at=datetime.now(UTC)), KEY)), Heartbeat)
+    assert isinstance(
+        gate.admit(sign_message(Heartbeat(epoch=1, sent_at=datetime.now(UTC)), KEY)), Heartbeat
+    )
 
 
 # -- the client against a scripted relay -----------------------------------------------------
@@ -192,7 +194,9 @@ async def test_only_genuine_in_order_fresh_books_come_out(scripted: ScriptedRela
     assert relay_client.refused == {"forged": 1, "replayed": 1, "reordered": 1, "stale": 1}
     assert "scripted end" in relay_client.last_close and "4401" in relay_client.last_close
     hello = scripted.hellos[0]
-    assert hello["type"] == "hello" and hello["leaders"] == [{"source": "copytrade", "id": LEADER.id}]
+    assert hello["type"] == "hello" and hello["leaders"] == [
+        {"source": "copytrade", "id": LEADER.id}
+    ]
 
 
 async def test_it_reconnects_and_turns_silent_when_nothing_trustworthy_arrives(

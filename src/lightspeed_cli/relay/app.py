@@ -87,7 +87,11 @@ class Session:
                 )
             subscriber = Subscriber(payload.key_id, limits.queue_size)
             await self.ws.send_json(
-                {"type": "welcome", "epoch": self.hub.epoch, "heartbeat_seconds": limits.heartbeat_seconds}
+                {
+                    "type": "welcome",
+                    "epoch": self.hub.epoch,
+                    "heartbeat_seconds": limits.heartbeat_seconds,
+                }
             )
             self.hub.subscribe(subscriber, leaders)
             try:

@@ -71,7 +71,9 @@ def build_relay(
     return Relay(hub, db, public_key_to_b64(signing_key.public_key()), created, source)
 
 
-def uvicorn_server(relay: Relay, license_key: Ed25519PublicKey, **options: object) -> uvicorn.Server:
+def uvicorn_server(
+    relay: Relay, license_key: Ed25519PublicKey, **options: object
+) -> uvicorn.Server:
     app = create_relay_app(relay.hub, LeaseChecker(relay.db, license_key))
     settings: dict[str, object] = {
         "lifespan": "off",

@@ -1,7 +1,7 @@
 """A real relay on 127.0.0.1 for tests: uvicorn in a thread, its own event loop.
 
-    with run_license_server(tmp) as lic, run_relay(tmp / "relay", lic, binance.url) as relay:
-        ...  # connect a RelayClient to relay.url, pinning relay.public_key
+with run_license_server(tmp) as lic, run_relay(tmp / "relay", lic, binance.url) as relay:
+    ...  # connect a RelayClient to relay.url, pinning relay.public_key
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def run_relay(
     )
     sock = listen_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn_server(relay, public_key_from_b64(license_server.public_key), log_level="warning")
+    server = uvicorn_server(
+        relay, public_key_from_b64(license_server.public_key), log_level="warning"
+    )
     loop = asyncio.new_event_loop()
 
     def run() -> None:

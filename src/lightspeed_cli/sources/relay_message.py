@@ -108,7 +108,9 @@ def open_message(token: str, public_key: Ed25519PublicKey) -> RelayMessage:
         model = BookMessage if kind == "book" else Heartbeat
         return model.model_validate_json(body)
     except (ValidationError, ValueError, AttributeError):
-        raise RelayMessageError("malformed", "relay message is not a valid book or heartbeat") from None
+        raise RelayMessageError(
+            "malformed", "relay message is not a valid book or heartbeat"
+        ) from None
 
 
 def utcnow() -> datetime:
