@@ -114,3 +114,12 @@ async def test_leaders_per_lease_are_limited(
     assert "(4429)" in reason and "leaders" in reason
     await asyncio.sleep(0.1)
     assert f"copytrade:{LEADER}" not in relay.hub.feeds
+
+
+async def test_a_leader_id_the_source_cannot_read_is_refused_at_the_door(
+    relay, member, client_for, receive
+) -> None:
+    odd = receive(client_for(member("alice"), ["not-digits"]))
+    reason = await odd.wait_closed()
+    assert "(4400)" in reason and "not-digits" in reason
+    assert relay.hub.feeds == {}

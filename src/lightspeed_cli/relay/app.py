@@ -25,6 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.license.token import LeasePayload
 from lightspeed_cli.relay.hub import Hub, Subscriber
 from lightspeed_cli.relay.leases import LeaseChecker, LeaseRefused
 from lightspeed_cli.sources.relay_message import LeaderRef
@@ -78,6 +80,13 @@ class Session:
             payload = await self._check(hello.lease, hello.machine)
             self.lease, self.machine = hello.lease, hello.machine
             leaders = list({leader.key: leader for leader in hello.leaders}.values())
+            for leader in leaders:
+                try:  # the reader would fail on it every interval: refuse it at the door
+                    TraderSettings(id=leader.id, source=leader.source)
+                except ValidationError:
+                    raise _Closed(
+                        CLOSE_BAD_HELLO, f"not a {leader.source} id: {leader.id}"
+                    ) from None
             limits = self.hub.config
             if len(leaders) > limits.max_leaders_per_lease:
                 raise _Closed(CLOSE_LIMIT, f"at most {limits.max_leaders_per_lease} leaders")
@@ -118,7 +127,7 @@ class Session:
         except ValidationError:
             raise _Closed(CLOSE_BAD_HELLO, "malformed hello") from None
 
-    async def _check(self, lease: str, machine: str):  # type: ignore[no-untyped-def]
+    async def _check(self, lease: str, machine: str) -> LeasePayload:
         try:
             return await run_in_threadpool(self.checker.check, lease, machine)
         except LeaseRefused as refused:

@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 
 import aiohttp
 
@@ -49,7 +50,7 @@ class RelayClient:
         lease: Callable[[], str],
         machine: str,
         leaders: Sequence[LeaderRef],
-        clock: Callable[[], object] = utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if not settings.public_key:
             raise ValueError("relay.public_key is required to trust the relay's books")
@@ -60,7 +61,7 @@ class RelayClient:
         self.gate = MessageGate(
             public_key_from_b64(settings.public_key),
             max_age_seconds=settings.max_age_seconds,
-            clock=clock,  # type: ignore[arg-type]
+            clock=clock,
         )
         self._heard: float | None = None  # monotonic time of the last admitted message
         self.last_close: str = ""  # the relay's latest close reason, shown to the user
