@@ -25,8 +25,8 @@ async def test_a_change_reaches_two_followers_with_one_read(
         await who.wait_for(lambda books: any(sizes(b) == {"BTCUSDT": 1} for b in books))
     await asyncio.sleep(0.2)
     feed = relay.hub.feeds[f"copytrade:{LEADER}"]
-    reads_before = binance.position_reads(LEADER)
-    assert feed.reads == reads_before  # the relay is the only reader, once per interval
+    # the relay is the only reader (a read in flight is counted at Binance before the relay)
+    assert binance.position_reads(LEADER) - feed.reads in (0, 1)
     binance.set_positions(
         LEADER,
         [FakePosition.long("BTCUSDT", "1", "60000"), FakePosition.short("ETHUSDT", "3", "3000")],
@@ -38,7 +38,7 @@ async def test_a_change_reaches_two_followers_with_one_read(
         eth = last.snapshot.by_key()[("ETHUSDT", Side.SHORT)]
         assert eth.size == 3 and eth.leverage == 10
     # two clients, one leader: Binance was read as often as the relay's one feed says
-    assert binance.position_reads(LEADER) == feed.reads
+    assert binance.position_reads(LEADER) - feed.reads in (0, 1)
     assert len(relay.hub.feeds) == 1 and len(feed.subscribers) == 2
 
 
