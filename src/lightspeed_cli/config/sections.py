@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lightspeed_cli.config.choices import (
     AccountMode,
     LeaderboardApi,
+    LeaderFeed,
     LeveragePolicy,
     MarginMode,
     Network,
@@ -48,6 +49,22 @@ UsdtClamp = Annotated[Decimal, Field(ge=0, le=MAX_USDT)]
 ED25519_KEY_BYTES = 32
 
 
+def check_ed25519_key(value: str, printed_by: str) -> str:
+    """Empty, or a base64 raw Ed25519 public key (`printed_by` is the command that shows it)."""
+    v = value.strip()
+    if v:
+        try:
+            raw = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"must be the base64 key `{printed_by}` prints") from None
+        if len(raw) != ED25519_KEY_BYTES:
+            raise ValueError(
+                f"must be a {ED25519_KEY_BYTES}-byte Ed25519 key in base64 (this one decodes"
+                f" to {len(raw)} bytes): copy the whole key `{printed_by}` prints"
+            )
+    return v
+
+
 class LicenseSettings(_Section):
     server_url: str = PLACEHOLDER_SERVER_URL
     public_key: str = ""  # base64 Ed25519 public key; empty = pinned at activation
@@ -63,18 +80,7 @@ class LicenseSettings(_Section):
     @field_validator("public_key")
     @classmethod
     def _ed25519_key(cls, v: str) -> str:
-        v = v.strip()
-        if v:
-            try:
-                raw = base64.b64decode(v, validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError("must be the base64 key `license-server serve` prints") from None
-            if len(raw) != ED25519_KEY_BYTES:
-                raise ValueError(
-                    f"must be a {ED25519_KEY_BYTES}-byte Ed25519 key in base64 (this one decodes"
-                    f" to {len(raw)} bytes): copy the whole key `license-server serve` prints"
-                )
-        return v
+        return check_ed25519_key(v, "license-server serve")
 
 
 class BybitSettings(_Section):
@@ -234,6 +240,7 @@ class SafetySettings(_Section):
 
 
 class PollingSettings(_Section):
+    source: LeaderFeed = LeaderFeed.DIRECT
     mode: PollingMode = PollingMode.BUDGET
     interval_seconds: float = Field(default=2.0, ge=0.1, le=3600)  # fixed mode only
     min_interval_seconds: float = Field(default=0.1, ge=0.02, le=3600)  # budget mode's floor
@@ -247,6 +254,26 @@ class PollingSettings(_Section):
     @classmethod
     def _proxy_urls(cls, v: list[str]) -> list[str]:
         return [check_proxy_url(p) for p in v]
+
+
+class RelaySettings(_Section):
+    """The vendor's relay (`polling.source = "relay"`): where it is, the key its books are
+    signed with, and how long it may be silent before the bot reads Binance itself."""
+
+    url: str = "wss://relay.lightspeed.example/v1/stream"
+    public_key: str = ""  # base64 Ed25519 key `relay serve` prints; required for the relay
+    fallback_after_seconds: float = Field(default=5, ge=1, le=3600)
+    max_age_seconds: float = Field(default=10, ge=1, le=3600)  # older books are refused
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        return check_url(v, ("ws", "wss"), example="wss://host/v1/stream")
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519_key(cls, v: str) -> str:
+        return check_ed25519_key(v, "relay serve")
 
 
 class NotifySettings(_Section):

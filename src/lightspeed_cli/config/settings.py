@@ -36,6 +36,7 @@ from lightspeed_cli.config.sections import (
     LoggingSettings,
     NotifySettings,
     PollingSettings,
+    RelaySettings,
     SafetySettings,
     SizingSettings,
     StorageSettings,
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     copy_: CopySettings = Field(default_factory=CopySettings, alias="copy")
     safety: SafetySettings = Field(default_factory=SafetySettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

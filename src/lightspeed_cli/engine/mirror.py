@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from lightspeed_cli.config.choices import SizingMode
 from lightspeed_cli.config.sections import TraderSettings
-from lightspeed_cli.config.settings import Settings, SizingMode
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions import fate, safety
 from lightspeed_cli.decisions.decide import DecisionContext, decide
 from lightspeed_cli.decisions.order_ids import client_order_id

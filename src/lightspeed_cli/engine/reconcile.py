@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import Settings, SizingMode
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.drift import KeyFacts, KeyPlan, Ownership, plan_key, ratio_target
 from lightspeed_cli.decisions.drift import unknown_bot_orders as lost_orders
 from lightspeed_cli.decisions.order_ids import is_bot_order, repair_order_id, trader_tag
