@@ -253,7 +253,9 @@ def test_reduce_below_min_qty_is_refused():
 def test_reduce_is_not_clamped_by_the_order_notional_cap_nor_min_notional():
     r = sized(size(signal(K.REDUCE, "2", "1"), ratio("0.5", cap="10"), held="1"))
     assert r.quantity == D("0.5") and r.clamped_by is None
-    tiny = sized(size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, mapping(min_notional="1000"), held="0.002"))
+    tiny = sized(
+        size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, mapping(min_notional="1000"), held="0.002")
+    )
     assert tiny.quantity == D("0.001")
 
 
@@ -286,9 +288,13 @@ def test_flip_must_be_expanded_before_sizing():
 def test_reduce_never_leaves_a_remainder_below_min_qty_that_could_not_be_closed():
     m = mapping(qty_step="0.01", min_qty="0.05")
     # 65 % of 0.1 = 0.065 -> 0.06 would leave 0.04 < 0.05: sell 0.05, keep the minimum
-    assert sized(size(signal(K.REDUCE, "1", "0.35"), PROPORTIONAL, m=m, held="0.1")).quantity == D("0.05")
+    assert sized(size(signal(K.REDUCE, "1", "0.35"), PROPORTIONAL, m=m, held="0.1")).quantity == D(
+        "0.05"
+    )
     # leaving exactly the minimum is fine as it is
-    assert sized(size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, m=m, held="0.1")).quantity == D("0.05")
+    assert sized(size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, m=m, held="0.1")).quantity == D(
+        "0.05"
+    )
     # when keeping the minimum leaves less than a minimum order to sell: refused
     refused(size(signal(K.REDUCE, "1", "0.35"), PROPORTIONAL, m=m, held="0.09"), "min_qty")
 

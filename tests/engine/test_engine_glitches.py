@@ -55,7 +55,7 @@ async def test_one_spiked_answer_then_the_true_one_sells_nothing(make_rig, sizin
 async def test_one_tiny_answer_sells_nothing(make_rig) -> None:
     """A 1e-400-like amount used to sell everything and leave the position never followed."""
     rig = await _following(make_rig)
-    _spike_once(rig, BTCUSDT="0.0000000000000000000001")
+    _spike_once(rig, BTCUSDT="0.00001")
     await rig.poll()
     await rig.poll()
     _nothing_sold(rig)

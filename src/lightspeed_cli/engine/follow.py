@@ -2,7 +2,8 @@
 
 A read that fails or hides the book is said and stops there (no data is not "flat"); a good one
 is compared with the journal's book of the trader (diff.py), after a second read when one answer
-closes several positions at once (massclose.py). The signals go to the mirror, in order.
+holds a suspect change: a close, a close + reopen, a size beyond 10x either way (massclose.py).
+The signals go to the mirror, in order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from lightspeed_cli.decisions import massclose
 from lightspeed_cli.decisions.diff import diff
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.journal.store import Journal
-from lightspeed_cli.models import FetchResult, FetchStatus, Signal, Snapshot
+from lightspeed_cli.models import FetchResult, FetchStatus, PositionKey, Signal, Snapshot
 from lightspeed_cli.notify.alerts import Kind
 
 from .events import Events, TraderView
@@ -126,11 +127,16 @@ class Follow:
     async def _confirm_mass_close(
         self, trader: TraderSettings, previous: Snapshot, first: Snapshot
     ) -> Snapshot | None:
-        """An answer closing several positions at once is read again before acting (one odd
-        empty answer must not close everything); massclose.py decides what to act on."""
-        closing = len(massclose.closed_keys(previous, first))
-        if self.leaders is not None and await self.leaders.confirms_closes(
-            trader.id, previous, first
+        """An answer with a suspect change (a close, a close + reopen, an absurd size) is read
+        again before acting: one odd answer must not trade. massclose.py decides what to act
+        on. Closes alone that the leader's order-history shows need no second read."""
+        seen = massclose.suspects(previous, first)
+        what = _described(seen)
+        only_closes = set(seen.values()) <= {massclose.Suspect.CLOSED, massclose.Suspect.OPENED}
+        if (
+            only_closes
+            and self.leaders is not None
+            and await self.leaders.confirms_closes(trader.id, previous, first)
         ):
             return first  # the leader's closing orders are in the order-history: no re-read
         second = await self.source.fetch(trader, other_exit=True)
@@ -138,13 +144,23 @@ class Follow:
         if decided is None:
             self.events.event(
                 "warning",
-                f"{trader.id}: one answer closed {closing} positions at once and the second"
-                f" read failed ({second.reason}): nothing closed, read again next poll",
+                f"{trader.id}: one answer {what} and the second read failed ({second.reason}):"
+                " nothing done, read again next poll",
             )
-        elif not massclose.closed_keys(previous, decided):
+        elif not massclose.agreed(previous, decided):
             self.events.event(
                 "warning",
-                f"{trader.id}: one answer closed {closing} positions at once, the second read"
-                " did not: ignored as a glitch, nothing sent",
+                f"{trader.id}: one answer {what}, the second read did not: ignored as a"
+                " glitch, nothing sent",
             )
         return decided
+
+
+def _described(seen: dict[PositionKey, massclose.Suspect]) -> str:
+    """'closed 3 positions at once' for a mass close, else each change said."""
+    closed = [k for k, kind in seen.items() if kind is massclose.Suspect.CLOSED]
+    if len(closed) >= massclose.MASS_CLOSE and len(closed) == len(seen):
+        return f"closed {len(closed)} positions at once"
+    return "said " + ", ".join(
+        f"{symbol} {side.value} {kind.value}" for (symbol, side), kind in sorted(seen.items())
+    )

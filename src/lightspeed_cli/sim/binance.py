@@ -741,7 +741,9 @@ def _copytrade_body(
     return _envelope(rows)
 
 
-def copytrade_answer(positions: Iterable[FakePosition], amounts: Mapping[str, str] | None = None) -> str:
+def copytrade_answer(
+    positions: Iterable[FakePosition], amounts: Mapping[str, str] | None = None
+) -> str:
     """One lead-portfolio answer for `positions`, as `Fault.BODY` serves it: a glitch to
     inject once. `amounts` (symbol -> the amount as sent) spikes a row verbatim."""
     rows = []
