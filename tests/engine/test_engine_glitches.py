@@ -84,3 +84,40 @@ async def test_a_leader_who_scales_past_the_caps_and_back_is_not_sold(make_rig, 
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.5", "60000"), BOOK[1]])
     await rig.poll()  # a real reduce to half goes to half of what was followed
     assert rig.bybit_size("BTCUSDT") == Decimal("0.05")
+
+
+async def test_one_answer_without_a_row_closes_nothing(make_rig) -> None:
+    """A single vanished row (the order-history shows no close) is read again: nothing sent."""
+    rig = await _following(make_rig)
+    rig.binance.inject(Fault.BODY, trader=TRADER_A, times=1, body=copytrade_answer(BOOK[1:]))
+    before = rig.binance.position_reads(TRADER_A)
+    await rig.poll()
+    assert rig.binance.position_reads(TRADER_A) == before + 2  # the confirming read
+    await rig.poll()
+    _nothing_sold(rig)
+
+
+async def test_one_sign_flipped_answer_sends_no_close_and_reopen(make_rig) -> None:
+    rig = await _following(make_rig)
+    flipped = [FakePosition.short("BTCUSDT", "1", "60000"), BOOK[1]]
+    rig.binance.inject(Fault.BODY, trader=TRADER_A, times=1, body=copytrade_answer(flipped))
+    await rig.poll()
+    await rig.poll()
+    _nothing_sold(rig)
+    assert rig.bybit_size("BTCUSDT", "short") == 0
+
+
+async def test_a_real_jump_beyond_10x_is_mirrored_after_one_more_read(make_rig) -> None:
+    rig = await make_rig()  # the rig's caps: room for x20
+    await rig.poll_flat()
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.1", "60000")])
+    await rig.poll()
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.01")
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "2", "60000")])
+    before = rig.binance.position_reads(TRADER_A)
+    await rig.poll()
+    assert rig.binance.position_reads(TRADER_A) == before + 2
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.2")
+    rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.1", "60000")])
+    await rig.poll()  # and back below 1/10: confirmed, then sold down to the target
+    assert rig.bybit_size("BTCUSDT") == Decimal("0.01")
