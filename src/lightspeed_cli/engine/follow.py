@@ -132,7 +132,7 @@ class Follow:
         on. Closes alone that the leader's order-history shows need no second read."""
         seen = massclose.suspects(previous, first)
         what = _described(seen)
-        only_closes = set(seen.values()) <= {massclose.Suspect.CLOSED, massclose.Suspect.OPENED}
+        only_closes = set(seen.values()) == {massclose.Suspect.CLOSED}  # no flip, no rename
         if (
             only_closes
             and self.leaders is not None
