@@ -5,11 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from test_journal import TRADER, fill, intent, signal
-
 from lightspeed_cli.engine.per_unit import mirrored_per_unit
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import Side, SignalKind
+from test_journal import TRADER, fill, intent, signal
 
 K = SignalKind
 
