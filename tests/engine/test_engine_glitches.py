@@ -121,3 +121,18 @@ async def test_a_real_jump_beyond_10x_is_mirrored_after_one_more_read(make_rig) 
     rig.binance.set_positions(TRADER_A, [L("BTCUSDT", "0.1", "60000")])
     await rig.poll()  # and back below 1/10: confirmed, then sold down to the target
     assert rig.bybit_size("BTCUSDT") == Decimal("0.01")
+
+
+async def test_an_older_close_in_the_order_history_confirms_no_missing_row(make_rig) -> None:
+    """The leader closed all and reopened; later one answer lacks the BTC row: the older
+    closing order (before the last read) confirms nothing, the second read does not agree."""
+    rig = await _following(make_rig)
+    rig.binance.clear_positions(TRADER_A)
+    await rig.poll()
+    rig.binance.set_positions(TRADER_A, BOOK)
+    await rig.poll()
+    assert len(rig.bybit.orders) == 6 and rig.bybit_size("BTCUSDT") == Decimal("0.1")
+    rig.binance.inject(Fault.BODY, trader=TRADER_A, times=1, body=copytrade_answer(BOOK[1:]))
+    await rig.poll()
+    await rig.poll()
+    assert len(rig.bybit.orders) == 6 and rig.bybit_size("BTCUSDT") == Decimal("0.1")

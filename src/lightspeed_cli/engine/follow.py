@@ -9,6 +9,7 @@ The signals go to the mirror, in order.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Protocol
 
 from lightspeed_cli.config.settings import Settings, TraderSettings
@@ -50,6 +51,9 @@ class Follow:
         self.view = events.view
         self.leaders = leaders
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
+        # trader -> when the last good snapshot compared was fetched: a closing order that
+        # confirms a close must come after it (the book's own time is its baseline, hours old)
+        self._compared_at: dict[str, datetime] = {}
 
     async def read(self, trader: TraderSettings) -> Snapshot | None:
         """One poll of the trader: its snapshot, or None (said when the status changed)."""
@@ -98,6 +102,8 @@ class Follow:
         """The signals from the journal's book of the trader to `snapshot` (None: nothing to
         act on, a first baseline or an unconfirmed mass close)."""
         previous = self.journal.book_snapshot(trader.id)
+        last_read = self._compared_at.get(trader.id)
+        self._compared_at[trader.id] = snapshot.fetched_at
         if self.leaders is not None:
             self.leaders.observe(trader.id, snapshot)
         copy = self.settings.copy_settings
@@ -112,7 +118,7 @@ class Follow:
             return None
         if massclose.needs_confirmation(previous, snapshot):
             assert previous is not None
-            confirmed = await self._confirm_mass_close(trader, previous, snapshot)
+            confirmed = await self._confirm_mass_close(trader, previous, snapshot, last_read)
             if confirmed is None:
                 return None
             snapshot, received = confirmed, time.perf_counter()
@@ -125,7 +131,11 @@ class Follow:
         return signals, received, snapshot
 
     async def _confirm_mass_close(
-        self, trader: TraderSettings, previous: Snapshot, first: Snapshot
+        self,
+        trader: TraderSettings,
+        previous: Snapshot,
+        first: Snapshot,
+        last_read: datetime | None,
     ) -> Snapshot | None:
         """An answer with a suspect change (a close, a close + reopen, an absurd size) is read
         again before acting: one odd answer must not trade. massclose.py decides what to act
@@ -136,7 +146,7 @@ class Follow:
         if (
             only_closes
             and self.leaders is not None
-            and await self.leaders.confirms_closes(trader.id, previous, first)
+            and await self.leaders.confirms_closes(trader.id, _since(previous, last_read), first)
         ):
             return first  # the leader's closing orders are in the order-history: no re-read
         second = await self.source.fetch(trader, other_exit=True)
@@ -154,6 +164,14 @@ class Follow:
                 " glitch, nothing sent",
             )
         return decided
+
+
+def _since(previous: Snapshot, last_read: datetime | None) -> Snapshot:
+    """The book as of the last read that was compared: a closing order older than that read
+    (an earlier close of the same position) confirms nothing."""
+    if last_read is None or last_read <= previous.fetched_at:
+        return previous
+    return previous.model_copy(update={"fetched_at": last_read})
 
 
 def _described(seen: dict[PositionKey, massclose.Suspect]) -> str:
