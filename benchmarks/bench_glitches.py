@@ -188,10 +188,12 @@ def render(result: dict[str, Any], rounds: int, latency_ms: float) -> str:
         lines.append(f"| {name} | {on:.1f} | {off:.1f} | {on - off:.1f} |")
     lines += [
         "",
-        "The added time is one Binance round trip: the second positions read, or for a close"
-        " the leader's order-history read that shows the closing order (then no second"
-        " positions read). Changes within 10x either way, and opens without a close, are acted"
-        " on at the first read as before.",
+        "The added time is one Binance round trip (the second positions read) for a size"
+        " beyond 10x and for a flip. A close asks the leader's order-history first (no second"
+        " positions read when it shows the closing order after the last read); here the fake's"
+        " history did not show it in time, so a close paid that read and the second positions"
+        " read: two round trips. Changes within 10x either way, and opens without a close, are"
+        " acted on at the first read as before.",
         "",
     ]
     return "\n".join(lines)
