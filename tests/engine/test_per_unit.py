@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from lightspeed_cli.engine.per_unit import mirrored_per_unit
 from lightspeed_cli.journal.store import Journal
-from lightspeed_cli.models import Side, SignalKind
-from test_journal import TRADER, fill, intent, signal
+from lightspeed_cli.models import Fill, OrderIntent, Side, Signal, SignalKind, TraderPosition
 
 K = SignalKind
+D = Decimal
+TRADER = "1234567890123456789"
+
+
+def signal(kind: SignalKind, prev: str, new: str) -> Signal:
+    position = TraderPosition(symbol="ETHUSDT", side=Side.LONG, size=D(new), entry_price=D(100),
+                              mark_price=D(100), leverage=10) if D(new) > 0 else None  # fmt: skip
+    return Signal(trader=TRADER, kind=kind, symbol="ETHUSDT", side=Side.LONG,
+                  previous_size=D(prev), new_size=D(new), position=position,
+                  snapshot_time=datetime.now(UTC))  # fmt: skip
+
+
+def intent(cid: str, kind: SignalKind, qty: str) -> OrderIntent:
+    reducing = kind.is_risk_reducing
+    return OrderIntent(
+        trader=TRADER, signal_kind=kind, binance_symbol="ETHUSDT", symbol="ETHUSDT",
+        side=Side.LONG, order_side="sell" if reducing else "buy", quantity=D(qty),
+        reduce_only=reducing, leverage=10, reference_price=D(100), client_order_id=cid,
+    )  # fmt: skip
+
+
+def fill(cid: str, qty: str, price: str, side: str) -> Fill:
+    return Fill(client_order_id=cid, order_id="oid-" + cid, symbol="ETHUSDT",
+                order_side=side, quantity=D(qty), price=D(price), status="filled")  # type: ignore[arg-type]  # fmt: skip
 
 
 def _filled(journal: Journal, cid: str, kind: SignalKind, prev: str, new: str, qty: str,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from lightspeed_cli.journal.store import Journal, MirroredPosition
-from lightspeed_cli.models import SignalKind
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import MirroredPosition, SignalKind
 
 # the opening order was journaled before the fill that set `opened_at`: look back this far
 LOOKBACK = timedelta(days=1)
