@@ -6,13 +6,14 @@ Binance exits ([polling] proxies and budget), and pushes signed books over `/v1/
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.license_server_cmd import server_data_dir
+from lightspeed_cli.cli.output import emit_json, json_option
 
 app = typer.Typer(
     help="Run the vendor's signal relay, or show what it is doing.", no_args_is_help=True
@@ -21,15 +22,15 @@ app = typer.Typer(
 _DIR_OPTION = typer.Option(
     None,
     "--dir",
-    help="Where the relay keeps its key and status (default: the data dir).",
+    help="Where the relay keeps its key and status (default: the license server's data dir,"
+    " ~/.local/share/lightspeed-license-server).",
     file_okay=False,
 )
 
 
-def _relay_dir(ctx: typer.Context, explicit: Path | None) -> Path:
-    if explicit is not None:
-        return explicit.expanduser()
-    return get_settings(ctx, missing_ok=True).storage.resolved_data_dir()
+def _relay_dir(explicit: Path | None) -> Path:
+    """The vendor's side lives beside the license server, never in a bot's data dir."""
+    return explicit.expanduser() if explicit is not None else server_data_dir()
 
 
 @app.command("serve")
@@ -42,12 +43,12 @@ def serve_cmd(
         None,
         "--db",
         dir_okay=False,
-        help="The license server's database (default: in the data dir).",
+        help="The license server's database (default: in the license server's data dir).",
     ),
     license_public_key: str = typer.Option(
         "",
         "--license-public-key",
-        help="The license server's public key (default: from its key file in the data dir).",
+        help="The license server's public key (default: from its key file in its data dir).",
     ),
     read_interval: float = typer.Option(
         1.0, "--read-interval", min=0.05, help="Seconds between reads of one leader."
@@ -76,12 +77,13 @@ def serve_cmd(
 
     settings = get_settings(ctx, missing_ok=True)
     configure(settings.logging.level, json_lines=settings.logging.json_lines)
-    data_dir = _relay_dir(ctx, directory)
+    data_dir = _relay_dir(directory)
+    server_dir = server_data_dir()
     try:
         if license_public_key:
             license_key = public_key_from_b64(license_public_key)
         else:
-            key_file = settings.storage.resolved_data_dir() / KEY_FILE
+            key_file = server_dir / KEY_FILE
             if not key_file.exists():
                 fail(
                     f"{key_file}: no license server key here; pass --license-public-key", EXIT_USAGE
@@ -94,7 +96,7 @@ def serve_cmd(
         )
         relay = build_relay(
             data_dir=data_dir,
-            license_db=db.expanduser() if db else settings.storage.resolved_data_dir() / DB_FILE,
+            license_db=db.expanduser() if db else server_dir / DB_FILE,
             binance=settings.binance,
             polling=settings.polling,
             config=config,
@@ -117,14 +119,15 @@ def serve_cmd(
 def status_cmd(
     ctx: typer.Context,
     directory: Path | None = _DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    as_json: bool = json_option(),
 ) -> None:
     """Leaders read, clients per leader, reads per second and lag, from the running relay."""
     from pydantic import ValidationError
 
     from lightspeed_cli.relay.status import STATUS_FILE, read_status
 
-    path = _relay_dir(ctx, directory) / STATUS_FILE
+    get_settings(ctx, missing_ok=True)  # a named --config that is not there is an error
+    path = _relay_dir(directory) / STATUS_FILE
     try:
         status = read_status(path)
     except FileNotFoundError:
@@ -132,7 +135,7 @@ def status_cmd(
     except (OSError, ValidationError) as exc:
         fail(f"{path}: unreadable relay status: {exc}")
     if as_json:
-        print(json.dumps(status.model_dump(mode="json"), indent=1))
+        emit_json(status.model_dump(mode="json"))
         return
     console.print(
         f"written {status.written_at:%Y-%m-%d %H:%M:%S} UTC · {status.clients} client(s) ·"
