@@ -134,8 +134,8 @@ def render(times: dict[str, list[float]], rounds: int, latency_ms: float) -> str
             _row("acted on the first read (what-if, not the product)", times["unconfirmed"]),
             "",
             f"Added detection time for a real mass close: {added:.1f} ms at the median, one"
-            " Binance round trip (the second read); a single close is not read twice and pays"
-            " nothing.",
+            " Binance round trip (the second read); a single close is read twice too since"
+            " issue 22 (see Glitches).",
             "",
         ]
     )

@@ -78,10 +78,10 @@ def test_the_table_shows_copies_refusals_by_reason_and_pnl(forecast, bybit: Fake
         "Copied": "2",
         "Refused": "3",
         "Not followed": "2",
-        "Follower realized PnL (USDT)": "90.00",
-        "Fees at 0.055 % (USDT)": "2.69",
-        "Follower net PnL (USDT)": "87.31",
-        "Follower unrealized PnL (USDT)": "40.00",
+        "Follower realized PnL (USDT)": "30.00",
+        "Fees at 0.055 % (USDT)": "2.00",
+        "Follower net PnL (USDT)": "28.00",
+        "Follower unrealized PnL (USDT)": "80.00",
         "Leader realized PnL (USDT)": "1,255.00",
     }
     for name, value in rows.items():
@@ -108,17 +108,18 @@ def test_json_is_the_whole_report(forecast, binance: FakeBinance) -> None:
         "symbol_mapping": 1,
     }
     assert report["not_followed_by_reason"] == {"not_mirrored": 1, "opened_before_window": 1}
-    assert D(report["follower_realized_pnl_usdt"]) == 90
-    assert D(report["follower_fees_usdt"]) == D("2.6895")  # (3000 + 1890) x 0.055 %
-    assert D(report["follower_net_pnl_usdt"]) == D("87.3105")
-    assert D(report["follower_unrealized_pnl_usdt"]) == 40  # 0.02 BTC x (62000 - 60000)
+    # the refused add moved no target: 1.0 -> 0.4 sells down to 0.04 (issue 22), not to 0.02
+    assert D(report["follower_realized_pnl_usdt"]) == 30
+    assert D(report["follower_fees_usdt"]) == D("1.9965")  # (3000 + 630) x 0.055 %
+    assert D(report["follower_net_pnl_usdt"]) == D("28.0035")
+    assert D(report["follower_unrealized_pnl_usdt"]) == 80  # 0.04 BTC x (62000 - 60000)
     assert D(report["leader_realized_pnl_usdt"]) == 1255  # 1200 BTC + 5 ETH + 50 SOL
     assert D(report["leader_balance_usdt"]) == 10000  # lead-portfolio detail
     assert D(report["exposure_error_max_pct"]) == 100  # the refused ETH open and FOO
     copied = [c for c in report["changes"] if c["outcome"] == "copied"]
     assert [(c["kind"], c["qty"], D(c["leader_price"])) for c in copied] == [
         ("open", "0.050", 60000),
-        ("reduce", "0.030", 63000),
+        ("reduce", "0.010", 63000),
     ]
     assert report["history_complete"] is True
     assert not any("position history" in n for n in report["notes"])  # SOL agrees

@@ -1,11 +1,22 @@
-"""massclose.py: two or more closes in one answer wait for a second read that agrees."""
+"""massclose.py: a suspect change in one answer waits for a second read that agrees."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lightspeed_cli.decisions.massclose import closed_keys, confirmed, needs_confirmation
+import pytest
+
+from lightspeed_cli.decisions.massclose import (
+    ABSURD_FACTOR,
+    Suspect,
+    absurd,
+    agreed,
+    closed_keys,
+    confirmed,
+    needs_confirmation,
+    suspects,
+)
 from lightspeed_cli.models import Side, Snapshot, TraderPosition
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -35,10 +46,12 @@ def symbols(snapshot: Snapshot | None) -> set[str]:
     return {p.symbol for p in snapshot.positions}
 
 
-def test_one_close_alone_is_not_held() -> None:
-    assert not needs_confirmation(BEFORE, book(ETH, SOL))
-    assert not needs_confirmation(book(BTC), book())  # the only position closing
+def test_one_close_alone_is_read_again_too() -> None:
+    """Issue 22: a single vanished row is a close + reopen when the next answer has it back."""
+    assert needs_confirmation(BEFORE, book(ETH, SOL))
+    assert needs_confirmation(book(BTC), book())  # the only position closing
     assert not needs_confirmation(None, book())  # a first read closes nothing
+    assert not needs_confirmation(BEFORE, BEFORE)
 
 
 def test_two_or_more_closes_at_once_need_a_second_read() -> None:
@@ -84,3 +97,74 @@ def test_other_changes_in_the_second_read_are_kept() -> None:
     }
     decided = confirmed(BEFORE, book(), book(BTC, ETH, bigger))
     assert decided is not None and decided.by_key()[bigger.key].size == 3
+
+
+# --- absurd sizes, flips and renames (issue 22) --------------------------------------------
+
+
+def sized(symbol: str, size: str, side: Side = Side.LONG) -> TraderPosition:
+    return pos(symbol, side, size)
+
+
+@pytest.mark.parametrize(
+    ("new", "suspect"),
+    [
+        ("10", None),  # exactly 10x: acted on at once
+        ("10.000001", Suspect.GREW),  # just above
+        ("9.999999", None),  # just below
+        ("0.1", None),  # exactly 1/10
+        ("0.099999", Suspect.SHRANK),  # just below 1/10
+        ("0.100001", None),  # just above 1/10
+        ("100", Suspect.GREW),
+        ("0.00001", Suspect.SHRANK),
+    ],
+)
+def test_a_size_beyond_the_factor_in_one_read_is_suspect(new: str, suspect) -> None:
+    assert ABSURD_FACTOR == 10
+    assert absurd(Decimal(1), Decimal(new)) is suspect
+    current = book(sized("BTCUSDT", new), ETH, SOL)
+    assert needs_confirmation(BEFORE, current) is (suspect is not None)
+    assert suspects(BEFORE, current) == ({BTC.key: suspect} if suspect else {})
+
+
+def test_a_spike_the_second_read_does_not_repeat_is_dropped() -> None:
+    spike = book(sized("BTCUSDT", "100"), ETH, SOL)
+    assert confirmed(BEFORE, spike, BEFORE) == BEFORE
+    # two symbols x1000 at once, the second read normal again
+    spikes = book(sized("BTCUSDT", "1000"), pos("ETHUSDT", Side.SHORT, "1000"), SOL)
+    assert confirmed(BEFORE, spikes, BEFORE) == BEFORE
+
+
+def test_a_spike_seen_only_in_the_second_read_is_held() -> None:
+    decided = confirmed(
+        BEFORE, book(sized("BTCUSDT", "2"), ETH, SOL), book(sized("BTCUSDT", "0.01"), ETH, SOL)
+    )
+    assert decided is not None and decided.by_key()[BTC.key].size == 1
+
+
+def test_a_real_jump_both_reads_see_is_acted_on() -> None:
+    first = book(sized("BTCUSDT", "20"), ETH, SOL)
+    second = book(sized("BTCUSDT", "21"), ETH, SOL)
+    assert confirmed(BEFORE, first, second) == second
+    assert agreed(BEFORE, second) == {BTC.key: Suspect.GREW}
+
+
+def test_a_sign_flip_is_a_close_plus_reopen_to_confirm() -> None:
+    flipped = book(pos("BTCUSDT", Side.SHORT), ETH, SOL)
+    seen = suspects(BEFORE, flipped)
+    assert seen == {BTC.key: Suspect.CLOSED, ("BTCUSDT", Side.SHORT): Suspect.OPENED}
+    assert confirmed(BEFORE, flipped, BEFORE) == BEFORE  # one answer: nothing done
+    assert confirmed(BEFORE, flipped, flipped) == flipped  # two: the flip goes
+
+
+def test_a_renamed_row_is_confirmed_and_the_new_name_not_opened_alone() -> None:
+    renamed = book(pos("BTCUSDC"), ETH, SOL)
+    assert suspects(BEFORE, renamed) == {
+        BTC.key: Suspect.CLOSED,
+        ("BTCUSDC", Side.LONG): Suspect.OPENED,
+    }
+    assert symbols(confirmed(BEFORE, renamed, BEFORE)) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+
+
+def test_an_open_without_a_close_is_not_suspect() -> None:
+    assert suspects(BEFORE, book(BTC, ETH, SOL, pos("XRPUSDT"))) == {}

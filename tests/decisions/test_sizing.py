@@ -26,6 +26,10 @@ def ratio(value: str = "0.1", cap: str = "0") -> SizingSettings:
     return SizingSettings(mode=SizingMode.RATIO, value=D(value), max_order_notional_usdt=D(cap))
 
 
+# no ratio and no mirrored per-unit quantity: a reduce keeps held x new / old (the fallback)
+PROPORTIONAL = SizingSettings(mode=SizingMode.FIXED_MARGIN, value=D(100))
+
+
 def size(
     sig,
     sizing: SizingSettings | None = None,
@@ -36,6 +40,7 @@ def size(
     leverage: int = 10,
     price: str | None = None,
     reduced: D = D(0),
+    per_unit: D | None = None,
 ):
     return size_order(
         sig,
@@ -46,6 +51,7 @@ def size(
         leverage=leverage,
         price=D(price) if price is not None else None,
         reduced_qty=reduced,
+        per_unit=per_unit,
     )
 
 
@@ -230,25 +236,27 @@ def test_reduce_keeps_the_target_rounded_down():
     reduce keeps held x new / old rounded down to the step and sells the rest."""
     assert sized(size(signal(K.REDUCE, "3", "2"), held="0.3")).quantity == D("0.1")
     # held 0.1 x 2/3 = 0.0666.. -> keep 0.066, sell 0.034 (it used to sell 0.033 of the delta)
-    assert sized(size(signal(K.REDUCE, "3", "2"), held="0.1")).quantity == D("0.034")
+    assert sized(size(signal(K.REDUCE, "3", "2"), PROPORTIONAL, held="0.1")).quantity == D("0.034")
 
 
 def test_reduce_of_what_an_earlier_partial_fill_left_keeps_the_same_target():
     # 0.3 held at 3, 3 -> 2: keep 0.2; the first try sold 0.04 of the 0.1 (IOC cut short)
-    r = sized(size(signal(K.REDUCE, "3", "2"), held="0.26", reduced=D("0.04")))
+    r = sized(size(signal(K.REDUCE, "3", "2"), PROPORTIONAL, held="0.26", reduced=D("0.04")))
     assert r.quantity == D("0.06")
 
 
 def test_reduce_below_min_qty_is_refused():
     m = mapping(qty_step="0.001", min_qty="0.01")
-    r = refused(size(signal(K.REDUCE, "100", "99"), m=m, held="0.05"), "min_qty")
+    r = refused(size(signal(K.REDUCE, "100", "99"), PROPORTIONAL, m=m, held="0.05"), "min_qty")
     assert r.value == D("0.001")
 
 
 def test_reduce_is_not_clamped_by_the_order_notional_cap_nor_min_notional():
-    r = sized(size(signal(K.REDUCE, "2", "1"), ratio("0.1", cap="10"), held="1"))
+    r = sized(size(signal(K.REDUCE, "2", "1"), ratio("0.5", cap="10"), held="1"))
     assert r.quantity == D("0.5") and r.clamped_by is None
-    tiny = sized(size(signal(K.REDUCE, "2", "1"), mapping(min_notional="1000"), held="0.002"))
+    tiny = sized(
+        size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, mapping(min_notional="1000"), held="0.002")
+    )
     assert tiny.quantity == D("0.001")
 
 
@@ -281,8 +289,52 @@ def test_flip_must_be_expanded_before_sizing():
 def test_reduce_never_leaves_a_remainder_below_min_qty_that_could_not_be_closed():
     m = mapping(qty_step="0.01", min_qty="0.05")
     # 65 % of 0.1 = 0.065 -> 0.06 would leave 0.04 < 0.05: sell 0.05, keep the minimum
-    assert sized(size(signal(K.REDUCE, "1", "0.35"), m=m, held="0.1")).quantity == D("0.05")
+    assert sized(size(signal(K.REDUCE, "1", "0.35"), PROPORTIONAL, m=m, held="0.1")).quantity == D(
+        "0.05"
+    )
     # leaving exactly the minimum is fine as it is
-    assert sized(size(signal(K.REDUCE, "2", "1"), m=m, held="0.1")).quantity == D("0.05")
+    assert sized(size(signal(K.REDUCE, "2", "1"), PROPORTIONAL, m=m, held="0.1")).quantity == D(
+        "0.05"
+    )
     # when keeping the minimum leaves less than a minimum order to sell: refused
-    refused(size(signal(K.REDUCE, "1", "0.35"), m=m, held="0.09"), "min_qty")
+    refused(size(signal(K.REDUCE, "1", "0.35"), PROPORTIONAL, m=m, held="0.09"), "min_qty")
+
+
+# --- a reduce sells down to the target, never against a book a refused change moved (issue 22) -
+
+
+def test_a_reduce_after_a_refused_spike_sells_nothing():
+    """Leader 1 -> 100 (refused by a cap: the book moved, we did not) -> 1: the target for 1
+    at ratio 0.1 is the 0.1 held, so nothing is sold (it used to sell 0.099)."""
+    refused(size(signal(K.REDUCE, "100", "1"), held="0.1"), "at_target")
+
+
+def test_a_tiny_amount_after_a_spike_sells_only_down_to_its_target():
+    # leader 100 (refused) -> 0.5: target 0.05 of the 0.1 held
+    assert sized(size(signal(K.REDUCE, "100", "0.5"), held="0.1")).quantity == D("0.05")
+
+
+def test_the_ratio_target_uses_the_qty_scale():
+    m = mapping(qty_scale="10")
+    # 2 -> 1 at ratio 0.1 x qty_scale 10: target 1 of the 2 held
+    assert sized(size(signal(K.REDUCE, "2", "1"), m=m, held="2")).quantity == D("1")
+
+
+def test_the_target_is_never_more_than_held():
+    # an open clamped to 0.05 by a cap: the leader's 2 -> 1 targets 0.1, more than held
+    refused(size(signal(K.REDUCE, "2", "1"), held="0.05"), "at_target")
+
+
+@pytest.mark.parametrize("mode", [SizingMode.FIXED_MARGIN, SizingMode.EQUITY_PCT])
+def test_other_modes_size_the_target_with_the_mirrored_per_unit(mode: SizingMode):
+    s = SizingSettings(mode=mode, value=D(100))
+    # 0.02 per leader unit as mirrored: leader 100 (not followed) -> 3 keeps 0.06 of 0.1
+    r = sized(size(signal(K.REDUCE, "100", "3"), s, held="0.1", per_unit=D("0.02")))
+    assert r.quantity == D("0.04")
+    refused(size(signal(K.REDUCE, "100", "5"), s, held="0.1", per_unit=D("0.02")), "at_target")
+
+
+def test_a_retried_reduce_against_a_target_sells_the_rest():
+    # 3 -> 2 at ratio 0.1: the first try sold 0.04 of the 0.1; 0.26 held, the target is 0.2
+    r = sized(size(signal(K.REDUCE, "3", "2"), held="0.26", reduced=D("0.04")))
+    assert r.quantity == D("0.06")

@@ -59,13 +59,16 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
     from lightspeed_cli.steering.control import (
         Command,
         Control,
-        ControlStore,
         RequestStatus,
         control_path,
+        open_store,
     )
 
     path = journal_path(settings, paper)
-    with open_checked(path) as journal, ControlStore(control_path(path)) as store:
+    with (
+        open_checked(path) as journal,
+        open_store(control_path(path), journal.record_event) as store,
+    ):
         broker = None
         if command is Command.CLOSE_ALL:
             broker = build_broker(settings, RunOptions(paper=paper))

@@ -45,6 +45,8 @@ class DecisionContext(BaseModel):
     leader_balance_usdt: Decimal | None = None  # the leader's marginBalance (leader_equity)
     held_qty: Decimal = Field(ge=0)  # mirrored Bybit qty for this trader's (symbol, side)
     reduced_qty: Decimal = Field(default=Decimal(0), ge=0)  # sold by this REDUCE's earlier tries
+    # the follower's qty per leader unit as mirrored (a reduce's target outside ratio mode)
+    per_unit: Decimal | None = None
     open_positions: int = Field(ge=0)
     total_notional_usdt: Decimal = Field(ge=0)
     position_notional_usdt: Decimal = Field(ge=0)  # the follower's notional on this symbol
@@ -89,6 +91,7 @@ def decide(
         leader_balance_usdt=ctx.leader_balance_usdt,
         held_qty=ctx.held_qty,
         reduced_qty=ctx.reduced_qty,
+        per_unit=ctx.per_unit,
         leverage=leverage,
         price=ctx.bybit_last if ctx.bybit_last > 0 else None,
     )

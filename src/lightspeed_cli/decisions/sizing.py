@@ -12,11 +12,16 @@ Modes (per trader via `TraderSettings.effective_sizing`):
 For `fixed_margin` and `equity_pct` an INCREASE grows the held quantity by the fraction the
 trader grew theirs. In every mode an INCREASE of a position we do not hold (it predates our
 start, or its OPEN was refused) is refused: we do not chase positions we did not open.
-REDUCE sizes from the target: it keeps `held x new / old` rounded down to the step and sells
-the rest (never a 28-digit fraction of the delta: 3 -> 2 with 0.3 held keeps 0.2), less if it
-would leave a remainder below the market's min qty (that could never be closed). A reduce that
-filled in part goes again for the rest: `reduced_qty` (what earlier tries of the same change
-sold) puts the target back where it was. CLOSE sells exactly what we hold, never more.
+REDUCE sizes from the target, what the follower means to hold for the leader's new size: the
+new size x the follower's quantity per leader unit (`value x qty_scale` in ratio mode; in the
+other modes `per_unit`, as established by what was actually mirrored), rounded down to the step
+and never more than held, so a change the caps refused (a spiked answer, a leader who scaled
+past them) moves no target: back to the old size sells nothing. It sells the rest (never a
+28-digit fraction of the delta: 3 -> 2 with 0.3 held keeps 0.2), less if it would leave a
+remainder below the market's min qty (that could never be closed). Without a per-unit quantity
+(no mirrored fill to tell it) the target is `held x new / old` as before; `reduced_qty` (what
+earlier tries of the same change sold, when it filled in part) puts that target back where it
+was. CLOSE sells exactly what we hold, never more.
 
 Quantities are rounded DOWN to the market's step with Decimal arithmetic. Opening orders are
 clamped to `max_order_notional_usdt` and the market's max qty, then refused below the market's
@@ -98,13 +103,16 @@ def size_order(
     price: Decimal | None = None,
     reduced_qty: Decimal = Decimal(0),
     leader_balance_usdt: Decimal | None = None,
+    per_unit: Decimal | None = None,
 ) -> SizedQty | Refusal:
     """Quantity of the order that mirrors `signal`, or the Refusal saying why there is none.
 
     `held_qty` is the mirrored Bybit quantity for this trader's (symbol, side); `leverage` is
     the one the order will use (already clamped by safety); `price` is the Bybit price to size
     with (default: the trader's mark x price_scale); `reduced_qty` is what earlier tries of
-    this same REDUCE already sold (it filled in part). FLIP must be expanded first.
+    this same REDUCE already sold (it filled in part); `per_unit` is the follower's quantity
+    per leader unit as mirrored (modes other than ratio; None: unknown). FLIP must be expanded
+    first.
     """
     kind = signal.kind
     if kind is SignalKind.FLIP:
@@ -113,7 +121,8 @@ def size_order(
     if kind is SignalKind.CLOSE:
         return _size_close(held_qty, px)
     if kind is SignalKind.REDUCE:
-        return _size_reduce(signal, mapping, held_qty, px, reduced_qty)
+        unit = reduce_per_unit(sizing, mapping, per_unit)
+        return _size_reduce(signal, mapping, held_qty, px, reduced_qty, unit)
     return _size_opening(
         signal, sizing, mapping, equity_usdt, held_qty, leverage, px, leader_balance_usdt
     )
@@ -157,8 +166,35 @@ def _size_close(held_qty: Decimal, price: Decimal) -> SizedQty | Refusal:
     return SizedQty(quantity=held_qty, notional_usdt=held_qty * price)
 
 
+def reduce_per_unit(
+    sizing: SizingSettings, mapping: SymbolMapping, per_unit: Decimal | None
+) -> Decimal | None:
+    """The follower's Bybit quantity per leader unit a reduce is sized with: the ratio itself
+    in ratio mode, else what was mirrored (`per_unit`, None when unknown)."""
+    if sizing.mode is SizingMode.RATIO:
+        return sizing.value * mapping.qty_scale
+    return per_unit if per_unit is not None and per_unit > 0 else None
+
+
+def reduce_target(
+    signal: Signal, held_qty: Decimal, reduced: Decimal, per_unit: Decimal | None, step: Decimal
+) -> Decimal:
+    """What the follower keeps after this reduce: the leader's new size x `per_unit`, never
+    more than held; without `per_unit`, the held quantity scaled as the leader's was."""
+    if per_unit is not None:
+        return min(floor_to_step(signal.new_size * per_unit, step), held_qty)
+    if signal.previous_size <= 0:  # the size we held when the trader's position was `old`
+        return Decimal(0)
+    return floor_to_step((held_qty + reduced) * signal.new_size / signal.previous_size, step)
+
+
 def _size_reduce(
-    signal: Signal, mapping: SymbolMapping, held_qty: Decimal, price: Decimal, reduced: Decimal
+    signal: Signal,
+    mapping: SymbolMapping,
+    held_qty: Decimal,
+    price: Decimal,
+    reduced: Decimal,
+    per_unit: Decimal | None,
 ) -> SizedQty | Refusal:
     if held_qty <= 0:
         return Refusal(
@@ -168,10 +204,15 @@ def _size_reduce(
             limit=Decimal(0),
         )
     market = mapping.market
-    keep = Decimal(0)
-    if signal.previous_size > 0:  # the size we held when the trader's position was `old`
-        keep = floor_to_step((held_qty + reduced) * signal.new_size / signal.previous_size,
-                             market.qty_step)  # fmt: skip
+    keep = reduce_target(signal, held_qty, reduced, per_unit, market.qty_step)
+    if keep >= held_qty:
+        return Refusal(
+            check="at_target",
+            reason=f"holding {held_qty}, the target for the leader's {signal.new_size} is"
+            f" {keep}: nothing to sell (a change we did not follow moved no target)",
+            value=held_qty,
+            limit=keep,
+        )
     quantity = floor_to_step(held_qty - keep, market.qty_step)
     # the trader still holds a position: keep one the final close can send
     quantity = leaving_closable(quantity, held_qty, market)

@@ -2,12 +2,14 @@
 
 A read that fails or hides the book is said and stops there (no data is not "flat"); a good one
 is compared with the journal's book of the trader (diff.py), after a second read when one answer
-closes several positions at once (massclose.py). The signals go to the mirror, in order.
+holds a suspect change: a close, a close + reopen, a size beyond 10x either way (massclose.py).
+The signals go to the mirror, in order.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Protocol
 
 from lightspeed_cli.config.sections import TraderSettings
@@ -16,7 +18,7 @@ from lightspeed_cli.decisions import massclose
 from lightspeed_cli.decisions.diff import diff
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.journal.store import Journal
-from lightspeed_cli.models import FetchResult, FetchStatus, Signal, Snapshot
+from lightspeed_cli.models import FetchResult, FetchStatus, PositionKey, Signal, Snapshot
 from lightspeed_cli.notify.alerts import Kind
 
 from .events import Events, TraderView
@@ -50,6 +52,9 @@ class Follow:
         self.view = events.view
         self.leaders = leaders
         self._poll_written: dict[str, float] = {}  # trader -> monotonic time of last poll write
+        # trader -> when the last good snapshot compared was fetched: a closing order that
+        # confirms a close must come after it (the book's own time is its baseline, hours old)
+        self._compared_at: dict[str, datetime] = {}
 
     async def read(self, trader: TraderSettings) -> Snapshot | None:
         """One poll of the trader: its snapshot, or None (said when the status changed)."""
@@ -98,6 +103,8 @@ class Follow:
         """The signals from the journal's book of the trader to `snapshot` (None: nothing to
         act on, a first baseline or an unconfirmed mass close)."""
         previous = self.journal.book_snapshot(trader.id)
+        last_read = self._compared_at.get(trader.id)
+        self._compared_at[trader.id] = snapshot.fetched_at
         if self.leaders is not None:
             self.leaders.observe(trader.id, snapshot)
         copy = self.settings.copy_settings
@@ -112,7 +119,7 @@ class Follow:
             return None
         if massclose.needs_confirmation(previous, snapshot):
             assert previous is not None
-            confirmed = await self._confirm_mass_close(trader, previous, snapshot)
+            confirmed = await self._confirm_mass_close(trader, previous, snapshot, last_read)
             if confirmed is None:
                 return None
             snapshot, received = confirmed, time.perf_counter()
@@ -125,13 +132,22 @@ class Follow:
         return signals, received, snapshot
 
     async def _confirm_mass_close(
-        self, trader: TraderSettings, previous: Snapshot, first: Snapshot
+        self,
+        trader: TraderSettings,
+        previous: Snapshot,
+        first: Snapshot,
+        last_read: datetime | None,
     ) -> Snapshot | None:
-        """An answer closing several positions at once is read again before acting (one odd
-        empty answer must not close everything); massclose.py decides what to act on."""
-        closing = len(massclose.closed_keys(previous, first))
-        if self.leaders is not None and await self.leaders.confirms_closes(
-            trader.id, previous, first
+        """An answer with a suspect change (a close, a close + reopen, an absurd size) is read
+        again before acting: one odd answer must not trade. massclose.py decides what to act
+        on. Closes alone that the leader's order-history shows need no second read."""
+        seen = massclose.suspects(previous, first)
+        what = _described(seen)
+        only_closes = set(seen.values()) == {massclose.Suspect.CLOSED}  # no flip, no rename
+        if (
+            only_closes
+            and self.leaders is not None
+            and await self.leaders.confirms_closes(trader.id, _since(previous, last_read), first)
         ):
             return first  # the leader's closing orders are in the order-history: no re-read
         second = await self.source.fetch(trader, other_exit=True)
@@ -139,13 +155,31 @@ class Follow:
         if decided is None:
             self.events.event(
                 "warning",
-                f"{trader.id}: one answer closed {closing} positions at once and the second"
-                f" read failed ({second.reason}): nothing closed, read again next poll",
+                f"{trader.id}: one answer {what} and the second read failed ({second.reason}):"
+                " nothing done, read again next poll",
             )
-        elif not massclose.closed_keys(previous, decided):
+        elif not massclose.agreed(previous, decided):
             self.events.event(
                 "warning",
-                f"{trader.id}: one answer closed {closing} positions at once, the second read"
-                " did not: ignored as a glitch, nothing sent",
+                f"{trader.id}: one answer {what}, the second read did not: ignored as a"
+                " glitch, nothing sent",
             )
         return decided
+
+
+def _since(previous: Snapshot, last_read: datetime | None) -> Snapshot:
+    """The book as of the last read that was compared: a closing order older than that read
+    (an earlier close of the same position) confirms nothing."""
+    if last_read is None or last_read <= previous.fetched_at:
+        return previous
+    return previous.model_copy(update={"fetched_at": last_read})
+
+
+def _described(seen: dict[PositionKey, massclose.Suspect]) -> str:
+    """'closed 3 positions at once' for a mass close, else each change said."""
+    closed = [k for k, kind in seen.items() if kind is massclose.Suspect.CLOSED]
+    if len(closed) >= massclose.MASS_CLOSE and len(closed) == len(seen):
+        return f"closed {len(closed)} positions at once"
+    return "said " + ", ".join(
+        f"{symbol} {side.value} {kind.value}" for (symbol, side), kind in sorted(seen.items())
+    )

@@ -47,6 +47,7 @@ from lightspeed_cli.models import (
 from lightspeed_cli.notify.alerts import Kind
 
 from .events import Events
+from .per_unit import mirrored_per_unit
 from .tracker import UNKNOWN_ACTION, OrderTracker
 
 log = logging.getLogger("lightspeed_cli.engine.loop")
@@ -292,6 +293,14 @@ class Mirror:
                 sold += row.fill_qty or Decimal(0)
         return sold
 
+    def _per_unit(
+        self, signal: Signal, mode: SizingMode, held: MirroredPosition | None
+    ) -> Decimal | None:
+        """A reduce's quantity per leader unit outside ratio mode (ratio mode has its own)."""
+        if signal.kind is not SignalKind.REDUCE or mode is SizingMode.RATIO or held is None:
+            return None
+        return mirrored_per_unit(self.journal, held)
+
     def _waits_for_close(
         self, trader: str, signal: Signal, bybit_symbol: str, mirrored: list[MirroredPosition]
     ) -> bool:
@@ -365,6 +374,7 @@ class Mirror:
             leader_balance_usdt=self.leaders.balance(trader.id) if self.leaders else None,
             held_qty=held.quantity if held is not None else Decimal(0),
             reduced_qty=self._reduced_so_far(trader.id, signal, entry),
+            per_unit=self._per_unit(signal, sizing.mode, held),
             open_positions=len({(m.symbol, m.side) for m in mirrored}),
             total_notional_usdt=sum((m.quantity * m.entry_price for m in mirrored), Decimal(0)),
             position_notional_usdt=position_notional,

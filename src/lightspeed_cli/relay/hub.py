@@ -4,8 +4,9 @@ A `Feed` exists while at least one connection follows its leader: one reader tas
 leader every `read_interval_seconds` through `fetch` (the vendor's BinanceSource, narrowed to
 the one call it needs), however many follow it. A book is published only when its shape (the
 symbol, side, size and leverage of each position) changed; marks and PnL moving are not news.
-A book that would close MASS_CLOSE or more positions is read again through another exit first
-(decisions/massclose.py decides what the two reads prove) and says so in the message. An error
+A book with a suspect change (a close, a close + reopen, a size beyond 10x either way) is read
+again through another exit first (decisions/massclose.py decides what the two reads prove) and
+says so in the message. An error
 or a hidden book publishes nothing: no data is never flat (DESIGN rule 1).
 
 Subscribers are queues: the hub never waits on a slow client; one whose queue is full is cut

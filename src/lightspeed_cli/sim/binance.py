@@ -741,6 +741,22 @@ def _copytrade_body(
     return _envelope(rows)
 
 
+def copytrade_answer(
+    positions: Iterable[FakePosition], amounts: Mapping[str, str] | None = None
+) -> str:
+    """One lead-portfolio answer for `positions`, as `Fault.BODY` serves it: a glitch to
+    inject once. `amounts` (symbol -> the amount as sent) spikes a row verbatim."""
+    rows = []
+    for p in positions:
+        row = _copytrade_row(
+            p.symbol, p.position_side, p.amount, p.entry_price, p.entry_price, p.leverage
+        )
+        if amounts and p.symbol in amounts:
+            row["positionAmount"] = amounts[p.symbol]
+        rows.append(row)
+    return json.dumps(_envelope(rows))
+
+
 # -- demo traders for `simulate` and the benchmarks ---------------------------------------------
 
 

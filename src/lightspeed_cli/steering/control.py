@@ -37,6 +37,7 @@ from lightspeed_cli.decisions.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.engine.closes import record_close_intent
 from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
+from lightspeed_cli.journal.integrity import check_file, is_damage, move_aside
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import MirroredPosition, Refusal, Side, Signal, SignalDecision
 
@@ -192,6 +193,36 @@ class ControlStore:
     def request(self, request_id: int) -> Request | None:
         row = self._db.execute("SELECT * FROM requests WHERE id=?", (request_id,)).fetchone()
         return Request.model_validate(dict(row)) if row is not None else None
+
+
+CONTROL_ACTION = (
+    "nothing to do to keep trading: the damaged file was moved aside and a fresh one made. It"
+    " held only requests and the pause flag: if opens were paused, run `lightspeed pause` again"
+)
+
+
+def open_store(path: Path, events: EventSink | None = None) -> ControlStore:
+    """The control file, checked as the journal is (journal/integrity.py). A damaged one (a
+    garbage or truncated file) holds only requests, so it is moved aside with an alert and made
+    afresh: the bot goes on instead of a traceback and a silent restart loop under systemd."""
+    problems = check_file(path)
+    if not problems:
+        try:
+            return ControlStore(path)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            problems = [str(exc)]
+    aside = move_aside(path, datetime.now(UTC))
+    message = (
+        f"the control file {path} was damaged ({'; '.join(problems[:3])}): moved aside to"
+        f" {aside.name}, a fresh one made; {CONTROL_ACTION}"
+    )
+    if events is not None:
+        events("error", message)
+    else:
+        log.error("%s", message)
+    return ControlStore(path)
 
 
 def read_pause_state(journal_path: Path) -> PauseState:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.engine.stops import ProtectiveStops
-from lightspeed_cli.steering.control import Control, ControlStore, LockFor, control_path
+from lightspeed_cli.steering.control import Control, LockFor, control_path, open_store
 
 if TYPE_CHECKING:
     from lightspeed_cli.config.settings import Settings
@@ -52,7 +52,7 @@ class Steering:
     ) -> Steering:
         """The control door on the journal and broker the engine will trade on, and the
         protective stops when configured; both are handed to the engine (runner.py)."""
-        store = ControlStore(control_path(journal_path))
+        store = open_store(control_path(journal_path), events)
         control = Control(
             store, broker=broker, journal=journal, events=events, lock_for=lock_for, clock=clock
         )
