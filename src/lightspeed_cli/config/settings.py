@@ -33,6 +33,7 @@ from lightspeed_cli.config.choices import (
     PollingMode,
     SizingMode,
 )
+from lightspeed_cli.config.dashboard import DashboardSettings
 from lightspeed_cli.config.envcheck import unknown_variables
 from lightspeed_cli.config.urls import (
     check_http_url,
@@ -382,6 +383,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("traders")
     @classmethod
