@@ -75,22 +75,30 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
     return answer.status is RequestStatus.DONE, f"{answer.result} (no bot running: acted here)"
 
 
-def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
+async def act(settings: Settings, paper: bool, command: Command) -> tuple[bool, str]:
+    """(ok, what was done): through the running bot when one holds the journal, else here
+    while holding its lock. The shell commands and the dashboard both come through here."""
     from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
-    from lightspeed_cli.execution.base import BrokerError
-    from lightspeed_cli.runner import journal_path, run_async
+    from lightspeed_cli.runner import journal_path
 
-    settings = get_settings(ctx, missing_ok=True)
     path = journal_path(settings, paper)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with instance_lock(path):
-            try:
-                ok, text = run_async(_directly(settings, paper, command))
-            except BrokerError as exc:
-                fail(f"cannot reach Bybit: {exc.message}")
+            return await _directly(settings, paper, command)
     except AlreadyRunning:
-        ok, text = run_async(_through_bot(settings, paper, command))
+        return await _through_bot(settings, paper, command)
+
+
+def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
+    from lightspeed_cli.execution.base import BrokerError
+    from lightspeed_cli.runner import run_async
+
+    settings = get_settings(ctx, missing_ok=True)
+    try:
+        ok, text = run_async(act(settings, paper, command))
+    except BrokerError as exc:
+        fail(f"cannot reach Bybit: {exc.message}")
     console.print(text, highlight=False, soft_wrap=True)
     if not ok:
         raise typer.Exit(1)

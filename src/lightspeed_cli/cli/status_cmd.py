@@ -72,7 +72,7 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     journal = _open_journal(settings, paper)
     limit = settings.safety.daily_loss_limit_usdt
     blind_after = settings.notify.blind_after_seconds
-    info, line = _license(settings, paper)
+    info, line = license_info(settings, paper)
     labels = _labels(settings)
     pause = read_pause_state(journal.path)
     with readable(journal.path), journal:
@@ -88,7 +88,7 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
-def _license(settings: Settings, paper: bool) -> tuple[dict[str, Any], str | Text]:
+def license_info(settings: Settings, paper: bool) -> tuple[dict[str, Any], str | Text]:
     """`{"can_open", "state"}` for --json, and the line `status` shows (red when closing-only)."""
     if paper:
         text = "paper (no license needed)"
