@@ -77,8 +77,9 @@ class EdgeBreakdown(BaseModel):
 
     @property
     def edge_kept(self) -> Decimal | None:
-        """follower / ideal; None while the ideal copy realized nothing."""
-        return self.follower / self.ideal if self.ideal else None
+        """follower / ideal; None unless the ideal copy made money (a share of a loss, or of
+        nothing, says nothing about the copy)."""
+        return self.follower / self.ideal if self.ideal > 0 else None
 
     def parts(self) -> dict[str, Decimal]:
         return {

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +31,7 @@ from lightspeed_cli.views.dashboard.tokens import Role, Tokens
 from lightspeed_cli.views.target import target_data
 
 COOKIE = "lightspeed_dashboard"
+MAX_FORM_BYTES = 1024
 Actor = Callable[[str], Awaitable[tuple[bool, str]]]  # the control door: command -> (ok, said)
 
 
@@ -161,8 +162,9 @@ def create_app(ctx: DashboardContext) -> Starlette:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return HTMLResponse(pages.message_page("Not allowed", "cross-site request"), 403)
-        form = await request.form()
-        if form.get("confirm") != name:
+        body = await request.body()  # a urlencoded form of one field (no python-multipart)
+        form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        if form.get("confirm") != [name]:
             return HTMLResponse(pages.message_page("Not confirmed", "nothing was done"), 400)
         assert ctx.act is not None
         ok, text = await ctx.act(name)
