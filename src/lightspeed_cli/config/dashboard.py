@@ -18,3 +18,4 @@ class DashboardSettings(BaseModel):
     enabled: bool = False  # serve it inside `run` (as `run --dashboard` does)
     host: str = Field(default=LOOPBACK, min_length=1, max_length=253)
     port: int = Field(default=8765, ge=1, le=65535)
+    control: bool = False  # make a control token: pause, resume, close-all from the dashboard

@@ -1,5 +1,5 @@
 """Fixtures of the dashboard tests: the hand journal, a simulated one, the dashboard process;
-every test here skips when Debian's chromium is not installed."""
+the browser tests skip when Debian's chromium is not installed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_browser import chromium_binary
 from dashboard_rig import Dashboard, hand_dir_at, start_dashboard, stop_dashboard
 
 
@@ -26,12 +25,6 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = asyncio.run(run_simulation(12, data_dir=where))
     assert result.exit_code == 0
     return where
-
-
-@pytest.fixture(autouse=True)
-def _chromium() -> None:
-    if chromium_binary() is None:
-        pytest.skip("Debian's chromium package is not installed (.ci/run installs it)")
 
 
 @pytest.fixture

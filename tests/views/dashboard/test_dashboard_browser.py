@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboard_browser import Page, browser_page
+import pytest
+from dashboard_browser import Page, browser_page, chromium_binary
 from dashboard_rig import HAND_EXPECTED, SHOTS, TRADER, Dashboard
 
 from lightspeed_cli.steering.control import read_pause_state
 
 PHONE = 390
+
+pytestmark = pytest.mark.skipif(
+    chromium_binary() is None,
+    reason="Debian's chromium package is not installed (.ci/run installs it)",
+)
 
 
 async def _both_widths(page: Page, url: str, name: str) -> None:

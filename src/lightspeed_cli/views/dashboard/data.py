@@ -24,6 +24,7 @@ from lightspeed_cli.decisions.edge import (
     edge_breakdown,
     pnl_over_time,
 )
+from lightspeed_cli.decisions.fidelity import leader_change_time
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import Side, SignalKind
 from lightspeed_cli.views.status import status_data
@@ -68,6 +69,13 @@ def _dec(value: Any) -> Decimal | None:
         return None
 
 
+def _change_time(row: dict[str, Any]) -> datetime:
+    """When the leader changed (fidelity's rule: the source's time unless it is skewed)."""
+    seen = datetime.fromisoformat(row["snapshot_time"] or row["created_at"])
+    source = row.get("source_time")
+    return leader_change_time(seen, datetime.fromisoformat(source) if source else None)
+
+
 _OUTCOMES = {"executed": Outcome.EXECUTED, "refused": Outcome.REFUSED}
 
 
@@ -82,7 +90,7 @@ def change_of(row: dict[str, Any]) -> Change | None:
     if outcome is Outcome.EXECUTED and not (fill_qty and fill_price):
         outcome = Outcome.MISSED
     return Change(
-        at=datetime.fromisoformat(row["created_at"]),
+        at=_change_time(row),
         symbol=row["symbol"],
         side=Side(row["side"]),
         kind=SignalKind(row["kind"]),
