@@ -24,7 +24,7 @@ from lightspeed_cli.views.dashboard.tokens import (
 )
 
 with warnings.catch_warnings():  # "Using `httpx` with `starlette.testclient` is deprecated"
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 
