@@ -17,5 +17,5 @@ class DashboardSettings(BaseModel):
 
     enabled: bool = False  # serve it inside `run` (as `run --dashboard` does)
     host: str = Field(default=LOOPBACK, min_length=1, max_length=253)
-    port: int = Field(default=8765, ge=1, le=65535)
+    port: int = Field(default=8766, ge=1, le=65535)  # (8765: the license server's example)
     control: bool = False  # make a control token: pause, resume, close-all from the dashboard
