@@ -154,3 +154,22 @@ def test_metrics_parse_with_prometheus_clients_own_parser(hand_dir: Path) -> Non
     assert samples[("lightspeed_alerts_total", (("level", "warning"),))] == 1
     assert samples[("lightspeed_open_positions", ())] == 1  # XRP, its close failed
     assert ("lightspeed_trader_last_poll_timestamp_seconds", (("trader", TRADER),)) in samples
+
+
+def test_a_trader_never_read_is_blind_on_the_overview_and_in_metrics(hand_dir: Path) -> None:
+    quiet = "4000000000000000888"
+    with (hand_dir / "config.toml").open("a", encoding="utf-8") as config:
+        config.write(f"\n[[traders]]\nid = '{quiet}'\nlabel = 'quiet'\n")
+    client, tokens = _app(hand_dir)
+    page = client.get("/", headers=_bearer(tokens.read)).text
+    table = page[page.index('id="traders"') :]
+    row = table[table.index(f">{quiet}<") :].split("</tr>")[0]
+    assert "BLIND" in row and "never" in row
+    metrics = client.get("/metrics", headers=_bearer(tokens.read)).text
+    blind = {
+        s.labels.get("trader"): s.value
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
+        if s.name in ("lightspeed_trader_blind", "lightspeed_blind_traders")
+    }
+    assert blind == {quiet: 1, TRADER: 0, None: 1}
