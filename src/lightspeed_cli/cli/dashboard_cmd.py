@@ -79,14 +79,6 @@ def register(app: typer.Typer) -> None:
             opens=lambda: read_pause_state(path).describe(),
             act=steer if control else None,
         )
-        announce(
-            context,
-            loaded,
-            sock,
-            data_dir,
-            lambda line: console.print(line, highlight=False, soft_wrap=True),
-            show_tokens=True if show_tokens else None,
-        )
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -94,6 +86,15 @@ def register(app: typer.Typer) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
+            # said once the signals are ours: a SIGTERM right after the banner stops cleanly
+            announce(
+                context,
+                loaded,
+                sock,
+                data_dir,
+                lambda line: console.print(line, highlight=False, soft_wrap=True),
+                show_tokens=True if show_tokens else None,
+            )
             await serve(create_app(context), sock, stop)
 
         try:

@@ -103,9 +103,10 @@ class Page:
             mobile=mobile,
         )
 
-    async def overflows(self) -> bool:
-        """True when the page is wider than the window (a phone would scroll sideways)."""
-        return bool(await self.js("document.documentElement.scrollWidth > window.innerWidth"))
+    async def overflows(self, width: int) -> bool:
+        """True when the page is wider than `width` (a phone would scroll sideways; a mobile
+        viewport widens itself to fit, so its innerWidth proves nothing)."""
+        return bool(await self.js(f"document.documentElement.scrollWidth > {width}"))
 
     async def screenshot(self, path: Path) -> None:
         shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)

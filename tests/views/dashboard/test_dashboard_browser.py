@@ -27,7 +27,7 @@ async def _both_widths(page: Page, url: str, name: str) -> None:
     for width, label in ((1280, "desktop"), (PHONE, "phone")):
         await page.width(width, mobile=width == PHONE)
         await page.goto(url)
-        assert not await page.overflows(), f"{name} scrolls sideways at {width} px"
+        assert not await page.overflows(width), f"{name} scrolls sideways at {width} px"
         await page.screenshot(SHOTS / f"{name}-{label}.png")
     assert page.console_errors == [], page.console_errors
 
@@ -37,6 +37,8 @@ async def test_overview_shows_the_journal(hand_board: Dashboard) -> None:
         await _both_widths(page, hand_board.at("/", hand_board.read_token), "overview")
         assert "token=" not in await page.js("location.href")  # traded for a cookie
         assert await page.text("mode") == "live"
+        assert await page.text("license") == "CLOSING ONLY"  # no lease in this data dir
+        assert "license activate" in (await page.text("license-detail") or "")
         assert await page.text("network") == "mainnet"
         assert await page.text("kill-switch") == "off"
         assert await page.text("opens") == "opens allowed"

@@ -27,7 +27,8 @@ h2{font-size:1.05rem;margin:.1rem 0 .6rem}.grid{display:grid;gap:1rem;
 grid-template-columns:repeat(auto-fit,minmax(300px,1fr))}.cards{display:grid;gap:.6rem;
 grid-template-columns:repeat(auto-fit,minmax(160px,1fr))}.card{border:1px solid #e5e7eb;
 border-radius:6px;padding:.5rem .7rem}.card b{display:block;font-size:1.25rem}
-.card span{color:#555;font-size:.85rem}.scroll{overflow-x:auto}table{border-collapse:collapse;
+.card span{color:#555;font-size:.85rem}.card b{overflow-wrap:anywhere}.scroll{overflow-x:auto}
+table{border-collapse:collapse;
 width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eee;
 white-space:nowrap}th{font-weight:600;color:#444}.bad{color:#b91c1c;font-weight:700}
 .warn{color:#b45309}.ok{color:#15803d}svg.chart{width:100%;height:auto}
@@ -96,14 +97,16 @@ def _age(moment: str | None, now: datetime) -> str:
 
 def overview_body(data: dict[str, Any], target: dict[str, Any], opens: str, now: datetime) -> str:
     kill = data["kill_switch"]
-    license_state = data["license"].get("state", "")
+    license_state = str(data["license"].get("state", ""))
+    # the card says the verdict ("valid", "CLOSING ONLY"); the reason goes below the cards
+    verdict, _, why = license_state.partition(": ")
     cards = "".join(
         [
             card("network", _e(target["network"]), "network"),
             card("mode", _e(target["mode"]), "mode", "warn" if target["mode"] == "live" else ""),
             card(
                 "license",
-                _e(license_state),
+                _e(verdict),
                 "license",
                 "" if data["license"].get("can_open", True) else "bad",
             ),
@@ -163,7 +166,8 @@ def overview_body(data: dict[str, Any], target: dict[str, Any], opens: str, now:
     )
     return (
         f"<section><div class=cards>{cards}</div>"
-        f"<p class=note>Kill switch: daily loss limit {_e(kill['daily_loss_limit_usdt'])} USDT"
+        + (f"<p class=note id=license-detail>License: {_e(why)}</p>" if why else "")
+        + f"<p class=note>Kill switch: daily loss limit {_e(kill['daily_loss_limit_usdt'])} USDT"
         f" (UTC day {_e(data['day'])}).</p></section>"
         f"<section><h2>Traders</h2>{traders}</section>"
         f"<section><h2>Open mirrored positions</h2>{positions}</section>"
