@@ -18,13 +18,14 @@ from lightspeed_cli.cli import (
     keys_cmd,
     license_cmd,
     license_server_cmd,
+    relay_cmd,
     run_cmd,
     selftest_cmd,
     service_cmd,
     status_cmd,
     traders_cmd,
 )
-from lightspeed_cli.cli.common import EXIT_USAGE
+from lightspeed_cli.cli.common import EXIT_USAGE, fail
 from lightspeed_cli.cli.output import emit_json_error, reset_json_errors
 
 CONFIG_FLAGS = ("--config", "-c")
@@ -66,7 +67,8 @@ class _RootGroup(TyperGroup):
         return super().parse_args(ctx, hoist_config(args))
 
     def invoke(self, ctx: typer.Context) -> object:
-        """A usage error (a bad option value) of a command run with `--json` is JSON too."""
+        """A usage error (a bad option value) of a command run with `--json` is JSON too; every
+        command's known failures are one line and their exit code (cli/errors.py)."""
         reset_json_errors()
         try:
             return super().invoke(ctx)
@@ -80,6 +82,13 @@ class _RootGroup(TyperGroup):
             emit_json_error(exc.format_message() if hasattr(exc, "format_message") else "", code)
             exc.show()  # type: ignore[attr-defined]  # the usual usage text on stderr
             raise typer.Exit(code) from None
+        except Exception as exc:
+            from lightspeed_cli.cli.errors import explain
+
+            known = explain(exc)
+            if known is None:
+                raise
+            fail(known.message, known.code)
 
 
 def _has_json_flag(command: object) -> bool:
@@ -132,6 +141,7 @@ app.add_typer(traders_cmd.app, name="traders")
 app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
+app.add_typer(relay_cmd.app, name="relay")
 app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
 status_cmd.register(app)

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
                 return await act(settings, paper, Command(command))
             except BrokerError as exc:
                 return False, f"cannot reach Bybit: {exc.message}"
+            except Exception as exc:  # the journal or its disk: said on the page, never silent
+                return False, f"{command} failed: {exc}"
 
         context = DashboardContext(
             settings=settings,

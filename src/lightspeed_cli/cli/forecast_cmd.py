@@ -20,7 +20,9 @@ import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
-from lightspeed_cli.config.settings import AccountMode, Settings, SizingMode, TraderSettings
+from lightspeed_cli.config.choices import AccountMode, SizingMode
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.forecast import ForecastInputs, ForecastReport, forecast
 from lightspeed_cli.models import FetchStatus, LeaderLot, LeaderOrder, SourceKind, TraderPosition
 
@@ -64,12 +66,15 @@ def run(
             EXIT_USAGE,
         )
     if plot is not None:
-        from lightspeed_cli.views.plotting import PlotUnavailable, require_matplotlib
+        from lightspeed_cli.views.forecast_plot import plot_problem
+        from lightspeed_cli.views.plotting import PlotUnavailable
 
         try:
-            require_matplotlib()
+            problem = plot_problem(plot)
         except PlotUnavailable as exc:
             fail(str(exc), EXIT_USAGE)
+        if problem:
+            fail(problem, EXIT_USAGE)
     sizing = trader.effective_sizing(settings.sizing)
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - days * 86_400_000

@@ -13,7 +13,7 @@ from lightspeed_cli.license.timefmt import human_duration, stamp
 from lightspeed_cli.license.token import LeasePayload
 
 if TYPE_CHECKING:
-    from lightspeed_cli.config.settings import LicenseSettings
+    from lightspeed_cli.config.sections import LicenseSettings
 
 EXPIRY_WARNING = timedelta(days=7)
 CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"
@@ -34,7 +34,7 @@ class LicenseState(BaseModel):
     warning: str | None = None
     lease_until: datetime | None = None
     expires_at: datetime | None = None
-    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, revoked, expired, ...
+    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, wrong_user, revoked, ...
     grace_until: datetime | None = None  # opening stops then unless the server answers
     key_id: str | None = None
     key_hint: str | None = None
