@@ -69,6 +69,7 @@ class RunOptions:
     bybit_keys: tuple[str, str] | None = None  # explicit (key, secret): simulate's fake account
     use_binance_session: bool = True  # False: never read the Binance session (simulate)
     on_engine: Callable[[Engine], None] | None = None  # sees the engine built (simulate's figures)
+    dashboard: bool = False  # `run --dashboard`: serve it beside the bot (or dashboard.enabled)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -206,6 +207,66 @@ def assemble(
     return engine, steering
 
 
+def _start_dashboard(
+    settings: Settings,
+    options: RunOptions,
+    data_dir: Path,
+    steering: Steering,
+    license_client: LicenseClient | None,
+    stop: asyncio.Event,
+    *,
+    live: bool,
+) -> asyncio.Task[None]:
+    """The dashboard inside the bot: the same journal, controls through the bot's own door.
+    A busy port is a StartupError (said before trading starts)."""
+    from lightspeed_cli.steering.control import Command, RequestStatus
+    from lightspeed_cli.views.dashboard.app import DashboardContext, create_app
+    from lightspeed_cli.views.dashboard.server import serve
+    from lightspeed_cli.views.dashboard.tokens import load_tokens
+    from lightspeed_cli.views.dashboard.wiring import announce, open_socket
+
+    cfg = settings.dashboard
+    try:
+        loaded = load_tokens(data_dir, control=cfg.control)
+        sock = open_socket(cfg.host, cfg.port)
+    except OSError as exc:
+        raise StartupError(f"dashboard: {exc}") from None
+
+    async def act(command: str) -> tuple[bool, str]:
+        answer = await steering.control.execute(Command(command), "dashboard")
+        return answer.status is RequestStatus.DONE, answer.result or ""
+
+    def license_info() -> dict[str, Any]:
+        if license_client is None:
+            return {"can_open": True, "state": license_label(options)}
+        from lightspeed_cli.license.gate import license_summary
+
+        state = license_client.state()
+        return {"can_open": state.can_open, "state": license_summary(state)}
+
+    context = DashboardContext(
+        settings=settings,
+        paper=options.paper,
+        journal_path=journal_path(settings, options.paper),
+        tokens=loaded.tokens,
+        host=cfg.host,
+        license_info=license_info,
+        opens=lambda: steering.control.pause_state.describe(),
+        act=act if cfg.control else None,
+    )
+    tty = sys.stdout.isatty()
+    # a token goes only to a terminal, never into a log (announce shows it only then)
+    announce(context, loaded, sock, data_dir, print if tty else log.info, show_tokens=tty)
+
+    async def run() -> None:
+        try:
+            await serve(create_app(context), sock, stop)
+        finally:
+            sock.close()
+
+    return asyncio.create_task(run(), name="dashboard")
+
+
 async def run_bot(settings: Settings, options: RunOptions) -> int:
     """Validate, reconcile, then trade until SIGTERM/SIGINT; returns the exit code."""
     if not [t for t in settings.traders if t.enabled]:
@@ -322,6 +383,11 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             paper=options.paper,
         )
         steering.start(stop)
+        if options.dashboard or settings.dashboard.enabled:
+            dashboard = _start_dashboard(
+                settings, options, data_dir, steering, license_client, stop, live=live
+            )
+            steering.add_task(dashboard)
         try:
             if live:
                 from lightspeed_cli.views.live import run_with_live_view

@@ -13,6 +13,7 @@ from lightspeed_cli import __version__
 from lightspeed_cli.cli import (
     config_cmd,
     control_cmd,
+    dashboard_cmd,
     journal_cmd,
     keys_cmd,
     license_cmd,
@@ -146,6 +147,7 @@ run_cmd.register(app)
 status_cmd.register(app)
 control_cmd.register(app)
 selftest_cmd.register(app)
+dashboard_cmd.register(app)
 
 
 def main() -> None:

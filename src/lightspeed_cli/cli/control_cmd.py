@@ -83,10 +83,24 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
     return answer.status is RequestStatus.DONE, f"{answer.result} (no bot running: acted here)"
 
 
+async def act(settings: Settings, paper: bool, command: Command) -> tuple[bool, str]:
+    """(ok, what was done): through the running bot when one holds the journal, else here
+    while holding its lock. The shell commands and the dashboard both come through here."""
+    from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
+    from lightspeed_cli.runner import journal_path
+
+    path = journal_path(settings, paper)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with instance_lock(path):
+            return await _directly(settings, paper, command)
+    except AlreadyRunning:
+        return await _through_bot(settings, paper, command)
+
+
 def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
     """Through the running bot, or here; a journal or disk that cannot be used is said with
     what to do instead (close-all is the panic button: never a traceback, never silent)."""
-    from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
     from lightspeed_cli.execution.base import BrokerError
     from lightspeed_cli.runner import journal_path, run_async
     from lightspeed_cli.steering.control import Command
@@ -95,15 +109,10 @@ def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
     path = journal_path(settings, paper)
     then = CLOSE_BY_HAND if command is Command.CLOSE_ALL else f"Nothing was {command.value}d."
     with journal_errors(path, then):
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with instance_lock(path):
-                try:
-                    ok, text = run_async(_directly(settings, paper, command))
-                except BrokerError as exc:
-                    fail(f"cannot reach Bybit: {exc.message}")
-        except AlreadyRunning:
-            ok, text = run_async(_through_bot(settings, paper, command))
+            ok, text = run_async(act(settings, paper, command))
+        except BrokerError as exc:
+            fail(f"cannot reach Bybit: {exc.message}")
     console.print(text, highlight=False, soft_wrap=True)
     if not ok:
         if command is Command.CLOSE_ALL:

@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
             False, "--json-logs", help="Structured JSON log lines (default under systemd: plain)."
         ),
         no_live: bool = typer.Option(False, "--no-live", help="Plain log lines, no live view."),
+        dashboard: bool = typer.Option(
+            False, "--dashboard", help="Serve the local web dashboard too ([dashboard] settings)."
+        ),
         duration: float | None = typer.Option(
             None, "--duration", help="Stop by itself after this many seconds.", hidden=True
         ),
@@ -62,6 +65,7 @@ def register(app: typer.Typer) -> None:
             paper_equity_usdt=Decimal(str(paper_equity)),
             live_view=live,
             duration_seconds=duration,
+            dashboard=dashboard,
         )
         try:
             code = run_async(run_bot(settings, options))

@@ -32,7 +32,7 @@ def show_status(
     journal = open_journal(existing_journal(settings, paper))
     limit = settings.safety.daily_loss_limit_usdt
     blind_after = settings.notify.blind_after_seconds
-    info, line = _license(settings, paper, as_user)
+    info, line = license_info(settings, paper, as_user)
     labels = _labels(settings)
     with journal_errors(journal.path), journal:
         pause = read_pause_state(journal.path)
@@ -48,7 +48,7 @@ def show_status(
     console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
-def _license(
+def license_info(
     settings: Settings, paper: bool, as_user: str | None = None
 ) -> tuple[dict[str, Any], str | Text]:
     """`{"can_open", "state"}` for --json, and the line `status` shows (red when closing-only)."""

@@ -25,6 +25,7 @@ from pydantic_settings.exceptions import SettingsError
 from lightspeed_cli.config.choices import (
     SizingMode,
 )
+from lightspeed_cli.config.dashboard import DashboardSettings
 from lightspeed_cli.config.envcheck import unknown_variables
 from lightspeed_cli.config.paths import resolve_config_path
 from lightspeed_cli.config.sections import (
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("traders")
     @classmethod

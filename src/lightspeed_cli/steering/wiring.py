@@ -89,6 +89,10 @@ class Steering:
         if self.stops is not None:
             self._tasks.append(asyncio.create_task(self.stops.run(stop), name="stops"))
 
+    def add_task(self, task: asyncio.Task[None]) -> None:
+        """Something else that ends with `stop` (the dashboard): awaited and closed with these."""
+        self._tasks.append(task)
+
     async def aclose(self, grace: float = 5.0) -> None:
         """After `stop`: a few seconds to finish (Telegram says goodbye), then cancelled."""
         if self._tasks:
