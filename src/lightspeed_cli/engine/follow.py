@@ -52,7 +52,11 @@ class Follow:
 
     async def read(self, trader: TraderSettings) -> Snapshot | None:
         """One poll of the trader: its snapshot, or None (said when the status changed)."""
-        result = await self.source.fetch(trader)
+        return self.seen(trader, await self.source.fetch(trader))
+
+    def seen(self, trader: TraderSettings, result: FetchResult) -> Snapshot | None:
+        """What one read (a poll, or a push: engine/pushed.py) told of the trader, on the view
+        and in the journal: its snapshot, or None (said when the status changed)."""
         self.view.polls += 1
         tv = self.view.traders.setdefault(trader.id, TraderView(trader.id, trader.label))
         previous_status = tv.last_status
