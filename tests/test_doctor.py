@@ -64,7 +64,14 @@ def test_copytrade_only_needs_no_session_and_paper_needs_no_keys_or_license(
     config = _config(tmp_path, binance.url, bybit.url, [{"id": PORTFOLIO}])
     code, checks = _doctor(config, "--paper")
     assert code == 0, checks
-    assert set(checks) == {"config", "Binance reachable", "Bybit reachable", "data dir"}
+    assert set(checks) == {
+        "config",
+        "Binance reachable",
+        "Bybit reachable",
+        "data dir",
+        "free space",
+        "journal",
+    }
     assert f"trader {PORTFOLIO} read" in checks["Binance reachable"]["detail"]
     code, checks = _doctor(config)  # live: Bybit keys and the license are missing
     assert code == 1

@@ -207,3 +207,16 @@ def test_status_drops_a_removed_trader_unless_it_still_holds_a_position(
     assert traders[B]["status"] == "removed"  # not in the config, but its position is open
     assert "6000000000000000009" not in traders  # removed and holding nothing: gone
     assert "6000000000000000009" not in run(config, "status").output
+
+
+def test_history_json_and_csv_give_every_row_the_table_the_newest_200(config: Path) -> None:
+    """Issue 21 item 7: README says every signal; no silent cap at 200."""
+    data = config.parent / "data"
+    with Journal.in_dir(data) as journal:
+        for n in range(10, 260):
+            _trade(journal, A, SignalKind.OPEN, "0.001", "60000", n)
+    rows = json.loads(run(config, "history", "--json").stdout)
+    assert len(rows) == 253
+    csv_text = run(config, "history", "--csv", "-").stdout
+    assert len(csv_text.strip().splitlines()) == 254  # the header and every row
+    assert len(json.loads(run(config, "history", "--json", "--limit", "5").stdout)) == 5

@@ -227,3 +227,23 @@ def test_piped_keys_without_stdin_flag_give_no_getpass_warning(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and API_KEY not in done.stdout + done.stderr
     assert (tmp_path / "c" / "bybit_api_secret").read_text() == f"{API_SECRET}\n"
+
+
+def test_status_reads_the_license_as_the_units_user(tmp_path: Path) -> None:
+    """Issue 21 item 3: `sudo lightspeed service status` reads the lease as the unit's user
+    would (its fingerprint), and says so; never "another machine" for a user mismatch."""
+    from lightspeed_cli.config.datadir import current_user
+    from lightspeed_cli.journal.store import Journal
+
+    data = tmp_path / "data"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[storage]\ndata_dir = "{data}"\n')
+    Journal.in_dir(data).close()
+    other = "nobody" if current_user() != "nobody" else "root"
+    assert _install(tmp_path, "-c", str(config), "--system-user", other).exit_code == 0
+    shown = CliRunner().invoke(
+        app, ["service", "status", "--unit-dir", str(tmp_path / "units")], env={"COLUMNS": "300"}
+    )
+    assert "Traceback" not in shown.output
+    assert f"read as the unit's user {other} (you are {current_user()})" in shown.output
+    assert "another machine" not in shown.output

@@ -246,7 +246,7 @@ async def test_in_a_group_only_the_listed_users_command_and_only_the_asker_confi
     make_rig, fake_telegram: FakeTelegram, monkeypatch, caplog
 ) -> None:
     tg = fake_telegram
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     rig.binance.clear_positions(TRADER_A)
     rig.binance.clear_positions(TRADER_B)
     rig.engine.settings.notify.telegram_user_ids = [OWNER, PARTNER]
@@ -277,7 +277,7 @@ async def test_a_group_without_a_user_list_never_commands(
     make_rig, fake_telegram: FakeTelegram, monkeypatch
 ) -> None:
     tg = fake_telegram
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     async with running_bot(rig, tg, monkeypatch, chat=GROUP) as steering:
         await until("Telegram polling", lambda: tg.calls("getUpdates") > 0)
         tg.user_says(GROUP, "/pause", user_id=OWNER)
@@ -291,7 +291,7 @@ async def test_an_edited_or_an_old_command_never_runs(
     make_rig, fake_telegram: FakeTelegram, monkeypatch
 ) -> None:
     tg = fake_telegram
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     async with running_bot(rig, tg, monkeypatch) as steering:
         await until("Telegram polling", lambda: tg.calls("getUpdates") > 0)
         first = tg.user_says(CHAT, "/status")
@@ -310,7 +310,7 @@ async def test_a_revoked_token_is_an_alert_not_a_silent_stop(
     make_rig, fake_telegram: FakeTelegram, monkeypatch, caplog
 ) -> None:
     tg = fake_telegram
-    rig = await make_rig()
+    rig = await make_rig(steered=True)
     rig.binance.clear_positions(TRADER_A)
     rig.binance.clear_positions(TRADER_B)
     async with running_bot(rig, tg, monkeypatch):

@@ -220,3 +220,26 @@ async def test_a_server_answer_resets_the_local_floor(license_server, make_clien
     state = await client.renew()
     assert state.can_open and client.local.latest_local_time is not None
     assert client.local.latest_local_time < client.local.latest_server_time + HOUR
+
+
+@pytest.mark.skipif(
+    __import__("os").geteuid() != 0, reason="needs root: a data dir of another user"
+)
+def test_another_users_lease_on_this_machine_says_another_user(
+    offline_lease: OfflineLease,
+) -> None:
+    """Issue 21 item 3: root reading the service's lease is not "another machine", and is not
+    told to activate again (which replaced the service's lease)."""
+    import os
+
+    from lightspeed_cli.license.fingerprint import machine_fingerprint
+
+    data_dir = offline_lease.tmp_path / "offline-client"  # the client's (license_helpers)
+    data_dir.mkdir(exist_ok=True)
+    os.chown(data_dir, 65534, 65534)  # nobody's data dir
+    theirs = offline_lease.token(machine=machine_fingerprint(user="nobody"))
+    client = offline_lease.client(theirs, fingerprint=machine_fingerprint())
+    state = client.state(T0 + HOUR)
+    assert state.code == "wrong_user" and not state.can_open
+    assert "another user, nobody" in state.reason and "another machine" not in state.reason
+    assert "do not activate again" in state.reason

@@ -23,7 +23,7 @@ from lightspeed_cli.cli import (
     status_cmd,
     traders_cmd,
 )
-from lightspeed_cli.cli.common import EXIT_USAGE
+from lightspeed_cli.cli.common import EXIT_USAGE, fail
 from lightspeed_cli.cli.output import emit_json_error, reset_json_errors
 
 CONFIG_FLAGS = ("--config", "-c")
@@ -65,7 +65,8 @@ class _RootGroup(TyperGroup):
         return super().parse_args(ctx, hoist_config(args))
 
     def invoke(self, ctx: typer.Context) -> object:
-        """A usage error (a bad option value) of a command run with `--json` is JSON too."""
+        """A usage error (a bad option value) of a command run with `--json` is JSON too; every
+        command's known failures are one line and their exit code (cli/errors.py)."""
         reset_json_errors()
         try:
             return super().invoke(ctx)
@@ -79,6 +80,13 @@ class _RootGroup(TyperGroup):
             emit_json_error(exc.format_message() if hasattr(exc, "format_message") else "", code)
             exc.show()  # type: ignore[attr-defined]  # the usual usage text on stderr
             raise typer.Exit(code) from None
+        except Exception as exc:
+            from lightspeed_cli.cli.errors import explain
+
+            known = explain(exc)
+            if known is None:
+                raise
+            fail(known.message, known.code)
 
 
 def _has_json_flag(command: object) -> bool:

@@ -64,11 +64,27 @@ def get_settings(ctx: typer.Context, *, missing_ok: bool = False) -> Settings:
         fail(str(exc), EXIT_USAGE)
 
 
-def license_state(settings: Settings) -> LicenseState:
-    """The license as `run` would find it with these settings (the config's data dir)."""
+def license_state(settings: Settings, as_user: str | None = None) -> LicenseState:
+    """The license as `run` would find it with these settings (the config's data dir);
+    `as_user`: as that user's bot would (root reading a system unit's lease)."""
     from lightspeed_cli.license.client import LicenseClient
+    from lightspeed_cli.license.fingerprint import machine_fingerprint
 
-    return LicenseClient(settings.license, settings.storage.resolved_data_dir()).state()
+    fingerprint = machine_fingerprint(user=as_user) if as_user else None
+    data_dir = settings.storage.resolved_data_dir()
+    return LicenseClient(settings.license, data_dir, fingerprint=fingerprint).state()
+
+
+def read_stdin_line(label: str) -> str:
+    """One line of stdin, from the process's one binary reader: a text wrapper per call would
+    buffer ahead and swallow the next secrets. Bytes that are not UTF-8 exit 2."""
+    import sys
+
+    raw = sys.stdin.buffer.readline()
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        fail(f"{label}: the input is not UTF-8 text; nothing stored, paste it again", EXIT_USAGE)
 
 
 def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
@@ -77,15 +93,16 @@ def read_secret_values(labels: tuple[str, ...], from_stdin: bool) -> list[str]:
 
     Values are never echoed; an empty one or one with spaces (a bad paste) exits 2.
     """
+    import sys
+
     values = []
-    stdin = typer.get_text_stream("stdin")
-    piped = not from_stdin and not stdin.isatty()  # a pipe: nothing to hide, no getpass warning
+    piped = not from_stdin and not sys.stdin.isatty()  # a pipe: nothing to hide, no warning
     for label in labels:
         if from_stdin:
-            value = stdin.readline().strip()
+            value = read_stdin_line(label)
         elif piped:
             typer.echo(f"{label}: ", nl=False)
-            value = stdin.readline().strip()
+            value = read_stdin_line(label)
         else:
             value = str(typer.prompt(label, hide_input=True)).strip()
         if not value:

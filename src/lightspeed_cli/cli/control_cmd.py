@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.errors import journal_errors
 
 if TYPE_CHECKING:
     from lightspeed_cli.config.settings import Settings
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 PAUSE_TIMEOUT = 15.0
 CLOSE_ALL_TIMEOUT = 110.0  # below the control file's request TTL: never acted on after we gave up
 SOURCE = "shell"
+CLOSE_BY_HAND = (
+    "Check your Bybit positions now: close what must be closed on Bybit itself (web or app),"
+    " or fix the problem above and run `lightspeed close-all --yes` again."
+)
 
 _PAPER = typer.Option(False, "--paper", help="Act on the paper-trading bot and journal.")
 
@@ -49,7 +54,7 @@ async def _through_bot(settings: Settings, paper: bool, command: Command) -> tup
 
 async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[bool, str]:
     """No bot running: act here (the caller holds the instance lock)."""
-    from lightspeed_cli.journal.store import Journal
+    from lightspeed_cli.journal.integrity import open_checked
     from lightspeed_cli.runner import RunOptions, build_broker, journal_path
     from lightspeed_cli.steering.control import (
         Command,
@@ -60,7 +65,7 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
     )
 
     path = journal_path(settings, paper)
-    with Journal(path) as journal, ControlStore(control_path(path)) as store:
+    with open_checked(path) as journal, ControlStore(control_path(path)) as store:
         broker = None
         if command is Command.CLOSE_ALL:
             broker = build_broker(settings, RunOptions(paper=paper))
@@ -76,23 +81,30 @@ async def _directly(settings: Settings, paper: bool, command: Command) -> tuple[
 
 
 def _act(ctx: typer.Context, paper: bool, command: Command) -> None:
+    """Through the running bot, or here; a journal or disk that cannot be used is said with
+    what to do instead (close-all is the panic button: never a traceback, never silent)."""
     from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
     from lightspeed_cli.execution.base import BrokerError
     from lightspeed_cli.runner import journal_path, run_async
+    from lightspeed_cli.steering.control import Command
 
     settings = get_settings(ctx, missing_ok=True)
     path = journal_path(settings, paper)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with instance_lock(path):
-            try:
-                ok, text = run_async(_directly(settings, paper, command))
-            except BrokerError as exc:
-                fail(f"cannot reach Bybit: {exc.message}")
-    except AlreadyRunning:
-        ok, text = run_async(_through_bot(settings, paper, command))
+    then = CLOSE_BY_HAND if command is Command.CLOSE_ALL else f"Nothing was {command.value}d."
+    with journal_errors(path, then):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with instance_lock(path):
+                try:
+                    ok, text = run_async(_directly(settings, paper, command))
+                except BrokerError as exc:
+                    fail(f"cannot reach Bybit: {exc.message}")
+        except AlreadyRunning:
+            ok, text = run_async(_through_bot(settings, paper, command))
     console.print(text, highlight=False, soft_wrap=True)
     if not ok:
+        if command is Command.CLOSE_ALL:
+            err_console.print(CLOSE_BY_HAND, highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(1)
 
 

@@ -56,6 +56,39 @@ def check_data_dir(path: Path) -> Check:
     return Check("data dir", True, str(path))
 
 
+MIN_FREE_BYTES = 50 << 20  # the journal grows by kilobytes a day; under this, a disk is nearly full
+
+
+def check_free_space(data_dir: Path) -> Check:
+    from lightspeed_cli.config.datadir import free_bytes
+
+    free = free_bytes(data_dir)
+    if free is None:
+        return Check("free space", False, f"{data_dir}: cannot tell (no such folder?)")
+    detail = f"{free / (1 << 20):.0f} MiB free on the data dir's disk"
+    if free < MIN_FREE_BYTES:
+        return Check("free space", False, f"{detail}: the journal soon cannot be written")
+    return Check("free space", True, detail)
+
+
+def check_journal(path: Path) -> Check:
+    """As `run` checks it at start (PRAGMA quick_check); an unusable disk is not damage."""
+    from lightspeed_cli.config.datadir import filesystem_problem
+    from lightspeed_cli.journal.integrity import RECOVER_ACTION, check_file
+
+    if not path.exists():
+        return Check("journal", True, f"{path}: none yet (`run` creates it)")
+    if path.is_dir():
+        return Check("journal", False, f"{path} is a directory, not a journal: move it away")
+    problems = check_file(path)
+    if not problems:
+        return Check("journal", True, f"{path}: sound (quick_check)")
+    disk = filesystem_problem(path.parent)
+    if disk:
+        return Check("journal", False, f"{path}: cannot be checked: {disk} (not damage)")
+    return Check("journal", False, f"{path} is damaged: {problems[0]}. {RECOVER_ACTION}")
+
+
 def check_keys(settings: Settings, paper: bool) -> list[Check]:
     """The Bybit pair (not for paper) and the Binance session when a leaderboard trader needs it.
 
@@ -158,6 +191,8 @@ def check_bybit(settings: Settings, timeout: float) -> list[Check]:
 def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check]:
     """Every check a live run needs; with `paper`, only what `run --paper` needs (no Bybit
     keys, no license, no clock skew: paper fills use Bybit's public prices only)."""
+    from lightspeed_cli.runner import journal_path
+
     checks: list[Check] = []
     path = config_path(ctx)
     try:
@@ -175,6 +210,8 @@ def run_checks(ctx: typer.Context, *, paper: bool, timeout: float) -> list[Check
     bybit = check_bybit(settings, timeout)
     checks.extend(bybit[:1] if paper else bybit)
     checks.append(check_data_dir(settings.storage.resolved_data_dir()))
+    checks.append(check_free_space(settings.storage.resolved_data_dir()))
+    checks.append(check_journal(journal_path(settings, paper)))
     return checks
 
 

@@ -64,12 +64,15 @@ def run(
             EXIT_USAGE,
         )
     if plot is not None:
-        from lightspeed_cli.views.plotting import PlotUnavailable, require_matplotlib
+        from lightspeed_cli.views.forecast_plot import plot_problem
+        from lightspeed_cli.views.plotting import PlotUnavailable
 
         try:
-            require_matplotlib()
+            problem = plot_problem(plot)
         except PlotUnavailable as exc:
             fail(str(exc), EXIT_USAGE)
+        if problem:
+            fail(problem, EXIT_USAGE)
     sizing = trader.effective_sizing(settings.sizing)
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - days * 86_400_000

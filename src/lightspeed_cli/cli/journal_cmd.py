@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from lightspeed_cli.cli.common import console, fail, get_settings
+from lightspeed_cli.cli.errors import (
+    EXIT_DAMAGED,
+    existing_journal,
+    journal_errors,
+    journal_problem,
+    open_journal,
+)
 
 app = typer.Typer(
     help="Check or recover the journal database; confirm a rebuild from Bybit.",
     no_args_is_help=True,
 )
 
-EXIT_DAMAGED = 3  # same as `run` stopping on a damaged journal
+
+def _path(ctx: typer.Context, paper: bool) -> Path:
+    return existing_journal(get_settings(ctx, missing_ok=True), paper, "nothing to check")
 
 
-def _path(ctx: typer.Context, paper: bool):  # type: ignore[no-untyped-def]
-    from lightspeed_cli.runner import journal_path
+def _usable(path: Path) -> None:
+    """A directory in the journal's place, or a read-only, full or foreign file system, is said
+    as such (exit 2): it is not damage, and `recover` would move a good file away."""
+    from lightspeed_cli.config.datadir import filesystem_problem
 
-    path = journal_path(get_settings(ctx, missing_ok=True), paper)
-    if not path.exists():
-        fail(f"no journal at {path}: nothing to check")
-    return path
+    problem = filesystem_problem(path.parent)
+    if path.is_dir() or problem:
+        raise journal_problem(path, OSError(problem or "a directory"))
 
 
 @app.command()
@@ -32,7 +44,10 @@ def check(
     from lightspeed_cli.journal.integrity import RECOVER_ACTION, check_file
 
     path = _path(ctx, paper)
-    problems = check_file(path)
+    with journal_errors(path):
+        problems = check_file(path)
+    if problems:
+        _usable(path)
     if problems:
         fail(f"{path} is damaged: {'; '.join(problems[:5])}. {RECOVER_ACTION}", EXIT_DAMAGED)
     console.print(f"{path}: ok")
@@ -52,6 +67,7 @@ def recover(
     from lightspeed_cli.journal.integrity import JournalDamaged, recover
 
     path = _path(ctx, paper)
+    _usable(path)  # before anything is moved: never a half-done recovery
     try:
         with instance_lock(path):
             report = recover(path)
@@ -85,9 +101,9 @@ def accept_rebuild_cmd(
     orders until now are not reported again.
     """
     from lightspeed_cli.engine.reconcile import accept_rebuild
-    from lightspeed_cli.journal.store import Journal
 
-    with Journal(_path(ctx, paper)) as journal:
+    path = _path(ctx, paper)
+    with open_journal(path, checked=True) as journal, journal_errors(path):
         reason = accept_rebuild(journal)
     if reason is None:
         console.print(

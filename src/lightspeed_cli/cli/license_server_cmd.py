@@ -21,6 +21,14 @@ import typer
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.options import (
+    MAX_DAYS,
+    MAX_LEASE_HOURS,
+    MAX_SEATS,
+    MAX_SECONDS,
+    float_option,
+    int_option,
+)
 from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:
@@ -96,6 +104,8 @@ def _database(ctx: typer.Context, db: Path | None, *, create: bool = False) -> I
         yield database
     except DatabaseBusy as exc:
         fail(str(exc))
+    except ValueError as exc:  # a bound the database keeps (days, seats)
+        fail(str(exc), EXIT_USAGE)
     finally:
         database.close()
 
@@ -170,31 +180,48 @@ def serve_cmd(
         help="Ed25519 signing key, created (mode 0600) on first start"
         " (default: license-server.key in ~/.local/share/lightspeed-license-server).",
     ),
-    lease_hours: float = typer.Option(
-        72, "--lease-hours", min=0.01, help="How long a client may run without contact."
+    lease_hours: float = float_option(
+        72,
+        "--lease-hours",
+        min=0.01,
+        max=MAX_LEASE_HOURS,
+        help="How long a client may run without contact.",
     ),
-    activate_per_ip: int = typer.Option(
+    activate_per_ip: int = int_option(
         10, "--activate-per-ip", min=1, help="Activation attempts per client IP per window."
     ),
-    activate_per_key: int = typer.Option(
+    activate_per_key: int = int_option(
         5, "--activate-per-key", min=1, help="Activation attempts per key per window."
     ),
-    rate_window: float = typer.Option(
-        60, "--rate-window", min=1, help="Rate-limit window in seconds."
+    rate_window: float = float_option(
+        60, "--rate-window", min=1, max=MAX_SECONDS, help="Rate-limit window in seconds."
     ),
-    max_connections: int = typer.Option(
-        500, "--max-connections", min=1, help="Open connections at most (slow ones make room)."
+    max_connections: int = int_option(
+        500,
+        "--max-connections",
+        min=1,
+        max=1_000_000,
+        help="Open connections at most (slow ones make room).",
     ),
-    header_timeout: float = typer.Option(
-        5, "--header-timeout", min=0.1, help="Seconds a client has to send its request headers."
+    header_timeout: float = float_option(
+        5,
+        "--header-timeout",
+        min=0.1,
+        max=MAX_SECONDS,
+        help="Seconds a client has to send its request headers.",
     ),
-    body_timeout: float = typer.Option(
-        5, "--body-timeout", min=0.1, help="Seconds a client has to send its request body."
+    body_timeout: float = float_option(
+        5,
+        "--body-timeout",
+        min=0.1,
+        max=MAX_SECONDS,
+        help="Seconds a client has to send its request body.",
     ),
-    db_busy_timeout: float = typer.Option(
+    db_busy_timeout: float = float_option(
         5,
         "--db-busy-timeout",
         min=0.1,
+        max=MAX_SECONDS,
         help="Seconds a request waits for the database lock before a 503 + Retry-After.",
     ),
 ) -> None:
@@ -260,8 +287,12 @@ def serve_cmd(
 @app.command("issue")
 def issue_cmd(
     ctx: typer.Context,
-    seats: int = typer.Option(1, "--seats", min=1, help="Machines that may use the key at once."),
-    days: float = typer.Option(30, "--days", min=0.001, help="Valid for this many days."),
+    seats: int = int_option(
+        1, "--seats", min=1, max=MAX_SEATS, help="Machines that may use the key at once."
+    ),
+    days: float = float_option(
+        30, "--days", min=0.001, max=MAX_DAYS, help="Valid for this many days."
+    ),
     note: str = typer.Option("", "--note", help="Free text for you (customer, order...)."),
     feature: list[str] = typer.Option([], "--feature", help="Feature flag in the lease (repeat)."),
     db: Path | None = _DB_OPTION,
@@ -331,7 +362,9 @@ def revoke_cmd(
 def extend_cmd(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="The key, or its key id from `list`."),
-    days: float = typer.Option(..., "--days", min=0.001, help="Days to add to the expiry."),
+    days: float = float_option(
+        ..., "--days", min=0.001, max=MAX_DAYS, help="Days to add to the expiry."
+    ),
     db: Path | None = _DB_OPTION,
 ) -> None:
     """Push a key's expiry back (counted from now if it has already expired).

@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.options import MAX_USDT
 from lightspeed_cli.cli.output import json_option
 
 
@@ -39,8 +40,11 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.config import logsetup
         from lightspeed_cli.runner import RunOptions, StartupError, run_async, run_bot
 
-        if not paper_equity > 0:  # also refuses nan
-            fail(f"--paper-equity {paper_equity:g}: must be above 0 USDT", EXIT_USAGE)
+        if not 0 < paper_equity <= MAX_USDT:  # also refuses nan and inf
+            fail(
+                f"--paper-equity {paper_equity:g}: must be above 0 USDT, at most {MAX_USDT:g}",
+                EXIT_USAGE,
+            )
         settings = get_settings(ctx)
         live = None if not no_live else False
         if json_logs or settings.logging.json_lines:

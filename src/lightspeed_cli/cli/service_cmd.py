@@ -85,11 +85,13 @@ def _read_credentials(stdin: bool, binance_session: bool) -> dict[str, str]:
     from lightspeed_cli.cli.keys_cmd import PROMPTS, KeyTarget
     from lightspeed_cli.config.secrets import SecretName, encode_binance_session
 
-    key, secret = read_secret_values(PROMPTS[KeyTarget.BYBIT], stdin)
-    values = {SecretName.BYBIT_API_KEY.value: key, SecretName.BYBIT_API_SECRET.value: secret}
+    labels: tuple[str, ...] = PROMPTS[KeyTarget.BYBIT]
     if binance_session:
-        p20t, csrf = read_secret_values(PROMPTS[KeyTarget.BINANCE_SESSION], stdin)
-        values[SecretName.BINANCE_SESSION.value] = encode_binance_session(p20t, csrf)
+        labels += PROMPTS[KeyTarget.BINANCE_SESSION]
+    key, secret, *session = read_secret_values(labels, stdin)  # one reader, every line
+    values = {SecretName.BYBIT_API_KEY.value: key, SecretName.BYBIT_API_SECRET.value: secret}
+    if session:
+        values[SecretName.BINANCE_SESSION.value] = encode_binance_session(session[0], session[1])
     return values
 
 
@@ -216,7 +218,7 @@ def status_cmd(
     """
     from lightspeed_cli.cli.status_cmd import show_status
     from lightspeed_cli.config.settings import ConfigError, load_settings
-    from lightspeed_cli.config.unitfile import unit_environment
+    from lightspeed_cli.config.unitfile import unit_environment, unit_user
 
     state = unit_state(user)
     path = unit_path(user, unit_dir)
@@ -227,7 +229,9 @@ def status_cmd(
         active = state.get("ActiveState") == "active"
         shown = ", ".join(f"{k} {state.get(k, '?')}" for k in UNIT_PROPERTIES)
         console.print(f"service: {shown}", highlight=False, markup=False, soft_wrap=True)
-    env = unit_environment(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    env = unit_environment(text)
+    as_user = _reader(unit_user(text))
     if not path.is_file():
         console.print(f"unit file: {path} not found (`lightspeed service install`)", markup=False)
     given = (ctx.find_root().obj or {}).get("config")
@@ -236,8 +240,26 @@ def status_cmd(
             settings = load_settings(given or env.get("LIGHTSPEED_CONFIG"), missing_ok=not given)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
-        show_status(settings, paper=False, as_json=False)
+        show_status(settings, paper=False, as_json=False, as_user=as_user)
     raise typer.Exit(0 if active else EXIT_FAILURE)
+
+
+def _reader(user: str | None) -> str | None:
+    """The unit's user when it is not the caller: the license is then read as that user's bot
+    reads it (its machine fingerprint), and said so. None: read as the caller."""
+    from lightspeed_cli.config.datadir import current_user
+
+    me = current_user()
+    if user is None or user == me:
+        return None
+    console.print(
+        f"license: read as the unit's user {user} (you are {me}); a lease kept in {user}'s"
+        " keyring cannot be seen from here",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    return user
 
 
 @contextmanager

@@ -2,80 +2,40 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings, license_state
+from lightspeed_cli.cli.errors import existing_journal, journal_errors, open_journal
+from lightspeed_cli.cli.options import MAX_COUNT, int_option, parse_since
 from lightspeed_cli.cli.output import emit_json, json_option
+
+TABLE_ROWS = 200  # a screenful or a few; --json and --csv give every row
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from lightspeed_cli.config.settings import Settings
-    from lightspeed_cli.journal.store import Journal
 
 
-def _parse_since(value: str | None) -> datetime | None:
-    """`--since 2h`, `--since 3d`, or an ISO date/time (UTC)."""
-    if not value:
-        return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--since {value!r}: use 30m, 2h, 7d or an ISO date like 2026-11-01", EXIT_USAGE)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _journal_exists(settings: Settings, paper: bool) -> bool:
-    from lightspeed_cli.runner import journal_path
-
-    return journal_path(settings, paper).exists()
-
-
-def _open_journal(settings: Settings, paper: bool) -> Journal:
-    from lightspeed_cli.journal.store import Journal
-    from lightspeed_cli.runner import journal_path
-
-    path = journal_path(settings, paper)
-    if not path.exists():
-        fail(f"no journal yet at {path}: nothing has run" + (" in paper mode" if paper else ""))
-    with readable(path):
-        return Journal(path)
-
-
-@contextmanager
-def readable(path: Path) -> Iterator[None]:
-    """A damaged journal is one clear line and exit 3, never a traceback."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        from lightspeed_cli.journal.integrity import RECOVER_ACTION
-
-        fail(f"cannot read the journal {path} ({exc}): {RECOVER_ACTION}", 3)
-
-
-def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
-    """`status`: also what `service status` shows under the unit's state."""
+def show_status(
+    settings: Settings, *, paper: bool, as_json: bool, as_user: str | None = None
+) -> None:
+    """`status`: also what `service status` shows under the unit's state (`as_user`: the
+    license as the unit's user holds it)."""
     from lightspeed_cli.steering.control import read_pause_state
     from lightspeed_cli.views.status import status_data, status_group
     from lightspeed_cli.views.target import target_data, target_text
 
-    journal = _open_journal(settings, paper)
+    journal = open_journal(existing_journal(settings, paper))
     limit = settings.safety.daily_loss_limit_usdt
     blind_after = settings.notify.blind_after_seconds
-    info, line = _license(settings, paper)
+    info, line = _license(settings, paper, as_user)
     labels = _labels(settings)
-    pause = read_pause_state(journal.path)
-    with readable(journal.path), journal:
+    with journal_errors(journal.path), journal:
+        pause = read_pause_state(journal.path)
         if as_json:
             data = status_data(journal, labels, limit, info, blind_after=blind_after)
             opens = {"paused": pause.paused, "state": pause.describe()}
@@ -88,14 +48,16 @@ def show_status(settings: Settings, *, paper: bool, as_json: bool) -> None:
     console.print(f"Opens: {pause.describe()}", highlight=False)
 
 
-def _license(settings: Settings, paper: bool) -> tuple[dict[str, Any], str | Text]:
+def _license(
+    settings: Settings, paper: bool, as_user: str | None = None
+) -> tuple[dict[str, Any], str | Text]:
     """`{"can_open", "state"}` for --json, and the line `status` shows (red when closing-only)."""
     if paper:
         text = "paper (no license needed)"
         return {"can_open": True, "state": text}, text
     from lightspeed_cli.license.gate import license_summary, license_text
 
-    state = license_state(settings)
+    state = license_state(settings, as_user)
     return {"can_open": state.can_open, "state": license_summary(state)}, license_text(state)
 
 
@@ -121,7 +83,13 @@ def register(app: typer.Typer) -> None:
         csv_out: Path | None = typer.Option(
             None, "--csv", help="Write CSV to this file ('-' for stdout) instead of a table."
         ),
-        limit: int = typer.Option(200, min=1, help="At most this many rows (newest)."),
+        limit: int | None = int_option(
+            None,
+            "--limit",
+            min=1,
+            help=f"At most this many rows, the newest (default: {TABLE_ROWS} in the table, every"
+            " row with --json or --csv).",
+        ),
         paper: bool = typer.Option(False, "--paper", help="Show the paper-trading journal."),
         as_json: bool = json_option(),
     ) -> None:
@@ -132,12 +100,18 @@ def register(app: typer.Typer) -> None:
         from lightspeed_cli.views.history import history_csv, history_records, history_view
 
         settings = get_settings(ctx, missing_ok=True)
-        if as_json and not _journal_exists(settings, paper):
-            emit_json([])  # nothing has run yet: no signal, not an error for a script
-            return
-        journal = _open_journal(settings, paper)
-        with readable(journal.path), journal:
-            rows = journal.history(since=_parse_since(since), trader=trader, limit=limit)
+        if as_json:
+            from lightspeed_cli.runner import journal_path
+
+            if not journal_path(settings, paper).exists():
+                emit_json([])  # nothing has run yet: no signal, not an error for a script
+                return
+        journal = open_journal(existing_journal(settings, paper))
+        with journal_errors(journal.path), journal:
+            if limit is None:
+                limit = TABLE_ROWS if csv_out is None and not as_json else MAX_COUNT
+            start = parse_since("--since", since)
+            rows = journal.history(since=start, trader=trader, limit=limit)
         if as_json:
             emit_json(history_records(rows))
         elif csv_out is not None:

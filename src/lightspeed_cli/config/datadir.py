@@ -99,6 +99,9 @@ _WHY = {
 }
 
 
+LOCAL_ERRNOS = frozenset(_WHY)  # a problem of this machine's disk or permissions
+
+
 def describe(data_dir: Path, exc: BaseException) -> str:
     """One line: the data dir, what is wrong, and what to do."""
     fix = "fix it (or point storage.data_dir at a writable directory) and start again"
@@ -122,3 +125,79 @@ def data_dir_errors(data_dir: Path) -> Iterator[None]:
         yield
     except (OSError, sqlite3.Error) as exc:
         raise DataDirError(describe(data_dir, exc)) from None
+
+
+LOW_SPACE_BYTES = 1 << 20  # under 1 MiB free, SQLite cannot be relied on to commit a write
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes free to this user on `directory`'s file system; None if it cannot be asked."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def owner(path: Path) -> str:
+    """The user name owning `path` (for messages)."""
+    import pwd
+
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return "another user"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def current_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def not_yours(path: Path) -> str:
+    """Who may use `path` when this user may not: its owner, or (ours) its mode."""
+    who, me = owner(path), current_user()
+    if who == me:
+        try:
+            mode = f"{stat.S_IMODE(path.stat().st_mode):o}"
+        except OSError:
+            mode = "unknown"
+        return f"{path} is yours but closed to you (mode {mode}): `chmod u+rwx {path}`"
+    return (
+        f"{path} belongs to {who} and you are {me}: run the command as {who}"
+        f" (`sudo -u {who} lightspeed ...`)"
+    )
+
+
+def filesystem_problem(directory: Path) -> str | None:
+    """Why files in `directory` cannot be written, if the file system says so: read-only, full,
+    or another user's (permission denied); None when nothing is seen. Lets a caller tell an
+    unusable disk from a damaged file, which need different fixes."""
+    try:
+        st = os.statvfs(directory)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{directory}: {_WHY.get(exc.errno or 0, exc.strerror or str(exc))}"
+    if st.f_flag & os.ST_RDONLY:
+        return f"the file system holding {directory} is read-only"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"permission denied: {not_yours(directory)}"
+    free = st.f_bavail * st.f_frsize
+    if free < LOW_SPACE_BYTES:
+        return f"the disk holding {directory} is full ({free // 1024} KiB free)"
+    return None
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError as a person reads it: what is wrong and with which file."""
+    why = _WHY.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return f"{exc.filename}: {why}" if exc.filename else why

@@ -440,6 +440,29 @@ class Settings(BaseSettings):
         return next((t for t in self.traders if t.id == trader_id), None)
 
 
+def unreadable(path: Path, exc: OSError) -> ConfigError:
+    """A config this user may not read: say who may (the service's user, or its group)."""
+    import errno
+
+    from lightspeed_cli.config.datadir import not_yours
+
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        where = next((p for p in (path, *path.parents) if _stat_ok(p)), path)
+        return ConfigError(
+            f"{path}: cannot read: permission denied ({not_yours(where)}; or ask for read"
+            " access to it, through its group)"
+        )
+    return ConfigError(f"{path}: cannot read: {exc.strerror or exc}")
+
+
+def _stat_ok(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError:
+        return False
+    return True
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse the TOML file or raise ConfigError naming the file and the problem."""
     try:
@@ -452,7 +475,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise unreadable(path, exc) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -646,7 +669,11 @@ def load_settings(path: Path | str | None = None, *, missing_ok: bool = False) -
     from lightspeed_cli.config.filesafety import config_file_problem
 
     resolved = resolve_config_path(path)
-    if missing_ok and not resolved.exists():
+    try:
+        present = resolved.exists()  # raises when a folder on the way is closed to this user
+    except OSError as exc:
+        raise unreadable(resolved, exc) from None
+    if missing_ok and not present:
         settings = settings_from_dict({}, str(resolved))
     else:
         problem = config_file_problem(resolved)

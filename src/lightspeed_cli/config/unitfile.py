@@ -186,3 +186,13 @@ if __name__ == "__main__":  # python -m lightspeed_cli.config.unitfile deploy
     for name, unit in shipped_units().items():
         (target / name).write_text(render_unit(unit), encoding="utf-8")
         print(f"wrote {target / name}")
+
+
+def unit_user(text: str) -> str | None:
+    """The `User=` a unit file's text runs the bot as (None: a user unit, the caller's own)."""
+    found = None
+    for raw in text.splitlines():
+        key, sep, value = raw.strip().partition("=")
+        if sep and key == "User" and value.strip():
+            found = value.strip()
+    return found

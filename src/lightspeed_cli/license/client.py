@@ -192,12 +192,32 @@ class LicenseClient:
         except LicenseError as exc:
             raise LeaseProblem("no_fingerprint", str(exc)) from None
         if payload.machine != mine:
-            raise LeaseProblem(
-                "wrong_machine",
-                "the license lease was issued to another machine (a lease cannot be"
-                " copied): run `lightspeed license activate` on this one",
-            )
+            raise self._not_mine(payload.machine)
         return payload
+
+    def _not_mine(self, machine: str) -> LeaseProblem:
+        """Another user's lease on this machine (root reading the service's data dir) is not
+        another machine's: activating again would replace the service's lease."""
+        from lightspeed_cli.config.datadir import current_user, owner
+
+        data_dir = self.state_path.parent
+        who, me = owner(data_dir), current_user()
+        try:
+            theirs = machine_fingerprint(user=who)
+        except ValueError:
+            theirs = ""
+        if who != me and machine == theirs:
+            return LeaseProblem(
+                "wrong_user",
+                f"the license lease in {data_dir} belongs to another user, {who}, on this"
+                f" machine (you are {me}); it is valid for {who} only: read it as that user"
+                f" (`sudo -u {who} lightspeed ...`), do not activate again as {me}",
+            )
+        return LeaseProblem(
+            "wrong_machine",
+            "the license lease was issued to another machine (a lease cannot be"
+            " copied): run `lightspeed license activate` on this one",
+        )
 
     def _save(self) -> None:
         save_state(self.state_path, self.local)

@@ -14,6 +14,7 @@ answers with 503 and the admin commands with a clear line.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -67,6 +68,16 @@ class KeyStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
     EXPIRED = "expired"
+
+
+MAX_KEY_DAYS = 36_500.0  # a hundred years: any longer overflows a date sooner or later
+MAX_SEATS = 1_000_000
+
+
+def _bounded_days(days: float) -> timedelta:
+    if not (math.isfinite(days) and 0 < days <= MAX_KEY_DAYS):
+        raise ValueError(f"days must be above 0 and at most {MAX_KEY_DAYS:g} (got {days})")
+    return timedelta(days=days)
 
 
 class KeyRecord(BaseModel):
@@ -246,7 +257,11 @@ class LicenseDB:
     def issue(
         self, *, seats: int, days: float, note: str, features: tuple[str, ...], now: datetime
     ) -> tuple[str, KeyRecord]:
-        """Create a key; the returned key text is never stored and cannot be shown again."""
+        """Create a key; the returned key text is never stored and cannot be shown again.
+        ValueError for seats or days out of bounds (an overflow would be stored for good)."""
+        if not 1 <= seats <= MAX_SEATS:
+            raise ValueError(f"seats must be 1 to {MAX_SEATS} (got {seats})")
+        expires = now + _bounded_days(days)
         key = generate_key()
         kid = key_id(key)
         with self._tx() as conn:
@@ -261,7 +276,7 @@ class LicenseDB:
                     json.dumps(list(features)),
                     note,
                     to_epoch(now),
-                    to_epoch(now + timedelta(days=days)),
+                    to_epoch(expires),
                 ),
             )
             record = self._get(conn, kid)
@@ -279,12 +294,21 @@ class LicenseDB:
     def extend(self, kid: str, days: float, now: datetime) -> KeyRecord | None:
         """Add days to the expiry, counted from now if the key has already expired.
 
-        A revoked key is left unchanged (revocation is final); the caller sees `revoked_at`."""
+        A revoked key is left unchanged (revocation is final); the caller sees `revoked_at`.
+        ValueError if the expiry would end more than MAX_KEY_DAYS from now."""
+        added = int(_bounded_days(days).total_seconds())
+        latest = to_epoch(now + timedelta(days=MAX_KEY_DAYS))
         with self._tx() as conn:
+            row = conn.execute("SELECT expires_at FROM keys WHERE key_id = ?", (kid,)).fetchone()
+            if row is not None and max(int(row[0]), to_epoch(now)) + added > latest:
+                raise ValueError(
+                    f"the expiry would end more than {MAX_KEY_DAYS:g} days from now: extend by"
+                    " fewer days"
+                )
             conn.execute(
                 "UPDATE keys SET expires_at = MAX(expires_at, ?) + ?"
                 " WHERE key_id = ? AND revoked_at IS NULL",
-                (to_epoch(now), int(timedelta(days=days).total_seconds()), kid),
+                (to_epoch(now), added, kid),
             )
             return self._get(conn, kid)
 

@@ -67,10 +67,15 @@ KEY_FILE = "license-server.key"
 _M = TypeVar("_M", bound=BaseModel)
 
 
+MAX_LEASE_HOURS = 24 * 366.0
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lease_hours: float = Field(default=72, gt=0)  # longest a client may run without contact
+    # longest a client may run without contact; past a year a lease defeats revocation (and
+    # 1e12 hours overflowed every activation into a 500)
+    lease_hours: float = Field(default=72, gt=0, le=MAX_LEASE_HOURS, allow_inf_nan=False)
     max_body_bytes: int = Field(default=4096, gt=0)
     activate_per_ip: int = Field(default=10, ge=1)
     activate_per_key: int = Field(default=5, ge=1)

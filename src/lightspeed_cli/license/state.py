@@ -34,7 +34,7 @@ class LicenseState(BaseModel):
     warning: str | None = None
     lease_until: datetime | None = None
     expires_at: datetime | None = None
-    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, revoked, expired, ...
+    code: str = "ok"  # stable: ok, no_lease, bad_lease, wrong_machine, wrong_user, revoked, ...
     grace_until: datetime | None = None  # opening stops then unless the server answers
     key_id: str | None = None
     key_hint: str | None = None

@@ -15,6 +15,20 @@ LEADER = {"color": "#1f77b4", "lw": 2.2, "alpha": 0.55}
 FOLLOWER = {"color": "#d62728", "lw": 1.4}
 
 
+def plot_problem(path: Path) -> str | None:
+    """Why `--plot PATH` cannot be written, asked before minutes of reading (None: fine).
+    matplotlib picks the format from the suffix and raises on one it does not know."""
+    require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        return f"--plot {path}: the file name must end in one of .{', .'.join(formats)}"
+    if not path.parent.is_dir():
+        return f"--plot {path}: no folder {path.parent}"
+    return None
+
+
 def plot_forecast(report: ForecastReport, path: Path) -> None:
     """Write the PNG. Raises views.plotting.PlotUnavailable without matplotlib."""
     plt = require_matplotlib()
