@@ -215,6 +215,7 @@ class Engine:
         schedule = PollSchedule(
             self.settings.polling, polled, source_rate(self.source, self.settings.polling)
         )
+        schedule.pushed = len(pushed_ids)
         polls = asyncio.create_task(  # every trader pushed: the polls wait for the stop
             schedule.run(lambda t: self._poll_guarded(t, stop), stop) if polled else stop.wait(),
             name="polls",
