@@ -185,7 +185,8 @@ def summary_table(
     if fid["fills"]:
         table.add_row(
             "measured against",
-            f"the leader's own fill (order-history or pushed) for {fid['leader_fills']} of {fid['fills']}"
+            f"the leader's own fill (order-history or pushed) for {fid['leader_fills']} of"
+            f" {fid['fills']}"
             " fills; the rest against the leader's snapshot",
         )
     return table
