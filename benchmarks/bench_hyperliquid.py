@@ -13,7 +13,7 @@ in the fake Bybit's log; its floor for a push is one-way delay + own work + Bybi
 poll half an interval + Binance RTT + own work + Bybit RTT. Writes the "## Hyperliquid
 detection latency" section of BENCHMARKS.md.
 
-    python benchmarks/bench_hyperliquid.py [--seconds 20] [--seconds-large 30]
+    python benchmarks/bench_hyperliquid.py [--seconds 15] [--seconds-large 22]
                                            [--push-delay 50] [--bybit-rtt 20] [--no-write]
 """
 
@@ -182,8 +182,8 @@ def render(runs: list[Run], args: argparse.Namespace, command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traders", type=int, nargs="+", default=[5, 10, 50])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--seconds-large", type=float, default=30.0, help="for over 10")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds-large", type=float, default=22.0, help="for over 10")
     parser.add_argument("--push-delay", type=float, default=50.0)
     parser.add_argument("--bybit-rtt", type=float, default=20.0)
     parser.add_argument("--no-write", action="store_true")

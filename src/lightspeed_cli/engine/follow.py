@@ -70,7 +70,7 @@ class Follow:
         self._journal_poll(trader.id, result, changed=previous_status != result.status.value)
         if result.status is not FetchStatus.OK or result.snapshot is None:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
-            if previous_status != result.status.value:
+            if previous_status != result.status.value and result.status is not FetchStatus.OK:
                 level = "warning" if result.status is FetchStatus.HIDDEN else "error"
                 hidden = result.status is FetchStatus.HIDDEN
                 self.events.event(
