@@ -175,6 +175,28 @@ def write_config(data: dict[str, Any], path: Path):  # type: ignore[no-untyped-d
     return validate_file_data(read_toml(path), str(path))
 
 
+async def measure_push_ms(fake: FakeHyperliquid, samples: int = 5) -> float:
+    """Median one-way time of a push from the fake Hyperliquid to a subscriber in this
+    process (after one warm-up): the push delay plus the hops a pushed fill really takes."""
+    import json
+
+    import aiohttp
+
+    user = "0x" + "00" * 19 + "01"
+    times = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(fake.ws_url) as ws:
+        subscription = {"type": "userFills", "user": user}
+        await ws.send_str(json.dumps({"method": "subscribe", "subscription": subscription}))
+        while '"isSnapshot"' not in str((await ws.receive(timeout=5)).data):
+            pass  # the greeting, the ack, then the snapshot frame
+        for _ in range(samples + 1):
+            started = time.perf_counter()
+            fake.push_frame(user, {"channel": "userFills", "data": {"user": user, "fills": []}})
+            await ws.receive(timeout=5)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[1:])
+
+
 async def measure_rtt_ms(url: str, samples: int = 5) -> float:
     """Median round trip of a GET to `url` (after one warm-up), in milliseconds."""
     import httpx
@@ -244,7 +266,7 @@ async def run_simulation(
         if hyperliquid is None:
             binance_rtt = await measure_rtt_ms(f"{leaders.url}{COPYTRADE}?portfolioId=0")
         else:  # pushed: one way, no poll to wait for
-            binance_rtt = binance_rtt_ms
+            binance_rtt = await measure_push_ms(hyperliquid)
         bybit_rtt = await measure_rtt_ms(f"{bybit.url}/v5/market/time")
         engines: list[Any] = []
         options = run_options(seconds, live_view=live_view, on_engine=engines.append)

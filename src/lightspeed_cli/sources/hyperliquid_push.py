@@ -328,7 +328,7 @@ class HyperliquidPush:
             return
         if not wallet.synced or wallet.moves != moves:
             return  # a fill came meanwhile: this read may be older than it; the next check
-        before = _sizes(wallet.book)
+        before, levered = _sizes(wallet.book), _leverages(wallet.book)
         self._take_book(wallet, book)
         after = _sizes(wallet.book)
         if before != after:
@@ -336,6 +336,8 @@ class HyperliquidPush:
                 "trader %s: the leader's book drifted (%s): pushed %s, clearinghouseState %s;"
                 " settled in the book's favour", wallet.trader, why, before, after,
             )  # fmt: skip
+            self._emit_book(wallet, None)
+        elif levered != _leverages(wallet.book):  # e.g. a new position's: set ahead of time
             self._emit_book(wallet, None)
 
     def _take_book(self, wallet: _Wallet, book: HlBook) -> None:
@@ -445,3 +447,7 @@ class HyperliquidPush:
 
 def _sizes(book: dict[str, TraderPosition]) -> dict[str, str]:
     return {coin: f"{p.side.value} {p.size.normalize():f}" for coin, p in sorted(book.items())}
+
+
+def _leverages(book: dict[str, TraderPosition]) -> dict[str, int]:
+    return {coin: p.leverage for coin, p in book.items()}
