@@ -170,12 +170,27 @@ def render(runs: list[Run], args: argparse.Namespace, command: str) -> str:
                 f"| {run.label} | {part.name} | {len(part.samples)} | {_ms(p50)} | {_ms(p99)} |"
                 f" {part.floor_ms:.0f} | {t50} | {t99} | {exact} |"
             )
+    trips = ", ".join(
+        f"{r.label} {lat.round_trip_orders - lat.orders_without_round_trips}"
+        f" of {lat.round_trip_orders}"
+        for r in runs
+        if (lat := r.report.latency)
+    )
     lines += [
         "",
         "Own work (snapshot -> order handed to the broker, orders with no Bybit request before"
         " them), median per run: "
         + ", ".join(f"{r.label} {r.report.latency.own_work_ms:.1f} ms" for r in runs)
-        + ".",
+        + f". Orders with a Bybit round trip before them (leverage set at the open): {trips}.",
+        "",
+        "Why pushed p50 sits above its target in a short run: a fill does not carry the"
+        " position's leverage, so the first open of a coin the wallet never showed goes at"
+        " leverage 1 (the safe side) and pays a Bybit leverage round trip; the book read it"
+        " triggers learns the real leverage, and the next open of that coin pays one more to set"
+        " it (leverage ahead of time skips a symbol the follower holds). Later opens pay none;"
+        " closes and reduces never do (their p50 is the floor + a few ms). A second open of the"
+        " same Bybit symbol by another trader also waits for the first's fill (the per-symbol"
+        " open lock), in both sources alike.",
         "",
     ]
     return "\n".join(lines)

@@ -72,6 +72,7 @@ BOOK_CHECK_SECONDS = 60.0  # the pushed book is compared with clearinghouseState
 RECONNECT_FIRST, RECONNECT_MAX = 0.25, 8.0  # seconds, doubling, plus up to 25 % jitter
 SEEN_MAX = 20_000  # fill keys remembered per wallet (the API keeps only 10,000 fills)
 UNKNOWN_LEVERAGE = 1
+LEVERAGE_LEARNED = "leverage learned"  # a BOOK's reason: sizes as pushed, a leverage now known
 
 
 class PushKind(StrEnum):
@@ -338,7 +339,7 @@ class HyperliquidPush:
             )  # fmt: skip
             self._emit_book(wallet, None)
         elif levered != _leverages(wallet.book):  # e.g. a new position's: set ahead of time
-            self._emit_book(wallet, None)
+            self._emit_book(wallet, None, LEVERAGE_LEARNED)
 
     def _take_book(self, wallet: _Wallet, book: HlBook) -> None:
         wallet.book = {hyperliquid_coin(p.symbol): p for p in book.positions}
@@ -432,8 +433,9 @@ class HyperliquidPush:
             leader_equity=wallet.equity,
         )
 
-    def _emit_book(self, wallet: _Wallet, fill: HlFill | None) -> None:
-        self._emit(PushEvent(wallet.trader, PushKind.BOOK, self._snapshot(wallet, fill), fill))
+    def _emit_book(self, wallet: _Wallet, fill: HlFill | None, reason: str = "") -> None:
+        snapshot = self._snapshot(wallet, fill)
+        self._emit(PushEvent(wallet.trader, PushKind.BOOK, snapshot, fill, reason))
 
     def _emit(self, event: PushEvent) -> None:
         self._events.put_nowait(event)
