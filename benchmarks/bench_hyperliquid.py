@@ -183,14 +183,17 @@ def render(runs: list[Run], args: argparse.Namespace, command: str) -> str:
         + ", ".join(f"{r.label} {r.report.latency.own_work_ms:.1f} ms" for r in runs)
         + f". Orders with a Bybit round trip before them (leverage set at the open): {trips}.",
         "",
-        "Why pushed p50 sits above its target in a short run: a fill does not carry the"
-        " position's leverage, so the first open of a coin the wallet never showed goes at"
-        " leverage 1 (the safe side) and pays a Bybit leverage round trip; the book read it"
-        " triggers learns the real leverage, and the next open of that coin pays one more to set"
-        " it (leverage ahead of time skips a symbol the follower holds). Later opens pay none;"
-        " closes and reduces never do (their p50 is the floor + a few ms). A second open of the"
-        " same Bybit symbol by another trader also waits for the first's fill (the per-symbol"
-        " open lock), in both sources alike.",
+        "Why pushed p50 sits above its target: the scenario puts N traders on 3 symbols, and "
+        "opens of one Bybit symbol go one at a time (the per-symbol open lock: two opens "
+        "deciding at once could both pass a cap only one fits), so a second trader's open of "
+        "the same symbol waits for the first's fill, one Bybit round trip or more: 2 of every"
+        " 5 opens with 5 traders, 7 of 10 with 10, in both sources alike (a poll's larger "
+        "floor hides it). Also, a fill does not carry the position's leverage: the first open"
+        " of a coin the wallet never showed goes at leverage 1 (the safe side) and pays a "
+        "Bybit leverage round trip, and the book read it triggers learns the real leverage, "
+        "which the next open of that coin pays one more to set (leverage ahead of time skips "
+        "a symbol the follower holds): the extra round trips counted above. Closes and "
+        "reduces wait for neither."
         "",
     ]
     return "\n".join(lines)
