@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from lightspeed_cli.config.settings import BinanceSettings, PollingSettings, TraderSettings
+from lightspeed_cli.config.sections import BinanceSettings, PollingSettings, TraderSettings
 from lightspeed_cli.sim.binance import COPYTRADE, demo_traders
 from lightspeed_cli.sources.binance import BinanceSource
 from lightspeed_cli.sources.pool import CONNECTIONS_PER_POOL

@@ -38,7 +38,7 @@ from typing import Any
 from botproc import in_child_process, pin_self_to_last_core
 from mdsection import write_section
 
-from lightspeed_cli.config.settings import PollingSettings
+from lightspeed_cli.config.sections import PollingSettings
 from lightspeed_cli.decisions.fidelity import percentile
 from lightspeed_cli.models import Side
 from lightspeed_cli.sim.report import build_report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.config.sections import NotifySettings
 from lightspeed_cli.notify import alerts
 from lightspeed_cli.notify.alerts import Alerts, Kind
 from lightspeed_cli.notify.webhook import Notifier

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from lightspeed_cli.config.logsetup import RedactingFilter
-from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.config.sections import NotifySettings
 from lightspeed_cli.config.text import printable, without_mass_mentions
 from lightspeed_cli.notify.webhook import Notifier, webhook_payload
 

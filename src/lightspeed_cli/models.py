@@ -295,3 +295,77 @@ class LeaderDetail:
     @property
     def stopped(self) -> bool:
         return self.status.upper() in LEADER_STOPPED
+
+
+# The journal's records (journal/): what the bot holds, sent and decided, read by every stage
+# above it. Plain (unfrozen) models, as the journal has always returned them.
+
+
+class OrderStatus(StrEnum):
+    INTENT = "intent"  # committed, may or may not have reached Bybit
+    FILLED = "filled"
+    FAILED = "failed"  # Bybit does not have it (rejected, or confirmed never placed)
+    UNKNOWN = "unknown"  # sent, outcome not known: must be looked up before anything else
+
+
+class SignalDecision(StrEnum):
+    PENDING = "pending"
+    EXECUTED = "executed"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class MirroredPosition(BaseModel):
+    """The bot's own position on Bybit for one (trader, Bybit symbol, side), as journaled."""
+
+    trader: str
+    symbol: str
+    side: Side
+    binance_symbol: str
+    quantity: Decimal
+    entry_price: Decimal
+    opened_at: datetime
+    updated_at: datetime
+
+
+class OrderRow(BaseModel):
+    """One journaled order: committed before it was sent, then its outcome."""
+
+    client_order_id: str
+    signal_id: int | None
+    trader: str
+    binance_symbol: str
+    symbol: str
+    side: Side
+    order_side: str
+    kind: str
+    quantity: Decimal
+    reduce_only: bool
+    leverage: int
+    reference_price: Decimal
+    status: OrderStatus
+    outcome: str | None = None
+    error: str | None = None
+    exchange_order_id: str | None = None
+    fill_qty: Decimal | None = None
+    fill_price: Decimal | None = None
+    fee: Decimal | None = None
+    leader_change_at: datetime | None = None
+    snapshot_at: datetime | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+    slippage_bps: Decimal | None = None
+    detection_latency_ms: float | None = None
+    leader_fill_price: Decimal | None = None
+    leader_fill_at: datetime | None = None
+
+
+class BookEntry(BaseModel):
+    """One key of the leader book: the trader's position as acted on, and what its client
+    order ids are derived from (version, attempt)."""
+
+    position: TraderPosition | None
+    version: int
+    attempt: int

@@ -29,7 +29,7 @@ def cli() -> Cli:
 @pytest.fixture
 def default_config() -> Path:
     """Where the config lives for a user who never passes --config (under the tmp HOME)."""
-    from lightspeed_cli.config.settings import default_config_path
+    from lightspeed_cli.config.paths import default_config_path
 
     return default_config_path()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from cli_helpers import Cli
 
-from lightspeed_cli.config.settings import PLACEHOLDER_SERVER_URL, Settings
+from lightspeed_cli.config.sections import PLACEHOLDER_SERVER_URL
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.license.keys import generate_key
 
 

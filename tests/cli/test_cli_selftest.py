@@ -294,7 +294,8 @@ def test_a_base_url_elsewhere_never_takes_a_testnet_selftest(
 
 def test_base_url_problem() -> None:
     from lightspeed_cli.cli.selftest_cmd import base_url_problem
-    from lightspeed_cli.config.settings import BybitSettings, Network
+    from lightspeed_cli.config.choices import Network
+    from lightspeed_cli.config.sections import BybitSettings
 
     def problem(url: str, network: Network) -> str:
         return base_url_problem(BybitSettings(base_url=url, network=network))

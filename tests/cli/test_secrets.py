@@ -212,7 +212,7 @@ def test_each_data_dir_keeps_its_own_lease(
 def test_the_default_data_dir_spelled_out_is_the_default_entry(
     plaintext_keyring: None, tmp_path: Path
 ) -> None:
-    from lightspeed_cli.config.settings import default_data_dir
+    from lightspeed_cli.config.paths import default_data_dir
 
     set_secret(SecretName.LICENSE_LEASE, "lease", data_dir=default_data_dir())
     assert get_secret(SecretName.LICENSE_LEASE).value == "lease"  # type: ignore[union-attr]

@@ -8,12 +8,8 @@ from decimal import Decimal
 import pytest
 from decision_builders import T0, decision_ctx, signal
 
-from lightspeed_cli.config.settings import (
-    LeveragePolicy,
-    SafetySettings,
-    SizingMode,
-    SizingSettings,
-)
+from lightspeed_cli.config.choices import LeveragePolicy, SizingMode
+from lightspeed_cli.config.sections import SafetySettings, SizingSettings
 from lightspeed_cli.decisions.decide import decide
 from lightspeed_cli.models import Decision, Refusal, Side, SignalKind
 

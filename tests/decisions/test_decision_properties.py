@@ -9,12 +9,8 @@ from decision_builders import T0, TRADER, mapping, pos, safety_ctx, signal, snap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightspeed_cli.config.settings import (
-    LeveragePolicy,
-    SafetySettings,
-    SizingMode,
-    SizingSettings,
-)
+from lightspeed_cli.config.choices import LeveragePolicy, SizingMode
+from lightspeed_cli.config.sections import SafetySettings, SizingSettings
 from lightspeed_cli.decisions.decide import DecisionContext, decide
 from lightspeed_cli.decisions.diff import apply, diff
 from lightspeed_cli.decisions.safety import CHECKS, SafetyContext, evaluate

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from decision_builders import pos
 
-from lightspeed_cli.config.settings import CopySettings, SafetySettings, SizingMode, SizingSettings
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import CopySettings, SafetySettings, SizingSettings
 from lightspeed_cli.decisions.forecast import (
     BEFORE_WINDOW,
     NOT_MIRRORED,

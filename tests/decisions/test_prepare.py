@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decision_builders import market, pos
 
-from lightspeed_cli.config.settings import Settings, TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.leverage_ahead import wanted
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from decision_builders import T0, mapping, safety_ctx
 
-from lightspeed_cli.config.settings import LeveragePolicy, SafetySettings
+from lightspeed_cli.config.choices import LeveragePolicy
+from lightspeed_cli.config.sections import SafetySettings
 from lightspeed_cli.decisions.safety import (
     CHECKS,
     PRIORITY,

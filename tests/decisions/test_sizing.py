@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from decision_builders import mapping, signal
 
-from lightspeed_cli.config.settings import SizingMode, SizingSettings
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import SizingSettings
 from lightspeed_cli.decisions.sizing import (
     CLAMP_MARKET_MAX_QTY,
     CLAMP_ORDER_NOTIONAL,

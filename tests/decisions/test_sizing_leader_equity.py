@@ -8,12 +8,9 @@ from decimal import Decimal
 import pytest
 from decision_builders import mapping, signal
 
-from lightspeed_cli.config.settings import (
-    ConfigError,
-    SizingMode,
-    SizingSettings,
-    settings_from_dict,
-)
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import SizingSettings
+from lightspeed_cli.config.settings import ConfigError, settings_from_dict
 from lightspeed_cli.decisions.sizing import SizedQty, leader_equity_ratio, size_order
 from lightspeed_cli.models import Refusal, SignalKind
 

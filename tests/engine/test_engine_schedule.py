@@ -9,7 +9,7 @@ from collections import Counter
 
 from rich.console import Console
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.sources.schedule import SCHEDULE_META_KEY
 from lightspeed_cli.views.status import status_group
 

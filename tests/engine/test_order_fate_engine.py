@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from engine_rig import TRADER_A
 
-from lightspeed_cli.journal.store import OrderStatus
+from lightspeed_cli.models import OrderStatus
 from lightspeed_cli.sim.binance import FakePosition
 from lightspeed_cli.sim.bybit import Fault
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.engine.pushed import Pushed
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 from lightspeed_cli.sources.hyperliquid_push import PushEvent, PushKind

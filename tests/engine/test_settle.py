@@ -15,8 +15,16 @@ import pytest
 from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.fate import ACKNOWLEDGED
 from lightspeed_cli.engine.loop import Engine
-from lightspeed_cli.journal.store import Journal, OrderStatus
-from lightspeed_cli.models import Fill, OrderIntent, Side, Signal, SignalKind, TraderPosition
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import (
+    Fill,
+    OrderIntent,
+    OrderStatus,
+    Side,
+    Signal,
+    SignalKind,
+    TraderPosition,
+)
 
 TRADER = "7000000000000000001"
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from exec_helpers import IntentFactory
 
-from lightspeed_cli.config.settings import BybitSettings, Network
+from lightspeed_cli.config.choices import Network
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.execution.base import ExecutionOutcome
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.execution.ccxt_client import create_exchange

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import BybitSettings
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.execution.base import Broker
 from lightspeed_cli.execution.bybit import BybitBroker
 from lightspeed_cli.execution.paper import PaperBroker

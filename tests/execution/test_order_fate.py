@@ -142,7 +142,7 @@ async def test_a_usdc_only_account_can_size(
 def test_recv_window_setting_is_bounded(value: int, ok: bool) -> None:
     from pydantic import ValidationError
 
-    from lightspeed_cli.config.settings import BybitSettings
+    from lightspeed_cli.config.sections import BybitSettings
 
     assert BybitSettings().recv_window_ms == 5000
     if ok:

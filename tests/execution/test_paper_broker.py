@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from exec_helpers import FAST_RETRY, BrokerFactory, make_intent
 
-from lightspeed_cli.config.settings import AccountMode
+from lightspeed_cli.config.choices import AccountMode
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.paper import PaperBroker
 from lightspeed_cli.models import FollowerPosition, OrderIntent, Side

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from license_helpers import ClientFactory, OfflineLease, fingerprint_of
 
-from lightspeed_cli.config.settings import LicenseSettings
+from lightspeed_cli.config.sections import LicenseSettings
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.server import ServerConfig
 from lightspeed_cli.license.store import MemoryLeaseStore

@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lightspeed_cli.config.settings import LicenseSettings
+from lightspeed_cli.config.sections import LicenseSettings
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.store import STATE_FILE, LocalState, MemoryLeaseStore, save_state

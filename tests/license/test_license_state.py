@@ -12,7 +12,7 @@ import pytest
 from freezegun import freeze_time
 from license_helpers import SECOND, T0, OfflineLease, fingerprint_of
 
-from lightspeed_cli.config.settings import LicenseSettings
+from lightspeed_cli.config.sections import LicenseSettings
 from lightspeed_cli.license.client import LicenseClient
 from lightspeed_cli.license.store import LocalState, MemoryLeaseStore, Refusal
 from lightspeed_cli.license.token import sign_lease

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
 LB_ID = "0123456789abcdef0123456789ABCDEF"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from binance_helpers import SESSION_JSON, ForwardProxy
 
-from lightspeed_cli.config.settings import BinanceSettings, PollingSettings
+from lightspeed_cli.config.sections import BinanceSettings, PollingSettings
 from lightspeed_cli.sim.binance import FakeBinance
 from lightspeed_cli.sources.binance import BinanceSource
 
@@ -84,7 +84,7 @@ async def hl_fake() -> AsyncIterator[Any]:
 @pytest.fixture
 async def hl_source(hl_fake: Any) -> AsyncIterator[Any]:
     """HyperliquidSource pointed at the fake; no retries so a fault shows at once."""
-    from lightspeed_cli.config.settings import HyperliquidSettings
+    from lightspeed_cli.config.sections import HyperliquidSettings
     from lightspeed_cli.sources.hyperliquid import HyperliquidSource
 
     settings = HyperliquidSettings(info_url=hl_fake.info_url, ws_url=hl_fake.ws_url)

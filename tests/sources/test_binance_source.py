@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from binance_helpers import COPYTRADE, CT_ID, LB_ID, LEADERBOARD, SESSION, fixture_body
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.models import FetchStatus, Side
 from lightspeed_cli.sim.binance import COPYTRADE as COPYTRADE_PATH
 from lightspeed_cli.sim.binance import (

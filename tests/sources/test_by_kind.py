@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.models import FetchResult, FetchStatus, SourceKind
 from lightspeed_cli.sources.by_kind import SourcesByKind
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hyperliquid_helpers import WALLET
 
-from lightspeed_cli.config.settings import HyperliquidSettings, PollingSettings, TraderSettings
+from lightspeed_cli.config.sections import HyperliquidSettings, PollingSettings, TraderSettings
 from lightspeed_cli.models import FetchStatus, Side, SourceKind
 from lightspeed_cli.sim.hyperliquid import FakeHyperliquid, Fault, HlPosition
 from lightspeed_cli.sources.hyperliquid import HyperliquidSource

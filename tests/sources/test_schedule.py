@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightspeed_cli.config.settings import PollingMode, PollingSettings
+from lightspeed_cli.config.choices import PollingMode
+from lightspeed_cli.config.sections import PollingSettings
 from lightspeed_cli.sources.binance import POLL_TOLERANCE
 from lightspeed_cli.sources.schedule import (
     CUT_COOLDOWN,

@@ -17,6 +17,7 @@ from lightspeed_cli.cli import (
     keys_cmd,
     license_cmd,
     license_server_cmd,
+    relay_cmd,
     run_cmd,
     selftest_cmd,
     service_cmd,
@@ -139,6 +140,7 @@ app.add_typer(traders_cmd.app, name="traders")
 app.add_typer(journal_cmd.app, name="journal")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(license_server_cmd.app, name="license-server")
+app.add_typer(relay_cmd.app, name="relay")
 app.add_typer(service_cmd.app, name="service")
 run_cmd.register(app)
 status_cmd.register(app)

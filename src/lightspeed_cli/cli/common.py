@@ -39,7 +39,7 @@ def not_available(what: str) -> NoReturn:
 
 
 def config_path(ctx: typer.Context) -> Path:
-    from lightspeed_cli.config.settings import resolve_config_path
+    from lightspeed_cli.config.paths import resolve_config_path
 
     obj = ctx.find_root().obj or {}
     return resolve_config_path(obj.get("config"))

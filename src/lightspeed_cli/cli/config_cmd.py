@@ -32,7 +32,8 @@ def edit(ctx: typer.Context, change: Callable[[TOMLDocument], None], key: str) -
     be invalid; the file is then left exactly as it was.
     """
     from lightspeed_cli.config.editing import edit_config
-    from lightspeed_cli.config.settings import ConfigError, default_config_path, env_var_for
+    from lightspeed_cli.config.paths import default_config_path
+    from lightspeed_cli.config.settings import ConfigError, env_var_for
 
     path = config_path(ctx)
     create = path == default_config_path()

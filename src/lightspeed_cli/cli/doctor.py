@@ -14,15 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from lightspeed_cli.cli.common import EXIT_USAGE, config_named, config_path, console, fail
-from lightspeed_cli.config.settings import (
-    ConfigError,
-    LeaderboardApi,
-    Network,
-    Settings,
-    TraderSettings,
-    load_settings,
-    validate_file_data,
-)
+from lightspeed_cli.config.choices import LeaderboardApi, Network
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import ConfigError, Settings, load_settings, validate_file_data
 from lightspeed_cli.models import FetchResult, FetchStatus, SourceKind
 
 BYBIT_URLS = {

@@ -20,7 +20,9 @@ import typer
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
-from lightspeed_cli.config.settings import AccountMode, Settings, SizingMode, TraderSettings
+from lightspeed_cli.config.choices import AccountMode, SizingMode
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.forecast import ForecastInputs, ForecastReport, forecast
 from lightspeed_cli.models import FetchStatus, LeaderLot, LeaderOrder, SourceKind, TraderPosition
 

@@ -62,7 +62,7 @@ def _data_file(explicit: Path | None, name: str) -> Path:
     if explicit is not None:
         return explicit.expanduser()
     path = server_data_dir() / name
-    from lightspeed_cli.config.settings import default_data_dir
+    from lightspeed_cli.config.paths import default_data_dir
 
     old = default_data_dir() / name  # where an older version kept it: say so, never guess
     if not path.exists() and old.exists():

@@ -12,7 +12,7 @@ from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, ge
 from lightspeed_cli.cli.output import json_option
 
 if TYPE_CHECKING:  # settings pulls in pydantic-settings: kept out of `--help`
-    from lightspeed_cli.config.settings import BybitSettings
+    from lightspeed_cli.config.sections import BybitSettings
     from lightspeed_cli.execution.selftest import SelftestReport
 
 REAL_MONEY_FLAG = "--i-understand-real-money"
@@ -56,9 +56,9 @@ def register(app: typer.Typer) -> None:
         Exit 0: every check passed (WARN and SKIP allowed); 1: a check FAILED (or a position
         was left open: the last check says so); 2: a config or usage problem.
         """
+        from lightspeed_cli.config.choices import Network
         from lightspeed_cli.config.logsetup import register_secret
         from lightspeed_cli.config.secrets import SecretName, get_secret
-        from lightspeed_cli.config.settings import Network
 
         if network_name.lower() not in NETWORKS:
             fail(f"--network {network_name}: one of {', '.join(NETWORKS)}", EXIT_USAGE)
@@ -100,7 +100,7 @@ def base_url_problem(bybit: BybitSettings) -> str:
     from urllib.parse import urlsplit
 
     from lightspeed_cli.cli.doctor import BYBIT_URLS
-    from lightspeed_cli.config.settings import Network
+    from lightspeed_cli.config.choices import Network
 
     url = bybit.base_url.rstrip("/")
     if not url or bybit.network is Network.MAINNET or url == BYBIT_URLS[bybit.network]:

@@ -62,7 +62,7 @@ def unit_path(user: bool, unit_dir: Path | None) -> Path:
 
 def _config_for(ctx: typer.Context, user: bool) -> Path:
     """--config (or $LIGHTSPEED_CONFIG) when given; else the user's, or /etc's for a system unit."""
-    from lightspeed_cli.config.settings import default_config_path
+    from lightspeed_cli.config.paths import default_config_path
     from lightspeed_cli.config.unitfile import SYSTEM_CONFIG
 
     given = (ctx.find_root().obj or {}).get("config")

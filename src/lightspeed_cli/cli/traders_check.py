@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
 from lightspeed_cli.cli.output import emit_json
-from lightspeed_cli.config.settings import Settings, TraderSettings, is_wallet_address
+from lightspeed_cli.config.sections import TraderSettings, is_wallet_address
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 
 # The reason is printed once by `fail`; keep the source's own log line off stderr here.

@@ -19,7 +19,7 @@ app = typer.Typer(
 def _guess_source(trader_id: str) -> str:
     """copytrade for a digits-only lead portfolio id, leaderboard for a 32-hex encryptedUid,
     hyperliquid for a wallet address (0x + 40 hex)."""
-    from lightspeed_cli.config.settings import is_wallet_address
+    from lightspeed_cli.config.sections import is_wallet_address
 
     if trader_id.isdigit():
         return "copytrade"
@@ -44,7 +44,8 @@ def _sizing_override(
 ) -> dict[str, Any]:
     """The `[traders.sizing]` table from the options, values typed like `config set` does."""
     from lightspeed_cli.config.keys import lookup, parse_cli_value
-    from lightspeed_cli.config.settings import ConfigError, TraderSettings
+    from lightspeed_cli.config.sections import TraderSettings
+    from lightspeed_cli.config.settings import ConfigError
 
     if ratio is not None:
         if mode not in (None, "ratio") or value is not None:

@@ -41,3 +41,8 @@ class PollingMode(StrEnum):
 class LeaderboardApi(StrEnum):
     V2_PRIVATE = "v2-private"
     V1_PUBLIC = "v1-public"
+
+
+class LeaderFeed(StrEnum):
+    DIRECT = "direct"  # this machine reads Binance itself
+    RELAY = "relay"  # the vendor's relay pushes signed books (falls back to direct when silent)

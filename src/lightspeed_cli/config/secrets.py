@@ -125,7 +125,7 @@ def keyring_account(name: SecretName, data_dir: Path | None = None) -> str:
     """The keyring entry's name: the lease's carries its data dir unless that is the default."""
     if name is not SecretName.LICENSE_LEASE or data_dir is None:
         return name.value
-    from lightspeed_cli.config.settings import default_data_dir
+    from lightspeed_cli.config.paths import default_data_dir
 
     resolved = data_dir.expanduser().resolve()
     if resolved == default_data_dir().resolve():
@@ -195,7 +195,7 @@ def _env_get(name: SecretName) -> str | None:
 
 def lease_file_path(data_dir: Path | None = None) -> Path:
     """Where the license lease lives when there is no keyring: in its data dir."""
-    from lightspeed_cli.config.settings import default_data_dir
+    from lightspeed_cli.config.paths import default_data_dir
 
     return (data_dir or default_data_dir()) / SecretName.LICENSE_LEASE.value
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightspeed_cli.config.settings import SafetySettings, SizingSettings
+from lightspeed_cli.config.sections import SafetySettings, SizingSettings
 from lightspeed_cli.decisions.safety import (
     SafetyContext,
     check_symbol_listed,

@@ -26,7 +26,8 @@ from itertools import groupby
 
 from pydantic import BaseModel, ConfigDict
 
-from lightspeed_cli.config.settings import CopySettings, SafetySettings, SizingMode, SizingSettings
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import CopySettings, SafetySettings, SizingSettings
 from lightspeed_cli.decisions.decide import DecisionContext, decide
 from lightspeed_cli.decisions.diff import diff, expand_flip
 from lightspeed_cli.decisions.safety import resolve_leverage

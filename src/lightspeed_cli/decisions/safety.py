@@ -22,7 +22,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightspeed_cli.config.settings import LeveragePolicy, SafetySettings
+from lightspeed_cli.config.choices import LeveragePolicy
+from lightspeed_cli.config.sections import SafetySettings
 from lightspeed_cli.models import Refusal, Side, Signal, SignalKind, SymbolMapping
 
 BPS_PER_UNIT = Decimal(10_000)

@@ -32,7 +32,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightspeed_cli.config.settings import SizingMode, SizingSettings
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import SizingSettings
 from lightspeed_cli.models import MarketInfo, Refusal, Signal, SignalKind, SymbolMapping
 
 CLAMP_ORDER_NOTIONAL = "max_order_notional_usdt"

@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lightspeed_cli.journal.store import Journal, MirroredPosition, OrderRow, SignalDecision
-from lightspeed_cli.models import OrderIntent, Signal, SignalKind
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import (
+    MirroredPosition,
+    OrderIntent,
+    OrderRow,
+    Signal,
+    SignalDecision,
+    SignalKind,
+)
 
 
 def record_close_intent(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from lightspeed_cli.config.settings import Settings, TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions import massclose
 from lightspeed_cli.decisions.diff import diff
 from lightspeed_cli.engine.leaders import Leaders

@@ -27,8 +27,8 @@ from decimal import Decimal
 
 from lightspeed_cli.decisions import fidelity, fillmatch
 from lightspeed_cli.decisions.fillmatch import Change, Ledger
-from lightspeed_cli.journal.store import Journal, OrderStatus
-from lightspeed_cli.models import PositionKey, Side, SignalKind, Snapshot
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import OrderStatus, PositionKey, Side, SignalKind, Snapshot
 from lightspeed_cli.sources.errors import SourceError
 from lightspeed_cli.sources.lead_portfolio import Reader, read_orders
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.engine.leader_fills import LeaderFills
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import LeaderDetail, Refusal, Signal, Snapshot, SourceKind

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from lightspeed_cli.config.settings import Settings, TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.diff import expand_flip
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.engine import upkeep

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import Settings, SizingMode, TraderSettings
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions import fate, safety
 from lightspeed_cli.decisions.decide import DecisionContext, decide
 from lightspeed_cli.decisions.order_ids import client_order_id
@@ -25,22 +27,19 @@ from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.prices import PriceCache, RoundTrips
-from lightspeed_cli.journal.store import (
-    BookEntry,
-    Journal,
-    MirroredPosition,
-    OrderRow,
-    OrderStatus,
-    SignalDecision,
-    utc_day,
-)
+from lightspeed_cli.journal.store import Journal, utc_day
 from lightspeed_cli.license.gate import LicenseGate
 from lightspeed_cli.models import (
+    BookEntry,
     Decision,
+    MirroredPosition,
     OrderIntent,
+    OrderRow,
+    OrderStatus,
     Refusal,
     Side,
     Signal,
+    SignalDecision,
     SignalKind,
     Snapshot,
     SymbolMapping,

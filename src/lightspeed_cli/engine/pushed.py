@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.decisions import fidelity
 from lightspeed_cli.decisions.symbols import hyperliquid_symbol
 from lightspeed_cli.journal.store import Journal, OrderStatus

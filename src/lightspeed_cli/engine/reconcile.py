@@ -24,20 +24,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from lightspeed_cli.config.settings import Settings, SizingMode
+from lightspeed_cli.config.choices import SizingMode
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.drift import KeyFacts, KeyPlan, Ownership, plan_key, ratio_target
 from lightspeed_cli.decisions.drift import unknown_bot_orders as lost_orders
 from lightspeed_cli.decisions.order_ids import is_bot_order, repair_order_id, trader_tag
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal.store import Journal, MirroredPosition, SignalDecision
+from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.models import (
     ExchangeOrder,
     MarketInfo,
+    MirroredPosition,
     OrderIntent,
     Refusal,
     Side,
     Signal,
+    SignalDecision,
     SignalKind,
     SymbolMapping,
 )

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lightspeed_cli.engine.closes import record_close_intent
 from lightspeed_cli.engine.events import EventSink
-from lightspeed_cli.journal.store import Journal, MirroredPosition
-from lightspeed_cli.models import Fill, Side
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import Fill, MirroredPosition, Side
 
 if TYPE_CHECKING:
     from lightspeed_cli.config.settings import Settings

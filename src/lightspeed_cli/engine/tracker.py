@@ -17,8 +17,17 @@ from typing import Protocol, cast
 
 from lightspeed_cli.decisions import fate, fidelity
 from lightspeed_cli.execution.base import Broker, ExecutionResult
-from lightspeed_cli.journal.store import Journal, MirroredPosition, OrderRow, SignalDecision
-from lightspeed_cli.models import Fill, OrderIntent, Side, Signal, SignalKind
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import (
+    Fill,
+    MirroredPosition,
+    OrderIntent,
+    OrderRow,
+    Side,
+    Signal,
+    SignalDecision,
+    SignalKind,
+)
 from lightspeed_cli.notify.alerts import Alerts, Kind
 
 from .events import Events

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 
-from lightspeed_cli.config.settings import TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.leverage_ahead import AheadOfTime
 from lightspeed_cli.journal.store import Journal

@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from lightspeed_cli.config.settings import AccountMode, BybitSettings, MarginMode
+from lightspeed_cli.config.choices import AccountMode, MarginMode
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.decisions.fate import SEND_SPAN_SECONDS, is_final
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import (

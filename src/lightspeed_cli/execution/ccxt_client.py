@@ -20,7 +20,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from lightspeed_cli.config.settings import BybitSettings, Network
+from lightspeed_cli.config.choices import Network
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome
 from lightspeed_cli.execution.errors import ErrorInfo, classify_exception
 from lightspeed_cli.execution.markets import dec, market_from_instrument

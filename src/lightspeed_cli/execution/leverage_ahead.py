@@ -17,7 +17,8 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from lightspeed_cli.config.settings import Settings, TraderSettings
+from lightspeed_cli.config.sections import TraderSettings
+from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.decisions.safety import resolve_leverage
 from lightspeed_cli.decisions.symbols import SymbolMap
 from lightspeed_cli.execution.base import Broker

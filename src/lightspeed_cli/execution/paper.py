@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lightspeed_cli.config.atomicfile import write_atomic
-from lightspeed_cli.config.settings import AccountMode, BybitSettings
+from lightspeed_cli.config.choices import AccountMode
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.execution import ccxt_client
 from lightspeed_cli.execution.base import BrokerError, ExecutionOutcome, ExecutionResult
 from lightspeed_cli.execution.ccxt_client import ExchangeOwner, RetryPolicy

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lightspeed_cli.config.settings import PLACEHOLDER_SERVER_URL
+from lightspeed_cli.config.sections import PLACEHOLDER_SERVER_URL
 from lightspeed_cli.license.fingerprint import machine_fingerprint
 from lightspeed_cli.license.keys import KeyFormatError, key_id, mask_key, parse_key
 from lightspeed_cli.license.protocol import (
@@ -69,7 +69,7 @@ from lightspeed_cli.license.token import (
 if TYPE_CHECKING:
     import httpx
 
-    from lightspeed_cli.config.settings import LicenseSettings
+    from lightspeed_cli.config.sections import LicenseSettings
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=BaseModel)

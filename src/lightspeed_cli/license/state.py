@@ -13,7 +13,7 @@ from lightspeed_cli.license.timefmt import human_duration, stamp
 from lightspeed_cli.license.token import LeasePayload
 
 if TYPE_CHECKING:
-    from lightspeed_cli.config.settings import LicenseSettings
+    from lightspeed_cli.config.sections import LicenseSettings
 
 EXPIRY_WARNING = timedelta(days=7)
 CLOSES_STILL_MIRROR = "no new positions are opened (closing and reducing still mirror)"

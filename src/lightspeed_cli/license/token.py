@@ -67,7 +67,7 @@ def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def canonical_json(payload: LeasePayload) -> bytes:
+def canonical_json(payload: BaseModel) -> bytes:
     return json.dumps(
         payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
     ).encode()
@@ -77,35 +77,53 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _b64decode(part: str, what: str) -> bytes:
+def _b64decode(part: str, which: str, what: str = "lease") -> bytes:
     if not _B64URL.match(part):
-        raise TokenError("malformed", f"lease {what} is not base64url")
+        raise TokenError("malformed", f"{what} {which} is not base64url")
     try:
         return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     except (binascii.Error, ValueError):
-        raise TokenError("malformed", f"lease {what} is not base64url") from None
+        raise TokenError("malformed", f"{what} {which} is not base64url") from None
+
+
+def sign_envelope(prefix: str, body: bytes, key: Ed25519PrivateKey) -> str:
+    """`<prefix>.<base64url(body)>.<base64url(signature over the first two parts)>`: the
+    shape of a lease, and of every other message a LightSpeed server signs (relay books)."""
+    head = f"{prefix}.{_b64encode(body)}"
+    return f"{head}.{_b64encode(key.sign(head.encode()))}"
+
+
+def open_envelope(
+    prefix: str, token: str, public_key: Ed25519PublicKey, *, what: str, max_len: int
+) -> bytes:
+    """The body of a genuine envelope, or TokenError (`malformed` or `bad_signature`)."""
+    if not isinstance(token, str) or len(token) > max_len:
+        raise TokenError("malformed", f"{what} is not a token of a sane size")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != prefix:
+        raise TokenError(
+            "malformed", f"{what} does not have the {prefix}.<payload>.<signature> shape"
+        )
+    body = _b64decode(parts[1], "payload", what)
+    signature = _b64decode(parts[2], "signature", what)
+    if len(signature) != SIGNATURE_LEN or _b64encode(signature) != parts[2]:
+        raise TokenError("malformed", f"{what} signature is truncated or padded")
+    try:
+        public_key.verify(signature, f"{parts[0]}.{parts[1]}".encode())
+    except InvalidSignature:
+        raise TokenError(
+            "bad_signature", f"{what} signature does not match the server key"
+        ) from None
+    return body
 
 
 def sign_lease(payload: LeasePayload, key: Ed25519PrivateKey) -> str:
-    head = f"{TOKEN_PREFIX}.{_b64encode(canonical_json(payload))}"
-    return f"{head}.{_b64encode(key.sign(head.encode()))}"
+    return sign_envelope(TOKEN_PREFIX, canonical_json(payload), key)
 
 
 def verify_lease(token: str, public_key: Ed25519PublicKey) -> LeasePayload:
     """Return the payload of a genuine token, or raise TokenError."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LEN:
-        raise TokenError("malformed", "lease is not a token of a sane size")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-        raise TokenError("malformed", "lease does not have the lsl1.<payload>.<signature> shape")
-    body = _b64decode(parts[1], "payload")
-    signature = _b64decode(parts[2], "signature")
-    if len(signature) != SIGNATURE_LEN or _b64encode(signature) != parts[2]:
-        raise TokenError("malformed", "lease signature is truncated or padded")
-    try:
-        public_key.verify(signature, f"{parts[0]}.{parts[1]}".encode())
-    except InvalidSignature:
-        raise TokenError("bad_signature", "lease signature does not match the server key") from None
+    body = open_envelope(TOKEN_PREFIX, token, public_key, what="lease", max_len=MAX_TOKEN_LEN)
     try:
         payload = LeasePayload.model_validate_json(body)
     except ValidationError:

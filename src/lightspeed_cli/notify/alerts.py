@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lightspeed_cli.config.settings import NotifySettings
+    from lightspeed_cli.config.sections import NotifySettings
     from lightspeed_cli.notify.webhook import Notifier
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from lightspeed_cli.config.settings import NotifySettings
+from lightspeed_cli.config.sections import NotifySettings
 from lightspeed_cli.config.text import printable, without_mass_mentions
 
 log = logging.getLogger(__name__)

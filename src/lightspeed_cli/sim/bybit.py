@@ -58,7 +58,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from lightspeed_cli.config.settings import AccountMode, BybitSettings
+from lightspeed_cli.config.choices import AccountMode
+from lightspeed_cli.config.sections import BybitSettings
 from lightspeed_cli.decisions.sizing import floor_to_step
 from lightspeed_cli.execution.ledger import (
     DEFAULT_LEVERAGE,

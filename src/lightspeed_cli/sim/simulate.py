@@ -97,7 +97,7 @@ def step_spacing(interval: float) -> float:
 
 def minimum_seconds(scenario: Scenario) -> float:
     """The shortest run that still leaves every step its polls at the default budget."""
-    from lightspeed_cli.config.settings import PollingSettings
+    from lightspeed_cli.config.sections import PollingSettings
     from lightspeed_cli.sources.schedule import configured_poll_rate, poll_interval
 
     polling = PollingSettings()

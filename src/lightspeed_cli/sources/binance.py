@@ -33,12 +33,8 @@ from urllib.parse import urlencode
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from lightspeed_cli.config.settings import (
-    BinanceSettings,
-    LeaderboardApi,
-    PollingSettings,
-    TraderSettings,
-)
+from lightspeed_cli.config.choices import LeaderboardApi
+from lightspeed_cli.config.sections import BinanceSettings, PollingSettings, TraderSettings
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot, SourceKind
 from lightspeed_cli.sources.bodycap import BodyCap, read_capped
 from lightspeed_cli.sources.errors import (

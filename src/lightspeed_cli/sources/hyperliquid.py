@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from lightspeed_cli.config.settings import HyperliquidSettings, PollingSettings, TraderSettings
+from lightspeed_cli.config.sections import HyperliquidSettings, PollingSettings, TraderSettings
 from lightspeed_cli.models import FetchResult, FetchStatus, Snapshot
 from lightspeed_cli.sources.errors import SourceError, TransientError
 from lightspeed_cli.sources.failurelog import FailureLog

@@ -35,7 +35,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
-from lightspeed_cli.config.settings import PollingMode, PollingSettings
+from lightspeed_cli.config.choices import PollingMode
+from lightspeed_cli.config.sections import PollingSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -37,8 +37,8 @@ from lightspeed_cli.decisions.sizing import floor_to_step, leaving_closable
 from lightspeed_cli.engine.closes import record_close_intent
 from lightspeed_cli.engine.events import EventSink
 from lightspeed_cli.execution.base import Broker, ExecutionOutcome
-from lightspeed_cli.journal.store import Journal, MirroredPosition, SignalDecision
-from lightspeed_cli.models import Refusal, Side, Signal
+from lightspeed_cli.journal.store import Journal
+from lightspeed_cli.models import MirroredPosition, Refusal, Side, Signal, SignalDecision
 
 log = logging.getLogger(__name__)
 

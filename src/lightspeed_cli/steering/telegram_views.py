@@ -12,8 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from lightspeed_cli.config.settings import Settings
-from lightspeed_cli.journal.store import MirroredPosition
-from lightspeed_cli.models import FollowerPosition, Side
+from lightspeed_cli.models import FollowerPosition, MirroredPosition, Side
 
 HELP = """LightSpeed commands
 /status - traders, open positions, today's PnL, paused or not

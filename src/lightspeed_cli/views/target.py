@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from rich.text import Text
 
-from lightspeed_cli.config.settings import Network, Settings
+from lightspeed_cli.config.choices import Network
+from lightspeed_cli.config.settings import Settings
 
 
 def target_data(settings: Settings, paper: bool) -> dict[str, Any]:

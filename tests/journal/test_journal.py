@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lightspeed_cli.journal.store import MIGRATIONS, Journal, OrderStatus, SignalDecision
+from lightspeed_cli.journal.store import MIGRATIONS, Journal
 from lightspeed_cli.models import (
     Fill,
     OrderIntent,
+    OrderStatus,
     Side,
     Signal,
+    SignalDecision,
     SignalKind,
     Snapshot,
     TraderPosition,
