@@ -33,6 +33,7 @@ from lightspeed_cli.journal.store import Journal
 if TYPE_CHECKING:
     from lightspeed_cli.engine.follow import Source
     from lightspeed_cli.engine.loop import Engine
+    from lightspeed_cli.engine.pushed import PushFeed
     from lightspeed_cli.execution.base import Broker
     from lightspeed_cli.license.client import LicenseClient
     from lightspeed_cli.notify.alerts import Alerts
@@ -138,7 +139,38 @@ def build_broker(settings: Settings, options: RunOptions) -> Broker:
     return BybitBroker.from_settings(settings.bybit)
 
 
-def build_source(settings: Settings, options: RunOptions) -> BinanceSource:
+def build_source(settings: Settings, options: RunOptions) -> tuple[Source, PushFeed | None]:
+    """The source each enabled trader is read by, and the push feed of the Hyperliquid
+    wallets (the first `hyperliquid.max_pushed_wallets`; the rest are polled)."""
+    from lightspeed_cli.models import SourceKind
+
+    kinds = {t.source for t in settings.traders if t.enabled}
+    if SourceKind.HYPERLIQUID not in kinds:
+        return _binance_source(settings, options), None
+    from lightspeed_cli.sources.by_kind import SourcesByKind
+    from lightspeed_cli.sources.hyperliquid import HyperliquidSource
+    from lightspeed_cli.sources.hyperliquid_push import HyperliquidPush
+
+    hyperliquid = HyperliquidSource(settings.hyperliquid, settings.polling)
+    sources: dict[SourceKind, Any] = {SourceKind.HYPERLIQUID: hyperliquid}
+    binance = None
+    if kinds - {SourceKind.HYPERLIQUID}:
+        binance = _binance_source(settings, options)
+        sources.update({kind: binance for kind in kinds - {SourceKind.HYPERLIQUID}})
+    wallets = [t.id for t in settings.traders if t.enabled and t.source is SourceKind.HYPERLIQUID]
+    hl = settings.hyperliquid
+    push = HyperliquidPush(
+        hyperliquid,
+        hl.ws_url,
+        wallets,
+        max_wallets=hl.max_pushed_wallets,
+        ping_seconds=hl.ping_seconds,
+        pong_seconds=hl.pong_seconds,
+    )
+    return SourcesByKind(sources, primary=binance), push if push.pushed else None
+
+
+def _binance_source(settings: Settings, options: RunOptions) -> BinanceSource:
     from lightspeed_cli.config.logsetup import register_secret
     from lightspeed_cli.config.secrets import SecretName, get_secret
     from lightspeed_cli.sources.binance import BinanceSource
@@ -167,6 +199,7 @@ def assemble(
     license_client: LicenseClient | None = None,
     notifier: Notifier | None = None,
     alerts: Alerts | None = None,
+    push: PushFeed | None = None,
 ) -> tuple[Engine, Steering]:
     """The engine and what steers it, built in order: the event sink and the open locks first,
     then steering (the control door, the protective stops) on them, then the engine, handed
@@ -203,6 +236,7 @@ def assemble(
         open_locks=open_locks,
         paused_by=steering.control.paused_by,
         stops=steering.stops,
+        push=push,
     )
     return engine, steering
 
@@ -326,7 +360,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
     with data_dir_errors(data_dir):
         ensure_writable(journal_path(settings, options.paper))  # before SQLite holds its locks
         journal = await _open_journal(settings, options)
-    source = build_source(settings, options)
+    source, push = build_source(settings, options)
     notifier = Notifier(settings.notify)
     alerts = Alerts.from_settings(settings.notify, notifier)
     install_alerts(alerts)  # license, reconcile and others raise through the same book
@@ -341,6 +375,7 @@ async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -
             license_client=license_client,
             notifier=notifier,
             alerts=alerts,
+            push=push,
         )
         if options.on_engine is not None:
             options.on_engine(engine)

@@ -16,6 +16,8 @@ import tomlkit
 
 TRADER_A = "5000000000000000001"
 TRADER_B = "5000000000000000002"
+WALLET_A = "0x" + "a1" * 20  # Hyperliquid wallets
+WALLET_B = "0x" + "b2" * 20
 LIGHTSPEED = [sys.executable, "-m", "lightspeed_cli"]
 
 
@@ -38,12 +40,16 @@ def write_config(
     license_url: str,
     public_key: str,
     data_dir: Path,
+    traders: list[dict[str, Any]] | None = None,
+    hyperliquid: dict[str, Any] | None = None,
 ) -> None:
-    doc = {
+    """`traders`: instead of the two copytrade traders; `hyperliquid`: its section."""
+    doc: dict[str, Any] = {
         "license": {"server_url": license_url, "public_key": public_key},
         "bybit": {"base_url": bybit_url},
         "binance": {"base_url": binance_url},
-        "traders": [
+        "traders": traders
+        or [
             {"id": TRADER_A, "source": "copytrade", "label": "alpha"},
             {"id": TRADER_B, "source": "copytrade", "label": "beta"},
         ],
@@ -56,6 +62,8 @@ def write_config(
         "polling": {"interval_seconds": 0.2, "timeout_seconds": 2, "retries": 0},
         "storage": {"data_dir": str(data_dir)},
     }
+    if hyperliquid is not None:
+        doc["hyperliquid"] = hyperliquid
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 

@@ -41,6 +41,35 @@ def test_lightspeed_simulate_runs_by_itself_and_exits_0(tmp_path: Path) -> None:
     assert not (tmp_path / "lightspeed").exists()  # nothing else left behind in the cwd
 
 
+def test_simulate_source_hyperliquid_is_exact_over_pushed_fills(tmp_path: Path) -> None:
+    """The same scenario machinery and verdict, the leaders Hyperliquid wallets: every change
+    a pushed fill (a flip one fill), kPEPE mapped to 1000PEPEUSDT, WIF refused."""
+    proc = subprocess.run(
+        [lightspeed(), "simulate", "--source", "hyperliquid", "--seconds", "20", "--report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "EXACT" in proc.stdout
+    report = json.loads((tmp_path / "lightspeed-report.json").read_text())
+    assert (report["missed"], report["extra"]) == (0, 0)
+    refused = {c["symbol"] for c in report["changes"] if c["outcome"] == "refused"}
+    assert refused == {"WIFUSDT"}
+    mirrored = {c["symbol"] for c in report["changes"] if c["outcome"] == "mirrored"}
+    assert "1000PEPEUSDT" in mirrored
+    assert report["bybit_orders"] == report["mirrored"]
+
+
+def test_an_unknown_source_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = simulate.simulate_command(
+        seconds=20, report=False, report_json=None, plot=None, source="okx"
+    )
+    assert code == 2
+    assert "--source okx" in capsys.readouterr().err
+
+
 def test_too_few_seconds_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code = simulate.simulate_command(seconds=3, report=False, report_json=None, plot=None)
     assert code == 2

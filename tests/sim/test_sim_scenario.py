@@ -14,12 +14,13 @@ from lightspeed_cli.sim.scenario import (
     PriceModel,
     Scenario,
     default_scenario,
+    hyperliquid_scenario,
     leader_changes,
     short_scenario,
 )
 from lightspeed_cli.sim.simulate import SimulationError, Timing, minimum_seconds, run_simulation
 
-SCENARIOS = [default_scenario(), short_scenario()]
+SCENARIOS = [default_scenario(), short_scenario(), hyperliquid_scenario()]
 
 
 def test_default_scenario_makes_every_kind_of_change() -> None:

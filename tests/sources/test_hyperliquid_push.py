@@ -14,7 +14,12 @@ from hyperliquid_helpers import WALLET, WALLET_B
 from lightspeed_cli.models import Side
 from lightspeed_cli.sim.hyperliquid import FakeHyperliquid, Fault, HlPosition
 from lightspeed_cli.sources.hyperliquid import HyperliquidSource
-from lightspeed_cli.sources.hyperliquid_push import HyperliquidPush, PushEvent, PushKind
+from lightspeed_cli.sources.hyperliquid_push import (
+    LEVERAGE_LEARNED,
+    HyperliquidPush,
+    PushEvent,
+    PushKind,
+)
 
 WAIT = 5.0
 
@@ -27,15 +32,21 @@ class Events:
         self.seen: list[PushEvent] = []
         self._iterator = aiter(push)
 
-    async def next(self, kind: PushKind | None = None, timeout: float = WAIT) -> PushEvent:
+    async def next(
+        self, kind: PushKind | None = None, timeout: float = WAIT, *, learned: bool = False
+    ) -> PushEvent:
+        """The next event (of `kind`); the book that only tells a new position's leverage
+        (its sizes are the pushed ones) only when `learned`."""
         while True:
             event = await asyncio.wait_for(anext(self._iterator), timeout)
             self.seen.append(event)
+            if (event.reason == LEVERAGE_LEARNED) is not learned:
+                continue
             if kind is None or event.kind is kind:
                 return event
 
     async def quiet(self, seconds: float = 0.3) -> list[PushEvent]:
-        """Whatever comes within `seconds` (expected: nothing)."""
+        """Whatever comes within `seconds` (expected: nothing; a leverage book aside)."""
         got = []
         with pytest.raises(TimeoutError):
             while True:
@@ -93,6 +104,23 @@ async def test_a_pushed_fill_is_a_snapshot_with_the_leaders_price_and_time(
     assert event.fill is not None and event.fill.px == Decimal(3100)
     assert event.fill.time_ms == sent["time"] and event.fill.tid == sent["tid"]
     assert event.snapshot is not None and event.snapshot.source_time == event.fill.at
+
+
+async def test_a_new_positions_leverage_is_learned_from_the_book(
+    hl_fake: FakeHyperliquid, start
+) -> None:
+    """A fill does not carry leverage: the open goes at 1 (the safe side), and the book read
+    it triggers hands on the real one, sizes unchanged, so it is set ahead of the next open."""
+    events = await start()
+    await events.next(PushKind.BOOK)
+    hl_fake.set_leverage(WALLET, "BTC", 7)
+    hl_fake.fill(WALLET, "BTC", "B", "0.1", "60000")
+    opened = await events.next(PushKind.FILL)
+    assert opened.snapshot is not None and opened.snapshot.positions[0].leverage == 1
+    learned = await events.next(PushKind.BOOK, learned=True)
+    assert learned.snapshot is not None
+    (position,) = learned.snapshot.positions
+    assert (position.leverage, position.size) == (7, Decimal("0.1"))
 
 
 async def test_duplicate_tids_are_applied_once(hl_fake: FakeHyperliquid, start) -> None:

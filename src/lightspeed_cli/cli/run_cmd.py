@@ -101,8 +101,15 @@ def register(app: typer.Typer) -> None:
         bybit_rtt: float = typer.Option(
             20.0, min=0, max=5000, help="Milliseconds the fake Bybit adds to every answer."
         ),
+        source: str = typer.Option(
+            "copytrade",
+            "--source",
+            help="The leaders: copytrade (Binance, polled) or hyperliquid (wallets, pushed:"
+            " --binance-rtt is then the push's one-way delay).",
+        ),
     ) -> None:
-        """Run the real engine against built-in fake Binance and Bybit: no keys, no network."""
+        """Run the real engine against built-in fake Binance (or Hyperliquid) and Bybit: no
+        keys, no network."""
         from lightspeed_cli.cli.simulate_cmd import simulate_command
 
         raise typer.Exit(
@@ -113,5 +120,6 @@ def register(app: typer.Typer) -> None:
                 plot=plot,
                 binance_rtt_ms=binance_rtt,
                 bybit_rtt_ms=bybit_rtt,
+                source=source,
             )
         )

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from lightspeed_cli.sim.report import FidelityReport
+from lightspeed_cli.sim.scenario import hyperliquid_scenario
 from lightspeed_cli.sim.simulate import (
     BINANCE_RTT_MS,
     BYBIT_RTT_MS,
@@ -19,6 +20,8 @@ from lightspeed_cli.sim.simulate import (
     write_report_json,
 )
 
+SOURCES = {"copytrade": default_scenario, "hyperliquid": hyperliquid_scenario}
+
 
 def simulate_command(
     *,
@@ -28,6 +31,7 @@ def simulate_command(
     plot: Path | None,
     binance_rtt_ms: float = BINANCE_RTT_MS,
     bybit_rtt_ms: float = BYBIT_RTT_MS,
+    source: str = "copytrade",
 ) -> int:
     """The CLI entry: run, print the summary (and the fidelity report), write JSON / PNG."""
     from rich.markup import escape
@@ -37,7 +41,13 @@ def simulate_command(
     from lightspeed_cli.runner import StartupError
     from lightspeed_cli.sim import views
 
-    scenario = default_scenario()
+    if source not in SOURCES:
+        err_console.print(
+            f"[red]error:[/] --source {escape(source)}: use one of {', '.join(SOURCES)}",
+            highlight=False,
+        )
+        return 2
+    scenario = SOURCES[source]()
     problem = option_problem(seconds, scenario, plot)
     if problem:
         err_console.print(f"[red]error:[/] {escape(problem)}", highlight=False)
@@ -46,7 +56,8 @@ def simulate_command(
     console.print(views.intro(scenario, seconds))
     on_terminal = sys.stdout.isatty()
     if not on_terminal:  # no live view to watch: say what the next seconds are for
-        console.print("simulate: starting the fake Binance and Bybit and the bot", markup=False)
+        leaders = "Hyperliquid" if source == "hyperliquid" else "Binance"
+        console.print(f"simulate: starting the fake {leaders} and Bybit and the bot", markup=False)
     try:
         with tempfile.TemporaryDirectory(prefix="lightspeed-simulate-") as tmp:
             result = asyncio.run(

@@ -25,7 +25,7 @@ class SizingMode(StrEnum):
     RATIO = "ratio"
     FIXED_MARGIN = "fixed_margin"
     EQUITY_PCT = "equity_pct"
-    LEADER_EQUITY = "leader_equity"  # the leader's share of their account (copy-trade only)
+    LEADER_EQUITY = "leader_equity"  # the leader's share of their account (copy-trade, hyperliquid)
 
 
 class LeveragePolicy(StrEnum):

@@ -132,6 +132,10 @@ class HyperliquidSettings(_Section):
     # wallets subscribed on the socket: Hyperliquid allows 10 unique users per IP across
     # user subscriptions; the rest are polled
     max_pushed_wallets: int = Field(default=10, ge=0, le=10)
+    # a ping this often (the server closes a socket idle for 60 s); a socket that says nothing
+    # for ping_seconds + pong_seconds is dead: its wallets are blind until it is back
+    ping_seconds: float = Field(default=50, gt=0, le=55)
+    pong_seconds: float = Field(default=10, gt=0, le=60)
 
     @field_validator("info_url")
     @classmethod

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
             if sizing.mode is SizingMode.LEADER_EQUITY and trader.source is SourceKind.LEADERBOARD:
                 raise ValueError(
                     f"traders: {trader.id!r}: sizing mode leader_equity needs the leader's account"
-                    " balance, which only a copytrade lead portfolio publishes; a leaderboard"
+                    " balance, which only a copytrade lead portfolio or a hyperliquid wallet"
+                    " publishes; a leaderboard"
                     ' trader has none: give it [traders.sizing] mode = "ratio" (or another mode)'
                 )
         return self

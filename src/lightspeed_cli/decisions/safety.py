@@ -119,7 +119,7 @@ def check_price_divergence(
     return Refusal(
         check="price_divergence_bps",
         reason=(
-            f"Bybit last {bybit_last} is {bps:.2f} bps from Binance mark {binance_mark};"
+            f"Bybit last {bybit_last} is {bps:.2f} bps from the leader's mark {binance_mark};"
             f" limit {max_price_divergence_bps} bps"
         ),
         value=bps,

@@ -58,7 +58,11 @@ class Follow:
 
     async def read(self, trader: TraderSettings) -> Snapshot | None:
         """One poll of the trader: its snapshot, or None (said when the status changed)."""
-        result = await self.source.fetch(trader)
+        return self.seen(trader, await self.source.fetch(trader))
+
+    def seen(self, trader: TraderSettings, result: FetchResult) -> Snapshot | None:
+        """What one read (a poll, or a push: engine/pushed.py) told of the trader, on the view
+        and in the journal: its snapshot, or None (said when the status changed)."""
         self.view.polls += 1
         tv = self.view.traders.setdefault(trader.id, TraderView(trader.id, trader.label))
         previous_status = tv.last_status
@@ -72,7 +76,7 @@ class Follow:
         self._journal_poll(trader.id, result, changed=previous_status != result.status.value)
         if result.status is not FetchStatus.OK or result.snapshot is None:
             # DESIGN rule 1: no data is not "flat" — nothing is closed on an error or hidden book
-            if previous_status != result.status.value:
+            if previous_status != result.status.value and result.status is not FetchStatus.OK:
                 level = "warning" if result.status is FetchStatus.HIDDEN else "error"
                 hidden = result.status is FetchStatus.HIDDEN
                 self.events.event(

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from lightspeed_cli.engine.events import EngineEvent, EngineView, Events
 from lightspeed_cli.engine.follow import Follow, Source
 from lightspeed_cli.engine.leaders import Leaders
 from lightspeed_cli.engine.mirror import FatalTradingError, Mirror, OpenLocks, PausedBy
+from lightspeed_cli.engine.pushed import Pushed, PushFeed
 from lightspeed_cli.engine.reconcile import Reconciler, ReconcileReport
 from lightspeed_cli.engine.tracker import FillWatch, OrderTracker
 from lightspeed_cli.execution.base import Broker, stopped_action
@@ -72,10 +73,11 @@ class Engine:
         open_locks: OpenLocks | None = None,
         paused_by: PausedBy | None = None,
         stops: FillWatch | None = None,
+        push: PushFeed | None = None,
     ) -> None:
         """`events`, `open_locks`: the sink and the locks steering shares (runner.py builds
         them first); `paused_by`: who paused opens (steering's control door); `stops`: told
-        after each fill."""
+        after each fill; `push`: the wallets pushed rather than polled (engine/pushed.py)."""
         self.settings = settings
         self.broker = broker
         broker.on_acknowledged = journal.mark_acknowledged
@@ -140,6 +142,7 @@ class Engine:
         )
         self._journal = journal
         self._clock = clock
+        self.push = push
 
     # ---- the parts' shared handles (a test may swap the journal or the clock) --------------
 
@@ -207,11 +210,19 @@ class Engine:
         renewals: asyncio.Task[None] | None = None
         if self.license is not None:
             renewals = asyncio.create_task(self._license_tasks(stop), name="license")
+        pushed = self._pushed(stop)
+        pushed_ids = {t.id for t in pushed.traders} if pushed is not None else set()
+        polled = [t for t in self._traders if t.id not in pushed_ids]
         schedule = PollSchedule(
-            self.settings.polling, self._traders, source_rate(self.source, self.settings.polling)
+            self.settings.polling, polled, source_rate(self.source, self.settings.polling)
         )
-        polls = asyncio.create_task(
-            schedule.run(lambda t: self._poll_guarded(t, stop), stop), name="polls"
+        schedule.pushed = len(pushed_ids)
+        polls = asyncio.create_task(  # every trader pushed: the polls wait for the stop
+            schedule.run(lambda t: self._poll_guarded(t, stop), stop) if polled else stop.wait(),
+            name="polls",
+        )
+        pushes = (
+            asyncio.create_task(pushed.run(stop), name="pushes") if pushed is not None else None
         )
         checkpoints = asyncio.create_task(
             upkeep.checkpoints(self.journal, stop), name="journal-checkpoint"
@@ -252,6 +263,8 @@ class Engine:
             stop.set()
             # a poll that died must not leave the others orphaned mid-order: let them finish
             await asyncio.gather(polls, return_exceptions=True)
+            if pushes is not None:
+                await asyncio.gather(pushes, return_exceptions=True)
             await asyncio.gather(
                 checkpoints, published, prices, blind_watch, reconciling, return_exceptions=True
             )
@@ -271,10 +284,34 @@ class Engine:
         assert self.license is not None
         await asyncio.gather(self.license.run_renewals(stop), self.license_gate.watch(stop))
 
-    async def _poll_guarded(self, trader: TraderSettings, stop: asyncio.Event) -> None:
-        """One scheduled poll; whatever goes wrong is said, and stops only what it must."""
+    def _pushed(self, stop: asyncio.Event) -> Pushed | None:
+        """The door for the pushed wallets, handed the read record and the guarded take."""
+        if self.push is None:
+            return None
+
+        async def take(trader: TraderSettings, snapshot: Snapshot) -> None:
+            await self._poll_guarded(trader, stop, lambda t: self.take_snapshot(t, snapshot))
+
+        return Pushed(
+            self.push,
+            self._traders,
+            seen=self.follow.seen,
+            take=take,
+            journal=lambda: self.journal,
+            price_scale=self._price_scale,
+            clock=lambda: self.clock(),
+        )
+
+    async def _poll_guarded(
+        self,
+        trader: TraderSettings,
+        stop: asyncio.Event,
+        work: Callable[[TraderSettings], Awaitable[None]] | None = None,
+    ) -> None:
+        """One scheduled poll (or pushed snapshot: `work`); whatever goes wrong is said, and
+        stops only what it must."""
         try:
-            await self.poll_trader(trader)
+            await (work or self.poll_trader)(trader)
             self.alerts.clear(Kind.ERROR, trader.id)
         except sqlite3.DatabaseError as exc:
             from lightspeed_cli.journal import integrity as journalcheck
@@ -304,6 +341,10 @@ class Engine:
         snapshot = await self.follow.read(trader)
         if snapshot is None:
             return
+        await self.take_snapshot(trader, snapshot)
+
+    async def take_snapshot(self, trader: TraderSettings, snapshot: Snapshot) -> None:
+        """A good read (polled or pushed): its signals mirrored, then leverage prepared."""
         await self.handle_snapshot(trader, snapshot)
         self._prepare_for(trader, snapshot)
 

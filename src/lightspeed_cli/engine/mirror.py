@@ -113,6 +113,7 @@ class Mirror:
         self.clock = clock
         self.symbols: SymbolMap | None = None  # from Bybit's markets, at start
         self.marks: dict[str, Decimal] = {}  # latest Binance mark seen per symbol, any trader
+        self.leader_equity: dict[str, Decimal] = {}  # the source's own leader account, by trader
         self.open_locks = open_locks or OpenLocks()
         self._equity: tuple[Decimal, float] | None = None
         # (trader, Binance symbol, side) -> (monotonic time a rejected close may go again,
@@ -127,9 +128,17 @@ class Mirror:
         self.hot_path: deque[tuple[float, int]] = deque(maxlen=10_000)
 
     def saw_marks(self, snapshot: Snapshot) -> None:
-        """The latest Binance mark per symbol, for the reference price of a close."""
+        """The latest mark per symbol, for the reference price of a close; the leader's
+        account when the source says it (Hyperliquid's accountValue: leader_equity sizing)."""
         for position in snapshot.positions:
             self.marks[position.symbol] = position.mark_price
+        if snapshot.leader_equity is not None:
+            self.leader_equity[snapshot.trader] = snapshot.leader_equity
+
+    def _leader_balance(self, trader: str) -> Decimal | None:
+        if trader in self.leader_equity:
+            return self.leader_equity[trader]
+        return self.leaders.balance(trader) if self.leaders else None
 
     async def handle(self, trader: TraderSettings, signal: Signal, received: float) -> None:
         """Opens and increases on one Bybit symbol go one at a time, from reading the mirrored
@@ -371,7 +380,7 @@ class Mirror:
             mapping_refusal=mapping if isinstance(mapping, Refusal) else None,
             bybit_last=bybit_last,
             equity_usdt=equity,
-            leader_balance_usdt=self.leaders.balance(trader.id) if self.leaders else None,
+            leader_balance_usdt=self._leader_balance(trader.id),
             held_qty=held.quantity if held is not None else Decimal(0),
             reduced_qty=self._reduced_so_far(trader.id, signal, entry),
             per_unit=self._per_unit(signal, sizing.mode, held),

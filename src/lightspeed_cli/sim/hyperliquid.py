@@ -113,7 +113,7 @@ class _Conn:
     ws: web.WebSocketResponse
     request: web.Request
     users: set[str] = field(default_factory=set)
-    outbox: asyncio.Queue[tuple[float, str]] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[tuple[float, str, str | None]] = field(default_factory=asyncio.Queue)
     last_sent: float = field(default_factory=time.monotonic)
 
 
@@ -165,6 +165,7 @@ class FakeHyperliquid:
         self._last_time = 0
         self.connections_accepted = 0
         self.subscribes: list[str] = []  # every subscribed user, in order (resubscribes too)
+        self._pushes_sent: dict[str, int] = {}  # scripted pushes sent on a socket, per user
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -315,6 +316,11 @@ class FakeHyperliquid:
     def requests(self, request_type: str | None = None) -> list[InfoRequest]:
         with self._lock:
             return [r for r in self._log if request_type in (None, r.type)]
+
+    def pushes_sent(self, user: str) -> int:
+        """Scripted pushes (fills, push_frame) to `user` that left on a socket so far."""
+        with self._lock:
+            return self._pushes_sent.get(user.lower(), 0)
 
     def clear_log(self) -> None:
         with self._lock:
@@ -543,18 +549,19 @@ class FakeHyperliquid:
     def _enqueue(self, user: str | None, text: str) -> None:
         for conn in list(self._conns):
             if user is None or user in conn.users:
-                self._send(conn, text)
+                self._send(conn, text, user)
 
-    def _send(self, conn: _Conn, text: str) -> None:
+    def _send(self, conn: _Conn, text: str, pushed_to: str | None = None) -> None:
+        """`pushed_to`: the user a scripted push is for (counted once sent: `pushes_sent`)."""
         with self._lock:
             if self._silent:
                 return
-        conn.outbox.put_nowait((time.monotonic() + self.push_delay, text))
+        conn.outbox.put_nowait((time.monotonic() + self.push_delay, text, pushed_to))
 
     async def _sender(self, conn: _Conn) -> None:
         """Frames leave in order, each `push_delay` after it was queued."""
         while True:
-            due, text = await conn.outbox.get()
+            due, text, pushed_to = await conn.outbox.get()
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -565,6 +572,9 @@ class FakeHyperliquid:
             except (ConnectionError, RuntimeError):
                 return
             conn.last_sent = time.monotonic()
+            if pushed_to is not None:
+                with self._lock:
+                    self._pushes_sent[pushed_to] = self._pushes_sent.get(pushed_to, 0) + 1
 
     async def _idle_watch(self) -> None:
         """Close a connection nothing was sent on for `idle_timeout`, like the real server."""

@@ -31,6 +31,7 @@ from lightspeed_cli.execution.markets import market_from_instrument
 from lightspeed_cli.models import Side, SignalKind, SymbolMapping
 from lightspeed_cli.sim.binance import FakeBinance, FakePosition
 from lightspeed_cli.sim.bybit import FakeBybit, default_instruments, instrument
+from lightspeed_cli.sim.hyperliquid_leaders import HyperliquidLeaders
 
 BPS = Decimal(10_000)
 L, S = Side.LONG, Side.SHORT
@@ -55,10 +56,11 @@ def leg(symbol: str, side: Side, size: str, leverage: int = 10) -> Leg:
 
 @dataclass(frozen=True)
 class TraderSpec:
-    id: str  # copytrade lead portfolio id
+    id: str  # copytrade lead portfolio id (hyperliquid: the wallet address)
     label: str
     hedge: bool = False  # Binance hedge mode: LONG and SHORT rows side by side
     ratio: Decimal | None = None  # per-trader sizing ratio; None = the scenario's
+    source: str = "copytrade"  # or "hyperliquid" (one-way books, traded as fills)
 
 
 @dataclass(frozen=True)
@@ -328,9 +330,58 @@ def short_scenario() -> Scenario:
     )
 
 
+HL_ALPHA = TraderSpec("0x" + "a1" * 20, "hl-alpha", source="hyperliquid")
+HL_BRAVO = TraderSpec("0x" + "b2" * 20, "hl-bravo", source="hyperliquid")
+HL_CHARLIE = TraderSpec("0x" + "c3" * 20, "hl-charlie", ratio=Decimal("0.05"), source="hyperliquid")
+HL_SYMBOLS = (
+    *SYMBOLS[:3],  # BTC, ETH, SOL
+    SymbolSpec("1000PEPEUSDT", Decimal("0.012"), Decimal("-15"), 3.1),  # Hyperliquid kPEPE
+    SymbolSpec(UNLISTED, Decimal("2.5"), Decimal("0"), 5.0),
+)
+
+
+def hyperliquid_scenario() -> Scenario:
+    """Three Hyperliquid wallets (one-way books: every change is one pushed fill) through
+    every kind of change, a one-fill flip, a k coin (kPEPE = 1000PEPEUSDT) and a refusal."""
+    a, b, c = HL_ALPHA.id, HL_BRAVO.id, HL_CHARLIE.id
+    steps = (
+        Step({a: (leg("BTCUSDT", L, "0.5"),), b: (leg("ETHUSDT", L, "2"),)}, "alpha, bravo open"),
+        Step({c: (leg("1000PEPEUSDT", S, "400000", 5),)}, "charlie shorts kPEPE"),
+        Step({a: (leg("BTCUSDT", L, "0.8"),), b: (leg("ETHUSDT", L, "3"),)}, "both add"),
+        Step(
+            {c: (leg("1000PEPEUSDT", S, "400000", 5), leg(UNLISTED, L, "1000", 5))},
+            f"charlie opens {UNLISTED}, which Bybit does not list",
+        ),
+        Step(
+            {a: (leg("BTCUSDT", L, "0.8"), leg("ETHUSDT", L, "4")), b: (leg("ETHUSDT", L, "1.5"),)},
+            "alpha opens ETH; bravo halves its long",
+        ),
+        Step(
+            {a: (leg("BTCUSDT", L, "0.2"), leg("ETHUSDT", S, "3"))},
+            "alpha flips ETH long -> short in one fill and cuts BTC by 75 %",
+        ),
+        Step({b: (leg("SOLUSDT", L, "20", 5),)}, "bravo closes ETH, opens SOL"),
+        Step(
+            {c: (leg("1000PEPEUSDT", S, "100000", 5),)},
+            f"charlie closes {UNLISTED}, cuts kPEPE by 75 %",
+        ),
+        Step({a: (leg("ETHUSDT", S, "1.8"),)}, "alpha closes BTC, reduces its ETH short"),
+        Step({b: (leg("SOLUSDT", S, "10", 5),)}, "bravo flips SOL long -> short"),
+        Step({c: (), a: (leg("ETHUSDT", S, "1.8"), leg("BTCUSDT", L, "0.3"))}, "charlie closes"),
+    )
+    return Scenario(
+        name="hyperliquid",
+        traders=(HL_ALPHA, HL_BRAVO, HL_CHARLIE),
+        symbols=HL_SYMBOLS,
+        steps=steps,
+        refused=REFUSED,
+    )
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "default": default_scenario,
     "short": short_scenario,
+    "hyperliquid": hyperliquid_scenario,
 }
 
 
@@ -411,7 +462,7 @@ class Driver:
     def __init__(
         self,
         scenario: Scenario,
-        binance: FakeBinance,
+        binance: FakeBinance | HyperliquidLeaders,
         bybit: FakeBybit,
         *,
         poll_interval: float,
@@ -510,7 +561,8 @@ class Driver:
         `deadline - settle` (monotonic clock), evenly spaced plus a random offset within one
         poll interval, each only once its trader's previous step was polled."""
         ids = [t.id for t in self.scenario.traders]
-        for round_ in range(2):  # the second round: the bot's start-up reads are behind it
+        rounds = getattr(self.binance, "warmup_rounds", 2)  # pushed wallets: one book read
+        for round_ in range(rounds):  # the second round: the bot's start-up reads are behind it
             if round_:
                 self._seen_after = {t: self.binance.position_reads(t) for t in ids}
             if not await self.wait_for_polls(ids, deadline - settle):

@@ -33,6 +33,8 @@ from typing import Any
 
 from lightspeed_cli.sim.binance import COPYTRADE, POSITION_PATHS, FakeBinance
 from lightspeed_cli.sim.bybit import DEFAULT_API_KEY, DEFAULT_API_SECRET, FakeBybit
+from lightspeed_cli.sim.hyperliquid import FakeHyperliquid
+from lightspeed_cli.sim.hyperliquid_leaders import HyperliquidLeaders
 from lightspeed_cli.sim.report import FidelityReport, RunFacts, build_report
 from lightspeed_cli.sim.scenario import Driver, Scenario, default_scenario
 
@@ -123,17 +125,26 @@ class SimulationResult:
 
 
 def simulation_config(
-    scenario: Scenario, binance_url: str, bybit: FakeBybit, data_dir: Path
+    scenario: Scenario,
+    binance_url: str,
+    bybit: FakeBybit,
+    data_dir: Path,
+    hyperliquid: FakeHyperliquid | None = None,
 ) -> dict[str, Any]:
-    """The bot's config for a run: every trader a copytrade portfolio, caps that fit."""
+    """The bot's config for a run: every trader a copytrade portfolio (or a Hyperliquid
+    wallet, pointed at `hyperliquid`), caps that fit."""
     traders = []
     for t in scenario.traders:
-        entry: dict[str, Any] = {"id": t.id, "source": "copytrade", "label": t.label}
+        entry: dict[str, Any] = {"id": t.id, "source": t.source, "label": t.label}
         if t.ratio is not None:
             entry["sizing"] = {"value": str(t.ratio)}
         traders.append(entry)
+    extra: dict[str, Any] = {}
+    if hyperliquid is not None:
+        extra["hyperliquid"] = {"info_url": hyperliquid.info_url, "ws_url": hyperliquid.ws_url}
     return {
         "traders": traders,
+        **extra,
         "binance": {"base_url": binance_url},
         "bybit": {"base_url": bybit.url, "account_mode": bybit.settings().account_mode.value},
         "sizing": {"mode": "ratio", "value": str(scenario.ratio), "leverage": 0},
@@ -162,6 +173,28 @@ def write_config(data: dict[str, Any], path: Path):  # type: ignore[no-untyped-d
 
     path.write_text(tomlkit.dumps(data), encoding="utf-8")
     return validate_file_data(read_toml(path), str(path))
+
+
+async def measure_push_ms(fake: FakeHyperliquid, samples: int = 5) -> float:
+    """Median one-way time of a push from the fake Hyperliquid to a subscriber in this
+    process (after one warm-up): the push delay plus the hops a pushed fill really takes."""
+    import json
+
+    import aiohttp
+
+    user = "0x" + "00" * 19 + "01"
+    times = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(fake.ws_url) as ws:
+        subscription = {"type": "userFills", "user": user}
+        await ws.send_str(json.dumps({"method": "subscribe", "subscription": subscription}))
+        while '"isSnapshot"' not in str((await ws.receive(timeout=5)).data):
+            pass  # the greeting, the ack, then the snapshot frame
+        for _ in range(samples + 1):
+            started = time.perf_counter()
+            fake.push_frame(user, {"channel": "userFills", "data": {"user": user, "fills": []}})
+            await ws.receive(timeout=5)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[1:])
 
 
 async def measure_rtt_ms(url: str, samples: int = 5) -> float:
@@ -219,24 +252,27 @@ async def run_simulation(
         raise SimulationError(problem)
     fakes = contextlib.ExitStack()
     with fakes:
-        binance = fakes.enter_context(FakeBinance.running(latency=binance_rtt_ms / 1000))
+        leaders, hyperliquid = _leader_fake(fakes, scenario, binance_rtt_ms)
         bybit = fakes.enter_context(
             FakeBybit.running(
                 hedge_mode=True, instruments=scenario.instruments(), latency=bybit_rtt_ms / 1000
             )
         )
-        config = simulation_config(scenario, binance.url, bybit, data_dir / "data")
+        config = simulation_config(scenario, leaders.url, bybit, data_dir / "data", hyperliquid)
         settings = write_config(config, data_dir / "config.toml")
         timing = Timing(seconds, schedule_interval(settings))
-        driver = Driver(scenario, binance, bybit, poll_interval=timing.poll_interval)
+        driver = Driver(scenario, leaders, bybit, poll_interval=timing.poll_interval)
         driver.prepare()
-        binance_rtt = await measure_rtt_ms(f"{binance.url}{COPYTRADE}?portfolioId=0")
+        if hyperliquid is None:
+            binance_rtt = await measure_rtt_ms(f"{leaders.url}{COPYTRADE}?portfolioId=0")
+        else:  # pushed: one way, no poll to wait for
+            binance_rtt = await measure_push_ms(hyperliquid)
         bybit_rtt = await measure_rtt_ms(f"{bybit.url}/v5/market/time")
         engines: list[Any] = []
         options = run_options(seconds, live_view=live_view, on_engine=engines.append)
         stop_prices = asyncio.Event()
         deadline = time.monotonic() + seconds
-        binance.clear_log()
+        leaders.clear_log()
         helpers = [
             asyncio.create_task(driver.move_prices(stop_prices), name="sim:prices"),
             asyncio.create_task(driver.play(deadline, timing.settle), name="sim:scenario"),
@@ -273,16 +309,27 @@ async def run_simulation(
             rejections=len(bybit.rejections),
             positions=positions,
             seconds=seconds,
-            poll_interval=timing.poll_interval,
+            poll_interval=timing.poll_interval if hyperliquid is None else 0.0,
             binance_rtt_ms=binance_rtt,
             bybit_rtt_ms=bybit_rtt,
             hot_path=hot_path,
             budget_per_second=settings.polling.requests_per_second,
-            busiest_second=busiest_second([r.at for r in binance.requests(paths=POSITION_PATHS)]),
-            busiest_second_all=busiest_second([r.at for r in binance.requests()]),
+            busiest_second=busiest_second([r.at for r in leaders.requests(paths=POSITION_PATHS)]),
+            busiest_second_all=busiest_second([r.at for r in leaders.requests()]),
         )
     report = build_report(facts, now=datetime.now(UTC))
     return SimulationResult(report, facts, code, data_dir, stopped_early)
+
+
+def _leader_fake(
+    fakes: contextlib.ExitStack, scenario: Scenario, rtt_ms: float
+) -> tuple[FakeBinance | HyperliquidLeaders, FakeHyperliquid | None]:
+    """The fake the scenario's leaders trade on: Binance (each answer `rtt_ms` late), or
+    Hyperliquid for wallets (each push `rtt_ms` late, one way)."""
+    if all(t.source != "hyperliquid" for t in scenario.traders):
+        return fakes.enter_context(FakeBinance.running(latency=rtt_ms / 1000)), None
+    hyperliquid = fakes.enter_context(FakeHyperliquid.running(push_delay=rtt_ms / 1000))
+    return HyperliquidLeaders(hyperliquid), hyperliquid
 
 
 async def _report_progress(

@@ -187,10 +187,16 @@ def fidelity(report: FidelityReport) -> Table:
         f"median {num(lat.on_bybit_median_ms, 0)} ms, p99 {num(lat.on_bybit_p99_ms, 0)} ms"
         " (leader's change → the order exists on Bybit: the figure the floor bounds)",
     )
+    pushed = lat.poll_interval_ms == 0  # Hyperliquid wallets: no poll, a one-way push
+    leader = (
+        f"push one way {num(lat.binance_rtt_ms, 1)} ms"
+        if pushed
+        else f"poll {num(lat.poll_interval_ms, 0)} ms / 2 + Binance RTT"
+        f" {num(lat.binance_rtt_ms, 1)} ms"
+    )
     table.add_row(
         "  floor",
-        f"{num(lat.floor_ms, 0)} ms = poll {num(lat.poll_interval_ms, 0)} ms / 2"
-        f" + Binance RTT {num(lat.binance_rtt_ms, 1)} ms + own work {num(lat.own_work_ms, 1)} ms"
+        f"{num(lat.floor_ms, 0)} ms = {leader} + own work {num(lat.own_work_ms, 1)} ms"
         f" + Bybit RTT {num(lat.bybit_rtt_ms, 1)} ms; p99 target ≤ {num(lat.p99_target_ms, 0)} ms"
         " (one poll + both RTTs + 20 ms)",
     )
@@ -207,7 +213,7 @@ def fidelity(report: FidelityReport) -> Table:
             " (price from the cache, leverage set ahead of time)",
         )
     table.add_row(
-        "Binance polls",
+        "Hyperliquid reads" if pushed else "Binance polls",
         f"busiest second {lat.busiest_second} polls, {lat.busiest_second_all} requests in all"
         f" (budget {num(lat.budget_per_second, 0)}/s)",
     )

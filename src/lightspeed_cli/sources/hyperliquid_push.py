@@ -16,7 +16,9 @@ A `PushEvent` is one of:
   the fill's `startPosition` +/- `sz`: a "Long > Short" flip is one fill, two legs, seen as one
   snapshot change), `fill` the leader's own fill (price and time: slippage and latency).
 - `BLIND`: the socket closed, was refused or went silent: no snapshot, `reason` says why. The
-  wallet sees again with its next BOOK. Never "flat".
+  wallet sees again once its book was read and the socket spoke for it on one connection (a
+  BOOK read while the socket stays silent is still the truth, but `blind()` keeps the reason).
+  Never "flat".
 
 How it stays exact: the subscribe's first frame (`isSnapshot: true`) is history: it only seeds
 the dedupe set, never a trade. Fills are deduped by `tid` (coin/time/startPosition when `tid`
@@ -70,6 +72,7 @@ BOOK_CHECK_SECONDS = 60.0  # the pushed book is compared with clearinghouseState
 RECONNECT_FIRST, RECONNECT_MAX = 0.25, 8.0  # seconds, doubling, plus up to 25 % jitter
 SEEN_MAX = 20_000  # fill keys remembered per wallet (the API keeps only 10,000 fills)
 UNKNOWN_LEVERAGE = 1
+LEVERAGE_LEARNED = "leverage learned"  # a BOOK's reason: sizes as pushed, a leverage now known
 
 
 class PushKind(StrEnum):
@@ -98,6 +101,7 @@ class _Wallet:
     cursor_ms: int = 0  # the last processed fill (or the last book read): backfill from here
     moves: int = 0  # fills applied so far: a book read older than the latest is not taken
     synced: bool = False  # the book was read on this connection; live fills apply
+    heard: bool = False  # the socket sent this wallet's fills frame on this connection
     waiting: list[HlFill] = field(default_factory=list)  # live fills before the book read
     blind: str | None = "not read yet"
     blind_said: bool = False  # the BLIND event of this outage went out
@@ -216,16 +220,17 @@ class HyperliquidPush:
             self.connections += 1
             log.info("Hyperliquid socket open: %d wallet(s) pushed", len(self._wallets))
             for wallet in self._wallets.values():
-                wallet.synced, wallet.waiting = False, []
+                wallet.synced, wallet.heard, wallet.waiting = False, False, []
                 subscription = {"type": "userFills", "user": wallet.user}
                 await ws.send_str(json.dumps({"method": "subscribe", "subscription": subscription}))
             syncs = [self._spawn(self._sync(w)) for w in self._wallets.values()]
             pinger = self._spawn(self._pinger(ws))
             checker = self._spawn(self._checker())
+            unheard = self._spawn(self._unheard(ws))
             try:
                 await self._read(ws)
             finally:
-                for task in (*syncs, pinger, checker):
+                for task in (*syncs, pinger, checker, unheard):
                     task.cancel()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -254,12 +259,31 @@ class HyperliquidPush:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str('{"method":"ping"}')
 
+    async def _unheard(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """A socket that answers pings but never sent a subscribed wallet's fills frame
+        (its subscribe was lost) is no use to that wallet: close it, so it is made again."""
+        await asyncio.sleep(self._silence)
+        unheard = [w.trader for w in self._wallets.values() if not w.heard]
+        if unheard:
+            log.warning(
+                "the Hyperliquid socket never answered the subscribe of %d wallet(s) in %g s:"
+                " reconnecting", len(unheard), self._silence,
+            )  # fmt: skip
+            await ws.close()
+
     async def _checker(self) -> None:
         while True:
             await asyncio.sleep(self._book_check)
             for wallet in self._wallets.values():
                 if wallet.synced:
                     await self._check_book(wallet, "periodic check")
+
+    def _seeing(self, wallet: _Wallet) -> None:
+        """Not blind once both are true on this connection: the book was read and the socket
+        spoke for the wallet (a socket that accepts but stays silent keeps it blind, however
+        readable the book is)."""
+        if wallet.synced and wallet.heard:
+            wallet.blind, wallet.blind_said = None, False
 
     def _go_blind(self, reason: str) -> None:
         for wallet in self._wallets.values():
@@ -290,7 +314,7 @@ class HyperliquidPush:
             log.info("trader %s: %d fill(s) during the gap", wallet.trader, len(missed))
         self._take_book(wallet, book)
         wallet.synced, wallet.ever_read = True, True
-        wallet.blind, wallet.blind_said = None, False
+        self._seeing(wallet)
         self._emit_book(wallet, missed[-1] if missed else None)
         waiting, wallet.waiting = wallet.waiting, []
         self._apply(wallet, waiting, after_book=True)
@@ -305,7 +329,7 @@ class HyperliquidPush:
             return
         if not wallet.synced or wallet.moves != moves:
             return  # a fill came meanwhile: this read may be older than it; the next check
-        before = _sizes(wallet.book)
+        before, levered = _sizes(wallet.book), _leverages(wallet.book)
         self._take_book(wallet, book)
         after = _sizes(wallet.book)
         if before != after:
@@ -314,6 +338,8 @@ class HyperliquidPush:
                 " settled in the book's favour", wallet.trader, why, before, after,
             )  # fmt: skip
             self._emit_book(wallet, None)
+        elif levered != _leverages(wallet.book):  # e.g. a new position's: set ahead of time
+            self._emit_book(wallet, None, LEVERAGE_LEARNED)
 
     def _take_book(self, wallet: _Wallet, book: HlBook) -> None:
         wallet.book = {hyperliquid_coin(p.symbol): p for p in book.positions}
@@ -328,6 +354,9 @@ class HyperliquidPush:
         wallet = self._wallets.get(frame.user)
         if wallet is None:
             return
+        if not wallet.heard:
+            wallet.heard = True
+            self._seeing(wallet)
         if frame.is_snapshot:  # history: never copied; seeds the dedupe set on the first
             if wallet.ever_read:  # connection (after a gap the backfill does, and counts)
                 return
@@ -404,8 +433,9 @@ class HyperliquidPush:
             leader_equity=wallet.equity,
         )
 
-    def _emit_book(self, wallet: _Wallet, fill: HlFill | None) -> None:
-        self._emit(PushEvent(wallet.trader, PushKind.BOOK, self._snapshot(wallet, fill), fill))
+    def _emit_book(self, wallet: _Wallet, fill: HlFill | None, reason: str = "") -> None:
+        snapshot = self._snapshot(wallet, fill)
+        self._emit(PushEvent(wallet.trader, PushKind.BOOK, snapshot, fill, reason))
 
     def _emit(self, event: PushEvent) -> None:
         self._events.put_nowait(event)
@@ -419,3 +449,7 @@ class HyperliquidPush:
 
 def _sizes(book: dict[str, TraderPosition]) -> dict[str, str]:
     return {coin: f"{p.side.value} {p.size.normalize():f}" for coin, p in sorted(book.items())}
+
+
+def _leverages(book: dict[str, TraderPosition]) -> dict[str, int]:
+    return {coin: p.leverage for coin, p in book.items()}

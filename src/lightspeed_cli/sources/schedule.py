@@ -158,6 +158,7 @@ class ScheduleState(BaseModel):
     traders: int
     interval_seconds: float
     exits: list[ExitState]
+    pushed: int = 0  # traders pushed rather than polled (Hyperliquid wallets on the socket)
 
 
 def source_rate(source: object, settings: PollingSettings) -> Callable[[], float]:
@@ -185,6 +186,7 @@ class PollSchedule(Generic[T]):
     ) -> None:
         self.settings = settings
         self.traders = list(traders)
+        self.pushed = 0  # traders the engine hears pushed, beside these (shown, never polled)
         self._rate = rate
         self._clock = clock
         self._pacer = Pacer(len(self.traders))
@@ -202,6 +204,7 @@ class PollSchedule(Generic[T]):
             traders=len(self.traders),
             interval_seconds=round(self.interval(), 4),
             exits=exits,
+            pushed=self.pushed,
         )
 
     def step(self) -> float:

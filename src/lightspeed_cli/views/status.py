@@ -95,10 +95,14 @@ def schedule_view(journal: Journal) -> Group | None:
         state = ScheduleState.model_validate_json(raw)
     except ValueError:
         return None
-    line = Text(
+    polled = (
         f"Polling: {state.mode.value} mode, each of {state.traders} trader(s) every"
         f" {state.interval_seconds:g} s"
+        if state.traders
+        else "Polling: none"
     )
+    pushed = f"; pushed: {state.pushed} wallet(s) on the Hyperliquid socket" if state.pushed else ""
+    line = Text(polled + pushed)
     table = Table(title="Request budget per exit")
     for col in ("exit", "budget", "cuts", "state"):
         table.add_column(col)
@@ -181,7 +185,8 @@ def summary_table(
     if fid["fills"]:
         table.add_row(
             "measured against",
-            f"the leader's own fill (order-history) for {fid['leader_fills']} of {fid['fills']}"
+            f"the leader's own fill (order-history or pushed) for {fid['leader_fills']} of"
+            f" {fid['fills']}"
             " fills; the rest against the leader's snapshot",
         )
     return table
