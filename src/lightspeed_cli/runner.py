@@ -92,9 +92,15 @@ async def _open_journal(settings: Settings, options: RunOptions) -> Journal:
     """The journal, checked (PRAGMA quick_check) before anything trades on it: a damaged one
     stops the start with exit code 3, a clear message and a webhook alert."""
     try:
-        return journalcheck.open_checked(
+        journal = journalcheck.open_checked(
             journal_path(settings, options.paper), autocheckpoint=False
         )
+        try:
+            journal.checkpoint(truncate=True)  # what a burst left in the WAL goes to the disk
+        except BaseException:
+            journal.close()
+            raise
+        return journal
     except journalcheck.JournalDamaged as damaged:
         await _say_damaged(settings, damaged)
         raise StartupError(str(damaged), 3) from None
