@@ -4,7 +4,7 @@ following 200 traders; the figures go to BENCHMARKS.md under "## Engine" (only t
 1. Overhead: 1,000 signals (after a warm-up) through the real engine, BinanceSource and
    BybitBroker (ccxt), against the fake Binance and the fake Bybit, each in its own process.
    See engine_overhead.py for exactly what is timed. Then the same with two what-ifs (the Bybit
-   reads served from memory; the journal at synchronous=NORMAL) to size the fixes.
+   reads served from memory) to size the fixes; the intent commits at synchronous=FULL.
 2. Follow: `Engine.run` for 60 s on 200 demo traders at a 1 s interval against the fake Binance
    (own process, 50 ms added per answer), in a fresh child per broker: the real BybitBroker
    against the fake Bybit, and a broker that never imports ccxt. See engine_follow.py.

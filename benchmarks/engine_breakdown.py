@@ -30,7 +30,7 @@ Event = tuple[str, float, float]
 Target = tuple[Any, str, str]  # (module or class, attribute, label)
 SIGNAL_STEPS: tuple[Target, ...] = (
     *((Journal, name, "journal reads (SQL + pydantic)") for name in JOURNAL_READS),
-    (Journal, "record_intent", "journal: intent committed (synchronous=NORMAL)"),
+    (Journal, "record_intent", "journal: intent committed (synchronous=FULL)"),
     (lightspeed_cli.decisions.decide, "decide", "decide() (sizing + safety, pure)"),
     (lightspeed_cli.engine.follow, "diff", "diff() (pure)"),
     (lightspeed_cli.engine.mirror, "client_order_id", "client_order_id()"),

@@ -94,9 +94,15 @@ async def _open_journal(settings: Settings, options: RunOptions) -> Journal:
     """The journal, checked (PRAGMA quick_check) before anything trades on it: a damaged one
     stops the start with exit code 3, a clear message and a webhook alert."""
     try:
-        return journalcheck.open_checked(
+        journal = journalcheck.open_checked(
             journal_path(settings, options.paper), autocheckpoint=False
         )
+        try:
+            journal.checkpoint(truncate=True)  # what a burst left in the WAL goes to the disk
+        except BaseException:
+            journal.close()
+            raise
+        return journal
     except journalcheck.JournalDamaged as damaged:
         await _say_damaged(settings, damaged)
         raise StartupError(str(damaged), 3) from None
@@ -311,16 +317,42 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     data_dir = settings.storage.resolved_data_dir()
     from lightspeed_cli.config.instancelock import AlreadyRunning, instance_lock
 
-    with contextlib.ExitStack() as held:
-        try:
-            with data_dir_errors(data_dir):
-                prepare_data_dir(data_dir)
-                held.enter_context(instance_lock(journal_path(settings, options.paper)))
-            return await _run_locked(settings, options, data_dir)
-        except AlreadyRunning as exc:
-            raise StartupError(str(exc)) from None
-        except DataDirError as exc:  # raised only while starting: one line, exit 2, no restart
-            raise StartupError(str(exc), EXIT_DATA_DIR) from None
+    for attempt in range(sys.maxsize):
+        with contextlib.ExitStack() as held:
+            try:
+                with data_dir_errors(data_dir):
+                    prepare_data_dir(data_dir)
+                    held.enter_context(instance_lock(journal_path(settings, options.paper)))
+                return await _run_locked(settings, options, data_dir)
+            except AlreadyRunning as exc:
+                raise StartupError(str(exc)) from None
+            except DataDirError as exc:  # raised only while starting: one line, exit 2
+                if not exc.full:
+                    raise StartupError(str(exc), EXIT_DATA_DIR) from None
+                full = exc
+        # a full disk passes once space is freed: an alert, a wait, and again (issue 22: a
+        # final exit here became "down for good" under systemd's start limit)
+        await _wait_for_space(settings, str(full), attempt)
+    raise AssertionError("unreachable")
+
+
+FULL_DISK_ACTION = (
+    "free disk space (`df -h`, `du -sh` the data dir): the bot is not trading and tries to"
+    " start again by itself, sooner at first, then every 5 minutes"
+)
+FULL_DISK_WAITS = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)  # then every 5 minutes
+
+
+async def _wait_for_space(settings: Settings, why: str, attempt: int) -> None:
+    from lightspeed_cli.notify.alerts import Kind, say_now
+
+    wait = FULL_DISK_WAITS[min(attempt, len(FULL_DISK_WAITS) - 1)]
+    log.error("cannot start: %s; trying again in %g s", why, wait)
+    if attempt in (0, len(FULL_DISK_WAITS) - 1):  # said at once, and again once it drags on
+        await say_now(
+            settings.notify, Kind.JOURNAL, "disk", f"cannot start: {why}", FULL_DISK_ACTION
+        )
+    await asyncio.sleep(wait)
 
 
 async def _run_locked(settings: Settings, options: RunOptions, data_dir: Path) -> int:

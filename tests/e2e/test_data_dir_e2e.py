@@ -1,4 +1,6 @@
-"""Start-up on a data dir that cannot be used: one clear line and exit code 2 (issue 12, item 6).
+"""Start-up on a data dir that cannot be used: one clear line and exit code 2 (issue 12, item 6);
+a full disk instead is an alert and a wait, and the start goes on once space is freed
+(issue 22, item 6).
 
 Exit 2 is in the units' `RestartPreventExitStatus=`, so systemd does not restart a bot that
 only the user can fix. A read-only or full file system is real: as root (CI), a bind mount
@@ -23,6 +25,8 @@ from e2e_rig import LIGHTSPEED, TRADER_A, base_env
 from lightspeed_cli.config.settings import Settings
 from lightspeed_cli.journal.store import Journal
 from lightspeed_cli.runner import PAPER_JOURNAL
+from lightspeed_cli.sim.binance import FakeBinance
+from lightspeed_cli.sim.bybit import FakeBybit
 
 ROOT = os.geteuid() == 0
 
@@ -86,7 +90,7 @@ def test_read_only_data_dir(tmp_path: Path, data: Path) -> None:
     assert not (data / PAPER_JOURNAL).exists()
 
 
-def test_full_data_dir(tmp_path: Path, data: Path) -> None:
+def test_full_data_dir(tmp_path: Path, data: Path, webhook) -> None:
     config = write_config(tmp_path, data)
     if not ROOT:
 
@@ -96,10 +100,63 @@ def test_full_data_dir(tmp_path: Path, data: Path) -> None:
 
         assert_clear_stop(start(tmp_path, config, preexec=no_file_growth), "size limit")
         return
+    # issue 22: a full disk passes once space is freed: an alert, a wait, and the start goes
+    # on by itself (an exit here became "down for good" under systemd's start limit). The
+    # filler is removed from inside the private namespace after a few seconds.
     d = shlex.quote(str(data))
-    fill = f"(dd if=/dev/zero of={d}/filler bs=4k count=64 2>/dev/null; true)"
-    tiny = f"mount -t tmpfs -o size=64k,mode=0700 tmpfs {d} && {fill}"
-    assert_clear_stop(start(tmp_path, config, shell=tiny), "disk is full")
+    fill = f"(dd if=/dev/zero of={d}/filler bs=64k count=64 2>/dev/null; true)"
+    tiny = f"mount -t tmpfs -o size=4m,mode=0700 tmpfs {d} && {fill}"
+    freed = f"(sleep 4; rm -f {d}/filler) >/dev/null 2>&1 &"
+    argv = [*LIGHTSPEED, "--config", str(config), "run", "--paper", "--no-live"]
+    script = f"{tiny} || exit 1\n{freed}\nexec {shlex.join(argv)}"
+    with FakeBinance.running() as binance, FakeBybit.running() as bybit:
+        binance.clear_positions(TRADER_A)
+        urls = (
+            f'\n[notify]\nwebhook_url = "{webhook.url}"\n[bybit]\nbase_url = "{bybit.url}"\n'
+            f'[binance]\nbase_url = "{binance.url}"\n'
+        )
+        config.write_text(config.read_text(encoding="utf-8") + urls, encoding="utf-8")
+        bot = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", script],
+            env=base_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            said = _read_until(bot, "following 1 trader", timeout=60)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            try:
+                bot.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        assert "disk is full" in said and "trying again" in said, said
+        assert "Traceback" not in said
+        assert any("disk is full" in t for t in webhook.texts()), webhook.texts()
+
+
+def _read_until(bot: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """What the bot printed until `text` (or its exit, or the timeout: then the test fails)."""
+    import threading
+
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert bot.stdout is not None
+        for line in bot.stdout:
+            seen.append(line)
+            if text in line:
+                found.set()
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    found.wait(timeout)
+    said = "".join(seen)
+    assert text in said, said
+    return said
 
 
 def test_unwritable_journal(tmp_path: Path, data: Path) -> None:

@@ -27,7 +27,23 @@ EXIT_DATA_DIR = 2  # as a config problem: it will not fix itself, so no restart 
 
 
 class DataDirError(Exception):
-    """The data dir cannot be used; the message names it, says why and what to do."""
+    """The data dir cannot be used; the message names it, says why and what to do. `full`:
+    the disk is full (or the quota spent), which passes once space is freed: the bot waits
+    and tries again rather than stop for good."""
+
+    def __init__(self, message: str, *, full: bool = False) -> None:
+        super().__init__(message)
+        self.full = full
+
+
+FULL_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT))
+
+
+def is_full(exc: BaseException) -> bool:
+    """No space left: an OSError's ENOSPC / EDQUOT, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError):
+        return exc.errno in FULL_ERRNOS
+    return isinstance(exc, sqlite3.Error) and "is full" in str(exc)
 
 
 def prepare_data_dir(path: Path) -> Path:
@@ -124,7 +140,7 @@ def data_dir_errors(data_dir: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, sqlite3.Error) as exc:
-        raise DataDirError(describe(data_dir, exc)) from None
+        raise DataDirError(describe(data_dir, exc), full=is_full(exc)) from None
 
 
 LOW_SPACE_BYTES = 1 << 20  # under 1 MiB free, SQLite cannot be relied on to commit a write

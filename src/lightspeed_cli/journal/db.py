@@ -14,6 +14,9 @@ from lightspeed_cli.config.datadir import create_private, prepare_data_dir
 from lightspeed_cli.journal.migrations import MIGRATIONS
 
 JOURNAL_FILE = "journal.sqlite3"
+_EVERYDAY = "NORMAL"
+_DURABLE = "FULL"
+WAL_KEEP_BYTES = 4 << 20  # a WAL past this after a checkpoint is truncated, not kept
 
 
 def connect(path: Path, *, autocheckpoint: bool = True) -> sqlite3.Connection:
@@ -25,24 +28,41 @@ def connect(path: Path, *, autocheckpoint: bool = True) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     # WAL + NORMAL: a commit survives the process dying at any point (SIGKILL, OOM); only
-    # an OS crash or power loss can lose the last few. That is covered by the order ids:
-    # a lost intent or fill replays the same change under the same orderLinkId, Bybit
-    # refuses the copy and the broker looks the original up. FULL cost ~1 ms per commit.
-    db.execute("PRAGMA synchronous=NORMAL")
+    # an OS crash or power loss can lose the last few. An order's intent is the exception:
+    # it commits through `transaction(durable=True)` (FULL, the WAL fsynced) before the
+    # order is sent, so a power loss never forgets an order Bybit may have filled.
+    db.execute(f"PRAGMA synchronous={_EVERYDAY}")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
     if not autocheckpoint:
         db.execute("PRAGMA wal_autocheckpoint=0")
     return db
 
 
-def checkpoint(path: Path) -> None:
-    """Fold the WAL back into the database, on a connection of its own (thread-safe)."""
+def checkpoint(path: Path, *, truncate: bool = False) -> None:
+    """Fold the WAL back into the database, on a connection of its own (thread-safe).
+
+    PASSIVE takes no lock a commit waits for, but leaves the WAL file its size; a burst of
+    writes (thousands of rows in a second) must not keep that space for good: a WAL over
+    `WAL_KEEP_BYTES`, or `truncate`, gets TRUNCATE (it waits for the writer of the moment,
+    busy_timeout, and cuts the file to zero bytes). The connection's journal_size_limit
+    trims it too, the next time a writer starts the WAL over."""
+    if not truncate and wal_bytes(path) > WAL_KEEP_BYTES:
+        truncate = True
     db = sqlite3.connect(path, timeout=5)
     try:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})").fetchall()
     finally:
         db.close()
+
+
+def wal_bytes(path: Path) -> int:
+    """The size of the journal's WAL file (0 when there is none)."""
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -63,22 +83,30 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
 
 @contextmanager
 def transaction(
-    db: sqlite3.Connection, on_abort: Callable[[], None]
+    db: sqlite3.Connection, on_abort: Callable[[], None], *, durable: bool = False
 ) -> Iterator[sqlite3.Connection]:
     """One committed write; `on_abort` runs when it is rolled back or its commit fails (what
-    the caller cached may then hold what never reached the file)."""
-    db.execute("BEGIN IMMEDIATE")
+    the caller cached may then hold what never reached the file). `durable`: the commit runs
+    at synchronous=FULL (the WAL is fsynced before COMMIT returns), for what must survive a
+    power loss, not only the process dying: an order's intent, before the order is sent."""
+    if durable:
+        db.execute(f"PRAGMA synchronous={_DURABLE}")
     try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        on_abort()
-        raise
-    try:
-        db.execute("COMMIT")
-    except BaseException:
-        on_abort()
-        raise
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            on_abort()
+            raise
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            on_abort()
+            raise
+    finally:
+        if durable:
+            db.execute(f"PRAGMA synchronous={_EVERYDAY}")
 
 
 def ts(value: datetime | None) -> str | None:

@@ -11,7 +11,8 @@ from lightspeed_cli.journal.db import ts
 _HISTORY = (
     "SELECT s.id, s.created_at, s.trader, s.kind, s.symbol, s.side, s.previous_size,"
     " s.new_size, s.decision, s.check_name, s.reason, s.leader_price, s.source_time,"
-    " s.snapshot_time, o.client_order_id, o.symbol AS bybit_symbol, o.quantity,"
+    " s.snapshot_time, s.repeats, s.last_seen_at, o.client_order_id,"
+    " o.symbol AS bybit_symbol, o.quantity,"
     " o.fill_qty, o.fill_price, o.fee, o.status AS order_status, o.sent_at, o.acked_at,"
     " o.slippage_bps, o.detection_latency_ms, o.leader_fill_price, o.leader_fill_at"
     " FROM signals s LEFT JOIN orders o ON o.client_order_id = s.client_order_id"

@@ -43,7 +43,9 @@ class JournalDamaged(Exception):
 
     def __init__(self, path: Path, detail: str) -> None:
         self.path = path
-        self.detail = detail
+        # quick_check's lines ("*** in database main ***\nPage 5: ...") on one line: the
+        # message is one line with what to do at its end
+        self.detail = detail = " ".join(detail.split())
         self.what = f"the journal {path} is damaged ({detail}): trading stopped"
         super().__init__(f"{self.what}. What to do: {RECOVER_ACTION}")
 

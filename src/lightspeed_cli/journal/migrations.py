@@ -70,4 +70,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE orders ADD COLUMN leader_fill_price TEXT;
     ALTER TABLE orders ADD COLUMN leader_fill_at TEXT;
     """,
+    # 3: a refusal repeated poll after poll (same trader, symbol, check and reason) is one row
+    # that counts its repeats and when it was last seen, not a row per poll (issue 22, item 6)
+    """
+    ALTER TABLE signals ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE signals ADD COLUMN last_seen_at TEXT;
+    CREATE INDEX signals_key ON signals (trader, symbol, id);
+    """,
 )

@@ -47,6 +47,41 @@ def insert(
     return int(cur.lastrowid or 0)
 
 
+def repeat(
+    db: sqlite3.Connection,
+    signal: Signal,
+    decision: SignalDecision,
+    *,
+    check: str | None,
+    reason: str,
+) -> int | None:
+    """The same refusal (or skip) again: the trader's and symbol's latest signal had this
+    decision, check and reason. Counted on that row, whose id this returns; None when it is
+    news and needs a row of its own. Poll after poll, it is one row, not one per poll."""
+    row = db.execute(
+        "SELECT id, decision, check_name, reason FROM signals WHERE trader=? AND symbol=?"
+        " ORDER BY id DESC LIMIT 1",
+        (signal.trader, signal.symbol),
+    ).fetchone()
+    if row is None or (row["decision"], row["check_name"], row["reason"]) != (
+        decision.value,
+        check,
+        reason,
+    ):
+        return None
+    db.execute(
+        "UPDATE signals SET repeats=repeats+1, last_seen_at=?, new_size=?, position_json=?"
+        " WHERE id=?",
+        (
+            ts(datetime.now(UTC)),
+            str(signal.new_size),
+            signal.position.model_dump_json() if signal.position else None,
+            row["id"],
+        ),
+    )
+    return int(row["id"])
+
+
 def finish(
     db: sqlite3.Connection, signal_id: int, decision: SignalDecision, reason: str | None
 ) -> None:

@@ -72,9 +72,14 @@ class Journal:
     def in_dir(cls, data_dir: Path) -> Journal:
         return cls(data_dir / JOURNAL_FILE)
 
-    def checkpoint(self) -> None:
-        """Fold the WAL back into the database, on a connection of its own (thread-safe)."""
-        sqlfile.checkpoint(self.path)
+    def checkpoint(self, *, truncate: bool = False) -> None:
+        """Fold the WAL back into the database, on a connection of its own (thread-safe);
+        `truncate` (at start) also cuts the WAL file to zero bytes, as does any checkpoint
+        that finds it over `db.WAL_KEEP_BYTES`."""
+        sqlfile.checkpoint(self.path, truncate=truncate)
+
+    def wal_bytes(self) -> int:
+        return sqlfile.wal_bytes(self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -95,8 +100,8 @@ class Journal:
         return sqlfile.schema_version(self._db)
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with sqlfile.transaction(self._db, self._drop_cache) as db:
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        with sqlfile.transaction(self._db, self._drop_cache, durable=durable) as db:
             yield db
 
     def _drop_cache(self) -> None:
@@ -180,25 +185,37 @@ class Journal:
         signals.finish(self._db, signal_id, decision, reason)
 
     def record_refusal(self, decision: Decision, *, advance: bool) -> int:
-        """A refused signal is journaled with its check and reason; nothing is sent."""
+        """A refused signal is journaled with its check and reason; nothing is sent. The same
+        refusal again (trader, symbol, check, reason) counts a repeat on its row: a leader
+        refused poll after poll, or an answer of thousands of unknown symbols read again and
+        again, writes a row once, not once per poll (issue 22: 64 MiB of WAL in a second)."""
         assert decision.refusal is not None
+        check, reason = decision.refusal.check, decision.refusal.reason
         with self._tx() as db:
-            signal_id = self.record_signal(
-                decision.signal,
-                SignalDecision.REFUSED,
-                check=decision.refusal.check,
-                reason=decision.refusal.reason,
-                leader_price=decision.signal.position.mark_price
-                if decision.signal.position
-                else None,
+            signal_id = signals.repeat(
+                db, decision.signal, SignalDecision.REFUSED, check=check, reason=reason
             )
+            if signal_id is None:
+                signal_id = self.record_signal(
+                    decision.signal,
+                    SignalDecision.REFUSED,
+                    check=check,
+                    reason=reason,
+                    leader_price=decision.signal.position.mark_price
+                    if decision.signal.position
+                    else None,
+                )
             if advance:
                 book.advance(db, decision.signal)
         return signal_id
 
     def record_skip(self, signal: Signal, reason: str) -> None:
+        """A change not acted on (not mirrored); the same skip again counts a repeat, as a
+        refusal does."""
         with self._tx() as db:
-            self.record_signal(signal, SignalDecision.SKIPPED, reason=reason)
+            again = signals.repeat(db, signal, SignalDecision.SKIPPED, check=None, reason=reason)
+            if again is None:
+                self.record_signal(signal, SignalDecision.SKIPPED, reason=reason)
             book.advance(db, signal)
 
     def record_intent(
@@ -208,9 +225,10 @@ class Journal:
         *,
         leader_change_at: datetime | None,
     ) -> int:
-        """Commit the order row BEFORE it is sent (DESIGN rule 3)."""
+        """Commit the order row BEFORE it is sent (DESIGN rule 3), durably: synchronous=FULL
+        for this commit, so a power loss cannot lose an order Bybit may fill."""
         now = datetime.now(UTC)
-        with self._tx() as db:
+        with self._tx(durable=True) as db:
             signal_id = self.record_signal(
                 signal,
                 SignalDecision.PENDING,
@@ -324,8 +342,10 @@ class Journal:
     # ---- reconciliation (reconcile.py) ---------------------------------------------------
 
     def record_repair_intent(self, intent: OrderIntent) -> OrderRow:
-        """A reduce-only repair of the bot's own excess, committed before it is sent."""
-        orders.insert_repair(self._db, intent)
+        """A reduce-only repair of the bot's own excess, committed (durably, as every intent)
+        before it is sent."""
+        with self._tx(durable=True) as db:
+            orders.insert_repair(db, intent)
         row = self.order(intent.client_order_id)
         assert row is not None
         return row

@@ -31,6 +31,8 @@ HISTORY_COLUMNS = (
     "slippage_bps",
     "detection_latency_ms",
     "client_order_id",
+    "repeats",
+    "last_seen_at",
 )
 WIDE_COLUMNS = 120  # below this the table's 12 columns wrap into unreadable slivers
 
@@ -55,7 +57,10 @@ def _latency(r: dict[str, Any]) -> str:
 
 
 def _reason(r: dict[str, Any]) -> str:
-    return ": ".join(x for x in (r.get("check_name"), r.get("reason")) if x)
+    said = ": ".join(x for x in (r.get("check_name"), r.get("reason")) if x)
+    if r.get("repeats"):  # the same refusal, poll after poll: one row that counts them
+        said += f" (again ×{r['repeats']}, last {str(r.get('last_seen_at'))[:19]})"
+    return said
 
 
 def _size(r: dict[str, Any]) -> str:
