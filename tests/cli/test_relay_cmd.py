@@ -49,3 +49,16 @@ def test_serve_refuses_a_missing_license_database(cli: Cli, tmp_path: Path) -> N
         key,
     )
     assert run.exit_code != 0
+
+
+def test_serve_refuses_unbounded_numbers(cli: Cli, tmp_path: Path) -> None:
+    """`--read-interval inf` would never read; a huge limit is no limit (issue 21's rule)."""
+    for flag, value in (
+        ("--read-interval", "inf"),
+        ("--read-interval", "nan"),
+        ("--max-leaders", "99999999999999999999"),
+        ("--max-connections", "1e9"),
+    ):
+        run = cli("relay", "serve", "--dir", str(tmp_path), flag, value)
+        assert run.exit_code == 2, (flag, value, run.output)
+        assert "Traceback" not in run.output

@@ -34,6 +34,14 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_without_server_extra(command: str, exc: ModuleNotFoundError) -> NoReturn:
+    """The vendor's servers (`license-server serve`, `relay serve`) need the `server` extra."""
+    fail(
+        f"`{command}` needs the server extra ({exc.name} is not installed):"
+        " pipx install --force '.[server]', or pip install '.[server]'"
+    )
+
+
 def not_available(what: str) -> NoReturn:
     fail(f"`lightspeed {what}` is not available yet in this version.", EXIT_FAILURE)
 

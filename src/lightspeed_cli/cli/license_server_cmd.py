@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.text import Text
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, err_console, fail, get_settings
+from lightspeed_cli.cli.common import (
+    EXIT_USAGE,
+    console,
+    err_console,
+    fail,
+    fail_without_server_extra,
+    get_settings,
+)
 from lightspeed_cli.cli.options import (
     MAX_DAYS,
     MAX_LEASE_HOURS,
@@ -235,10 +242,7 @@ def serve_cmd(
             create_app,
         )
     except ModuleNotFoundError as exc:
-        fail(
-            f"`license-server serve` needs the server extra ({exc.name} is not installed):"
-            " pipx install --force '.[server]', or pip install '.[server]'"
-        )
+        fail_without_server_extra("license-server serve", exc)
     from lightspeed_cli.config.logsetup import configure
     from lightspeed_cli.license.db import DB_FILE, DatabaseBusy, LicenseDBError
 

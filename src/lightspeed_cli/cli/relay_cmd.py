@@ -11,8 +11,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from lightspeed_cli.cli.common import EXIT_USAGE, console, fail, get_settings
+from lightspeed_cli.cli.common import (
+    EXIT_USAGE,
+    console,
+    fail,
+    fail_without_server_extra,
+    get_settings,
+)
 from lightspeed_cli.cli.license_server_cmd import server_data_dir
+from lightspeed_cli.cli.options import MAX_SECONDS, float_option, int_option
 from lightspeed_cli.cli.output import emit_json, json_option
 
 app = typer.Typer(
@@ -50,24 +57,25 @@ def serve_cmd(
         "--license-public-key",
         help="The license server's public key (default: from its key file in its data dir).",
     ),
-    read_interval: float = typer.Option(
-        1.0, "--read-interval", min=0.05, help="Seconds between reads of one leader."
+    read_interval: float = float_option(
+        1.0,
+        "--read-interval",
+        min=0.05,
+        max=MAX_SECONDS,
+        help="Seconds between reads of one leader.",
     ),
-    max_leaders: int = typer.Option(
-        50, "--max-leaders", min=1, help="Leaders one lease may follow."
+    max_leaders: int = int_option(
+        50, "--max-leaders", min=1, max=10_000, help="Leaders one lease may follow."
     ),
-    max_connections: int = typer.Option(
-        2, "--max-connections", min=1, help="Connections one lease may hold."
+    max_connections: int = int_option(
+        2, "--max-connections", min=1, max=10_000, help="Connections one lease may hold."
     ),
 ) -> None:
     """Start the relay (put it behind TLS: clients connect with wss://)."""
     try:
         from lightspeed_cli.relay.server import build_relay, serve_relay
     except ModuleNotFoundError as exc:
-        fail(
-            f"`relay serve` needs the server extra ({exc.name} is not installed):"
-            " pipx install --force '.[server]', or pip install '.[server]'"
-        )
+        fail_without_server_extra("relay serve", exc)
     from lightspeed_cli.config.logsetup import configure
     from lightspeed_cli.license.db import DB_FILE, LicenseDBError
     from lightspeed_cli.license.listener import listen_socket
